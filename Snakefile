@@ -1,0 +1,28 @@
+# dermsynth: two studies of synthetic dermatology images as one Snakemake graph.
+#   snakemake --cores 2                              the embedded demo (config/config.yaml)
+#   snakemake --cores 2 --configfile config/paper.yaml   paper scale
+#   snakemake --cores 2 <target>                     one product or named target (see README)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema/config.schema.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.data.input,
+        rules.data_summary.output,

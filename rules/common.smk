@@ -1,0 +1,84 @@
+# Shared names and input functions. Rules only wire files; every branch lives here.
+import os
+from pathlib import Path
+
+# The scripts import dermsynth from this checkout, also inside conda envs and cluster jobs.
+# We set PYTHONPATH for the script processes; the user need not set anything.
+SRC = str(Path(workflow.basedir) / "src")
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p)
+)
+
+DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
+DEMO_ROOT = "resources/demo"
+RAW_LAYOUT = {  # files and folders of each dataset as distributed, under its root
+    "ham10000": {
+        "metadata": "HAM10000_metadata.csv",
+        "images": ["HAM10000_images_part_1", "HAM10000_images_part_2"],
+    },
+    "fitzpatrick17k": {"metadata": "fitzpatrick17k.csv", "images": ["images"]},
+    "ddi": {"metadata": "ddi_metadata.csv", "images": ["images"]},
+}
+PROTOCOLS = {dataset: list(config["splits"][dataset]) for dataset in DATASETS}
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    protocol="|".join(sorted({p for ps in PROTOCOLS.values() for p in ps})),
+
+
+def raw_inputs(dataset):
+    """The distributed metadata CSV and image folders of a dataset, for a rule's input."""
+    root = Path(config["datasets"][dataset]["root"])
+    layout = RAW_LAYOUT[dataset]
+    return {
+        "metadata": str(root / layout["metadata"]),
+        "images": [str(root / folder) for folder in layout["images"]],
+    }
+
+
+def demo_outputs(dataset):
+    """The demo files of a dataset: its distributed layout, under resources/demo/."""
+    layout = RAW_LAYOUT[dataset]
+    root = Path(DEMO_ROOT) / dataset
+    return {
+        "metadata": str(root / layout["metadata"]),
+        **{folder: directory(str(root / folder)) for folder in layout["images"]},
+    }
+
+
+def root_of_input(wildcards, input):
+    """A dataset's root folder: where its distributed metadata CSV lies."""
+    return os.path.dirname(input.metadata)
+
+
+def root_of_output(wildcards, output):
+    return os.path.dirname(output.metadata)
+
+
+def pairs_table(dataset):
+    return f"results/data/{dataset}/pairs.csv"
+
+
+def split_tables(dataset=None):
+    datasets = [dataset] if dataset else DATASETS
+    return [
+        f"results/data/{d}/splits/{protocol}.csv" for d in datasets for protocol in PROTOCOLS[d]
+    ]
+
+
+def split_settings(wildcards):
+    return config["splits"][wildcards.dataset][wildcards.protocol]
+
+
+def data_products():
+    """Every data product: pairs, resized images and splits of every dataset."""
+    products = []
+    for dataset in DATASETS:
+        products += [pairs_table(dataset), f"results/data/{dataset}/images"]
+    products += ["results/data/fitzpatrick17k/class_counts.csv"]
+    return products + split_tables()
+
+
+def job_threads():
+    return config["workers"]

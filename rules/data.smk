@@ -1,0 +1,169 @@
+# Data layer: demo datasets, ingestion (pairs.csv), resized copies, splits.
+
+
+rule demo_ham10000:
+    output:
+        **demo_outputs("ham10000"),
+    params:
+        dataset="ham10000",
+        root=root_of_output,
+        config=config,
+    log:
+        "results/logs/data/demo_ham10000.log",
+    benchmark:
+        "results/benchmarks/data/demo_ham10000.tsv"
+    threads: job_threads()
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/demo_data.py"
+
+
+use rule demo_ham10000 as demo_fitzpatrick17k with:
+    output:
+        **demo_outputs("fitzpatrick17k"),
+    params:
+        dataset="fitzpatrick17k",
+        root=root_of_output,
+        config=config,
+    log:
+        "results/logs/data/demo_fitzpatrick17k.log",
+    benchmark:
+        "results/benchmarks/data/demo_fitzpatrick17k.tsv"
+
+
+use rule demo_ham10000 as demo_ddi with:
+    output:
+        **demo_outputs("ddi"),
+    params:
+        dataset="ddi",
+        root=root_of_output,
+        config=config,
+    log:
+        "results/logs/data/demo_ddi.log",
+    benchmark:
+        "results/benchmarks/data/demo_ddi.tsv"
+
+
+rule ingest_ham10000:
+    input:
+        **raw_inputs("ham10000"),
+    output:
+        pairs=pairs_table("ham10000"),
+    params:
+        root=root_of_input,
+        settings=config["datasets"]["ham10000"],
+    log:
+        "results/logs/data/ingest_ham10000.log",
+    benchmark:
+        "results/benchmarks/data/ingest_ham10000.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/ingest_ham10000.py"
+
+
+rule ingest_fitzpatrick17k:
+    input:
+        **raw_inputs("fitzpatrick17k"),
+        reference=config["datasets"]["fitzpatrick17k"]["reference_counts"],
+    output:
+        pairs=pairs_table("fitzpatrick17k"),
+        missing="results/data/fitzpatrick17k/missing.csv",
+        class_counts=report(
+            "results/data/fitzpatrick17k/class_counts.csv",
+            caption="../report/class_counts.rst",
+            category="Data",
+        ),
+    params:
+        root=root_of_input,
+        settings=config["datasets"]["fitzpatrick17k"],
+    log:
+        "results/logs/data/ingest_fitzpatrick17k.log",
+    benchmark:
+        "results/benchmarks/data/ingest_fitzpatrick17k.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/ingest_fitzpatrick17k.py"
+
+
+rule ingest_ddi:
+    input:
+        **raw_inputs("ddi"),
+    output:
+        pairs=pairs_table("ddi"),
+    params:
+        root=root_of_input,
+        settings=config["datasets"]["ddi"],
+    log:
+        "results/logs/data/ingest_ddi.log",
+    benchmark:
+        "results/benchmarks/data/ingest_ddi.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/ingest_ddi.py"
+
+
+rule resize_images:
+    input:
+        pairs="results/data/{dataset}/pairs.csv",
+    output:
+        images=directory("results/data/{dataset}/images"),
+    params:
+        sizes=lambda wildcards: config["preprocess"]["sizes"][wildcards.dataset],
+        crop=config["preprocess"]["crop"],
+    log:
+        "results/logs/data/resize_images/{dataset}.log",
+    benchmark:
+        "results/benchmarks/data/resize_images/{dataset}.tsv"
+    threads: job_threads()
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/resize_images.py"
+
+
+rule split:
+    input:
+        pairs="results/data/{dataset}/pairs.csv",
+    output:
+        split="results/data/{dataset}/splits/{protocol}.csv",
+    params:
+        settings=split_settings,
+    log:
+        "results/logs/data/split/{dataset}/{protocol}.log",
+    benchmark:
+        "results/benchmarks/data/split/{dataset}/{protocol}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/split.py"
+
+
+rule data:
+    input:
+        data_products(),

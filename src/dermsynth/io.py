@@ -1,0 +1,68 @@
+"""Atomic writes and checked reads: nothing is ever left half-written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from dermsynth.errors import DataError
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside `path`; it replaces `path` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table atomically, without the pandas index."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def read_table(
+    path: str | Path, required: Iterable[str], *, index_col: int | None = None
+) -> pd.DataFrame:
+    """Read a CSV as strings, and fail naming the file if a required column is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=index_col)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataError(path, f"cannot parse as CSV: {err}") from err
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(path, f"missing column(s) {missing}; found columns {list(frame.columns)}")
+    return frame.reset_index(drop=True)
