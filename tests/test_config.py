@@ -1,0 +1,87 @@
+"""The configuration schema: defaults filled, bad configs stopped naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+import yaml
+from workflow_helpers import REPO, copy_workflow, load_config, snakemake
+
+SCHEMA = yaml.safe_load((REPO / "config/schema/config.schema.yaml").read_text())
+
+
+def key_paths(tree: dict, prefix: tuple = ()) -> set[tuple]:
+    paths = set()
+    for key, value in tree.items():
+        paths.add(prefix + (key,))
+        if isinstance(value, dict):
+            paths |= key_paths(value, prefix + (key,))
+    return paths
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_configs_satisfy_the_schema(name):
+    jsonschema.validate(load_config(REPO / "config" / name), SCHEMA)
+
+
+def test_paper_config_sets_every_key_the_demo_sets_outside_demo():
+    # Snakemake merges --configfile over config/config.yaml: a demo key the paper config
+    # forgot would silently leak into a paper run.
+    demo = load_config(REPO / "config/config.yaml")
+    paper = load_config(REPO / "config/paper.yaml")
+    demo.pop("demo")
+    demo["splits"]["ddi"]["external"].pop("class_map")  # a mapping of labels, not keys
+    paper["splits"]["ddi"]["external"].pop("class_map")
+    for dataset in ("ham10000",):
+        demo["datasets"][dataset].pop("classes")
+        paper["datasets"][dataset].pop("classes")
+    assert key_paths(demo) <= key_paths(paper)
+
+
+def test_paper_config_has_the_papers_class_lists_and_split_sizes():
+    paper = load_config(REPO / "config/paper.yaml")
+    assert sorted(paper["datasets"]["ham10000"]["classes"]) == [
+        "akiec", "bcc", "bkl", "df", "mel", "nv", "vasc",
+    ]  # fmt: skip
+    assert len(paper["datasets"]["fitzpatrick17k"]["classes"]) == 9
+    assert paper["splits"]["fitzpatrick17k"]["paper"]["test_per_class"] * 9 == 360
+    assert paper["splits"]["ham10000"]["paper_random"]["test_fraction"] == 0.2
+
+
+def bad_config_run(tmp_path, edit) -> str:
+    workdir = copy_workflow(tmp_path)
+    config = load_config(workdir / "config/config.yaml")
+    edit(config)
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    return result.stdout + result.stderr
+
+
+def test_a_wrong_type_stops_the_run_naming_the_key(tmp_path):
+    def edit(config):
+        config["splits"]["fitzpatrick17k"]["paper"]["test_per_class"] = "forty"
+
+    message = bad_config_run(tmp_path, edit)
+    assert "test_per_class" in message and "forty" in message
+
+
+def test_an_unknown_key_stops_the_run_naming_it(tmp_path):
+    def edit(config):
+        config["preprocess"]["crop_mode"] = "center"
+
+    assert "crop_mode" in bad_config_run(tmp_path, edit)
+
+
+def test_schema_fills_defaults_for_keys_the_config_leaves_out():
+    from snakemake.utils import validate
+
+    config = copy.deepcopy(load_config(REPO / "config/config.yaml"))
+    del config["datasets"]["fitzpatrick17k"]["missing_images"]
+    config["preprocess"].pop("crop", None)
+    validate(config, str(REPO / "config/schema/config.schema.yaml"))
+    assert config["datasets"]["fitzpatrick17k"]["missing_images"] == "error"
+    assert config["preprocess"]["crop"] == "center"
+    assert config["splits"]["ham10000"]["paper_random"]["seed"] == 0

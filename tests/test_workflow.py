@@ -1,0 +1,121 @@
+"""The real snakemake on the demo config (end to end) and on the paper config (dry-run)."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+from workflow_helpers import REPO, copy_workflow, job_counts, load_config, snakemake
+
+pytestmark = pytest.mark.workflow
+
+DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
+RAW_LAYOUT = {
+    "ham10000": ("HAM10000_metadata.csv", ["HAM10000_images_part_1", "HAM10000_images_part_2"]),
+    "fitzpatrick17k": ("fitzpatrick17k.csv", ["images"]),
+    "ddi": ("ddi_metadata.csv", ["images"]),
+}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The whole default (demo) graph, built once in a copy of the workflow."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("demo"))
+    start = time.perf_counter()
+    result = snakemake(workdir, "--cores", "2")
+    print(f"demo graph: {time.perf_counter() - start:.1f} s")
+    return workdir, result
+
+
+def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
+    """Jobs per rule that the spine's graph must have for `config`."""
+    protocols = sum(len(config["splits"][d]) for d in DATASETS)
+    jobs = {
+        "ingest_ham10000": 1,
+        "ingest_fitzpatrick17k": 1,
+        "ingest_ddi": 1,
+        "resize_images": len(DATASETS),
+        "split": protocols,
+        "data_summary": 1,
+        "all": 1,
+    }
+    if with_demo:
+        jobs.update({f"demo_{d}": 1 for d in DATASETS})
+    return jobs
+
+
+def test_paper_dry_run_lists_every_job_of_the_config(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    for dataset, (metadata, folders) in RAW_LAYOUT.items():
+        root = workdir / "resources" / "raw" / dataset
+        for folder in folders:
+            (root / folder).mkdir(parents=True)
+        (root / metadata).touch()  # placeholders: a dry-run reads no data
+    start = time.perf_counter()
+    result = snakemake(workdir, "-n", "--configfile", "config/paper.yaml")
+    elapsed = time.perf_counter() - start
+    config = load_config(REPO / "config" / "paper.yaml")
+    counts = job_counts(result.stdout)
+    assert counts.pop("total") == sum(counts.values())
+    assert counts == expected_jobs(config, with_demo=False)
+    print(f"paper dry-run: {elapsed:.1f} s, {sum(counts.values())} jobs")
+
+
+def test_paper_dry_run_names_the_missing_raw_file(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    result = snakemake(workdir, "-n", "--configfile", "config/paper.yaml", check=False)
+    assert result.returncode != 0
+    assert "resources/raw/ham10000/HAM10000_metadata.csv" in result.stdout + result.stderr
+
+
+def test_demo_graph_builds_every_product(demo_run):
+    workdir, _ = demo_run
+    for dataset in DATASETS:
+        pairs = pd.read_csv(workdir / f"results/data/{dataset}/pairs.csv", dtype=str)
+        assert {"image_id", "path", "label", "caption", "group_id", "skin_type"} <= set(pairs)
+        images = workdir / f"results/data/{dataset}/images"
+        config = load_config(REPO / "config" / "config.yaml")
+        for size in config["preprocess"]["sizes"][dataset]:
+            assert len(list((images / str(size)).glob("*.png"))) == len(pairs)
+        for protocol in config["splits"][dataset]:
+            split = pd.read_csv(
+                workdir / f"results/data/{dataset}/splits/{protocol}.csv", dtype=str
+            )
+            assert sorted(split["image_id"]) == sorted(pairs["image_id"])
+    for product in [
+        "results/data/fitzpatrick17k/class_counts.csv",
+        "results/data/fitzpatrick17k/missing.csv",
+        "results/tables/data_splits.csv",
+        "results/figures/data_splits.png",
+    ]:
+        assert (workdir / product).stat().st_size > 0, product
+
+
+def test_demo_graph_writes_a_log_and_benchmark_for_every_job(demo_run):
+    workdir, _ = demo_run
+    logs = list((workdir / "results/logs").rglob("*.log"))
+    benchmarks = list((workdir / "results/benchmarks").rglob("*.tsv"))
+    jobs = sum(expected_jobs(load_config(REPO / "config/config.yaml"), True).values()) - 1
+    assert len(logs) == len(benchmarks) == jobs
+
+
+def test_demo_graph_has_nothing_left_to_do_after_a_run(demo_run):
+    workdir, _ = demo_run
+    result = snakemake(workdir, "-n", "--cores", "2")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_one_product_can_be_rebuilt_alone(demo_run):
+    workdir, _ = demo_run
+    target = workdir / "results/data/ham10000/splits/lesion_grouped.csv"
+    before = target.read_bytes()
+    snakemake(workdir, "--cores", "2", "--forcerun", "split", str(target.relative_to(workdir)))
+    assert target.read_bytes() == before  # deterministic for its seed
+
+
+def test_report_bundles_the_registered_tables_and_figures(demo_run):
+    workdir, _ = demo_run
+    snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "data_splits.png" in html and "class_counts.csv" in html

@@ -1,0 +1,53 @@
+"""Run the real snakemake on a copy of the workflow in a temporary directory."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ["Snakefile", "rules", "config", "report", "workflow", "envs", "profiles"]
+
+
+def copy_workflow(target: Path) -> Path:
+    """The workflow's files (not results/) copied into `target`, with resources/reference."""
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, target / part)
+        else:
+            shutil.copy(source, target / part)
+    shutil.copytree(REPO / "resources" / "reference", target / "resources" / "reference")
+    return target
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`snakemake ARGS` in `workdir`, with this interpreter's snakemake."""
+    command = [sys.executable, "-m", "snakemake", *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry-run, as {rule: jobs}."""
+    table = dry_run_output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    return counts
+
+
+def load_config(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
