@@ -56,6 +56,22 @@ def root_of_output(wildcards, output):
     return os.path.dirname(output.metadata)
 
 
+def demo_settings(dataset, config):
+    """Only the configuration a demo dataset depends on (so that changing, say, a split's
+    settings does not make Snakemake redraw the demo data)."""
+    settings = {"seed": config["demo"]["seed"], **config["demo"][dataset]}
+    f17k_classes = list(config["datasets"]["fitzpatrick17k"]["classes"])
+    if dataset == "ham10000":
+        settings["classes"] = list(config["datasets"]["ham10000"]["classes"])
+    elif dataset == "fitzpatrick17k":
+        settings["classes"] = f17k_classes
+    else:
+        settings["f17k_classes"] = f17k_classes
+        external = config["splits"]["ddi"].get("external", {})
+        settings["class_map"] = external.get("class_map", {})
+    return settings
+
+
 def pairs_table(dataset):
     return f"results/data/{dataset}/pairs.csv"
 

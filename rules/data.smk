@@ -7,7 +7,7 @@ rule demo_ham10000:
     params:
         dataset="ham10000",
         root=root_of_output,
-        config=config,
+        settings=demo_settings("ham10000", config),
     log:
         "results/logs/data/demo_ham10000.log",
     benchmark:
@@ -28,7 +28,7 @@ use rule demo_ham10000 as demo_fitzpatrick17k with:
     params:
         dataset="fitzpatrick17k",
         root=root_of_output,
-        config=config,
+        settings=demo_settings("fitzpatrick17k", config),
     log:
         "results/logs/data/demo_fitzpatrick17k.log",
     benchmark:
@@ -41,7 +41,7 @@ use rule demo_ham10000 as demo_ddi with:
     params:
         dataset="ddi",
         root=root_of_output,
-        config=config,
+        settings=demo_settings("ddi", config),
     log:
         "results/logs/data/demo_ddi.log",
     benchmark:

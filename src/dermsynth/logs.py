@@ -18,10 +18,13 @@ def to_rule_log(path: str | Path) -> Iterator[logging.Logger]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("dermsynth")
+    # captured warnings go to "py.warnings", which logging gives a NullHandler: log them here
+    warnings_logger = logging.getLogger("py.warnings")
     with open(path, "w", buffering=1) as stream, redirect_stderr(stream):
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter(FORMAT))
         logger.addHandler(handler)
+        warnings_logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logging.captureWarnings(True)
         try:
@@ -33,4 +36,5 @@ def to_rule_log(path: str | Path) -> Iterator[logging.Logger]:
             raise
         finally:
             logger.removeHandler(handler)
+            warnings_logger.removeHandler(handler)
             logging.captureWarnings(False)

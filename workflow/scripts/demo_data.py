@@ -7,6 +7,6 @@ with to_rule_log(snakemake.log[0]):
     make_demo_dataset(
         snakemake.params.dataset,
         root=snakemake.params.root,
-        config=snakemake.params.config,
+        settings=snakemake.params.settings,
         workers=snakemake.threads,
     )

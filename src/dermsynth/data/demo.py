@@ -425,16 +425,14 @@ def ddi_styles(
 
 
 def make_demo_dataset(
-    dataset: str, root: str | Path, config: dict, workers: int = 1
+    dataset: str, root: str | Path, settings: dict, workers: int = 1
 ) -> pd.DataFrame:
-    """Write one demo dataset from the validated workflow configuration."""
-    demo, datasets = config["demo"], config["datasets"]
-    root, seed = Path(root), demo["seed"]
+    """Write one demo dataset; `settings` is what rules/common.smk picks from the config."""
+    root, seed = Path(root), settings["seed"]
     if dataset == "ham10000":
-        settings = demo["ham10000"]
         return make_ham10000(
             root,
-            list(datasets["ham10000"]["classes"]),
+            settings["classes"],
             settings["lesions_per_class"],
             tuple(settings["images_per_lesion"]),
             tuple(settings["size"]),
@@ -442,17 +440,11 @@ def make_demo_dataset(
             workers,
         )
     if dataset == "fitzpatrick17k":
-        settings = demo["fitzpatrick17k"]
-        counts = {c: settings["images_per_f17k9_class"] for c in datasets[dataset]["classes"]}
+        counts = {c: settings["images_per_f17k9_class"] for c in settings["classes"]}
         counts.update(settings["other_labels"])
         return make_fitzpatrick17k(root, counts, F17K_PARTITIONS, seed, workers)
     if dataset == "ddi":
-        settings = demo["ddi"]
-        class_map = config["splits"]["ddi"].get("external", {}).get("class_map", {})
-        styles = ddi_styles(
-            list(settings["diseases"]), datasets["fitzpatrick17k"]["classes"], class_map
-        )
-        return make_ddi(
-            root, settings["diseases"], settings["images_per_group"], styles, seed, workers
-        )
+        diseases = settings["diseases"]
+        styles = ddi_styles(list(diseases), settings["f17k_classes"], settings["class_map"])
+        return make_ddi(root, diseases, settings["images_per_group"], styles, seed, workers)
     raise ValueError(f"no demo for dataset {dataset!r}")
