@@ -62,7 +62,8 @@ def plot_split_summary(summary: pd.DataFrame, path: str | Path, run: str) -> Non
         ax.set_title(f"{dataset} / {protocol}\nleaked val+test images: {leaked}", fontsize=9)
         ax.tick_params(axis="x", rotation=70, labelsize=7)
         ax.set_ylabel("images")
-    axes[0][0].legend(fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[name]) for name in SPLITS]
+    fig.legend(handles, SPLITS, loc="upper right", fontsize=8)
     fig.suptitle(f"Images per class and split ({run} data)", fontsize=11)
     fig.tight_layout()
     with atomic_path(path) as tmp:
