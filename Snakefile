@@ -18,6 +18,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/glide.smk"
 include: "rules/report.smk"
 
 
@@ -26,3 +27,4 @@ rule all:
     input:
         rules.data.input,
         rules.data_summary.output,
+        rules.glide.input,

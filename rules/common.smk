@@ -1,5 +1,6 @@
 # Shared names and input functions. Rules only wire files; every branch lives here.
 import os
+import sys
 from pathlib import Path
 
 # The scripts import dermsynth from this checkout, also inside conda envs and cluster jobs.
@@ -8,6 +9,13 @@ SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH", "")) if p)
 )
+
+sys.path.insert(0, SRC)  # and so do the input functions below
+from dermsynth.glide.defaults import (
+    model_and_diffusion_defaults,
+    model_and_diffusion_defaults_upsampler,
+)
+from dermsynth.shards import shard_ranges
 
 DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
 DEMO_ROOT = "resources/demo"
@@ -98,3 +106,70 @@ def data_products():
 
 def job_threads():
     return config["workers"]
+
+
+# --- GLIDE track ------------------------------------------------------------------------------
+
+GLIDE_KINDS = ["base", "upsample"]
+HAM_CLASSES = list(config["datasets"]["ham10000"]["classes"])
+
+
+wildcard_constraints:
+    glide_kind="|".join(GLIDE_KINDS),
+    cls="|".join(HAM_CLASSES),
+    k=r"\d+",
+
+
+def glide_options(kind):
+    """The full option dict of a GLIDE model: the reference defaults, then the config's."""
+    defaults = (
+        model_and_diffusion_defaults()
+        if kind == "base"
+        else model_and_diffusion_defaults_upsampler()
+    )
+    return {**defaults, **config["glide"][kind]["options"]}
+
+
+def glide_finetune_inputs(wildcards):
+    """Images, pairs, the split the model trains on, and OpenAI's weights when configured."""
+    inputs = {
+        "pairs": pairs_table("ham10000"),
+        "images": "results/data/ham10000/images",
+    }
+    protocol = config["glide"]["train_on"]["protocol"]
+    if protocol != "all":
+        inputs["split"] = f"results/data/ham10000/splits/{protocol}.csv"
+    init = config["glide"][wildcards.glide_kind]["init"]
+    if init:
+        inputs["init"] = init
+    return inputs
+
+
+def glide_shards(cls):
+    count = config["glide"]["sample"]["images_per_class"].get(cls, 0)
+    return shard_ranges(count, config["glide"]["sample"]["images_per_shard"])
+
+
+def glide_shard_indices(wildcards):
+    start, stop = glide_shards(wildcards.cls)[int(wildcards.k)]
+    return list(range(start, stop))
+
+
+def glide_shard_minutes(wildcards):
+    """Cluster runtime of a shard: its images x measured seconds per image, plus loading."""
+    sample = config["glide"]["sample"]
+    seconds = sample["images_per_shard"] * sample["seconds_per_image"]
+    return int(10 + 1.5 * seconds / 60)
+
+
+def glide_shard_manifests():
+    return [
+        f"results/synthetic/glide/{cls}/shard-{k}/manifest.csv"
+        for cls in HAM_CLASSES
+        for k in range(len(glide_shards(cls)))
+    ]
+
+
+def glide_prompt(wildcards):
+    ham = config["datasets"]["ham10000"]
+    return ham["caption"].format(label=wildcards.cls, name=ham["classes"][wildcards.cls])

@@ -40,18 +40,34 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
         "data_summary": 1,
         "all": 1,
     }
+    sample = config["glide"]["sample"]
+    jobs["glide_finetune"] = 2
+    jobs["glide_sample_shard"] = sum(
+        -(-count // sample["images_per_shard"]) for count in sample["images_per_class"].values()
+    )
+    jobs["glide_synthetic_set"] = 1
     if with_demo:
         jobs.update({f"demo_{d}": 1 for d in DATASETS})
     return jobs
 
 
-def test_paper_dry_run_lists_every_job_of_the_config(tmp_path):
-    workdir = copy_workflow(tmp_path)
+def place_paper_inputs(workdir) -> None:
+    """Empty placeholders at every raw input path of config/paper.yaml: a dry-run reads none."""
+    config = load_config(REPO / "config" / "paper.yaml")
     for dataset, (metadata, folders) in RAW_LAYOUT.items():
-        root = workdir / "resources" / "raw" / dataset
+        root = workdir / config["datasets"][dataset]["root"]
         for folder in folders:
             (root / folder).mkdir(parents=True)
-        (root / metadata).touch()  # placeholders: a dry-run reads no data
+        (root / metadata).touch()
+    for kind in ("base", "upsample"):
+        weights = workdir / config["glide"][kind]["init"]
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        weights.touch()
+
+
+def test_paper_dry_run_lists_every_job_of_the_config(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    place_paper_inputs(workdir)
     start = time.perf_counter()
     result = snakemake(workdir, "-n", "--configfile", "config/paper.yaml")
     elapsed = time.perf_counter() - start

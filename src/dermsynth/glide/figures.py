@@ -1,0 +1,59 @@
+"""Figures of the GLIDE track: samples per class, and the fine-tuning loss curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from dermsynth.io import atomic_path  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_samples_per_class(
+    manifest: pd.DataFrame, path: str | Path, run: str, per_class: int = 6
+) -> None:
+    """A grid: one row per class, its first `per_class` synthetic images."""
+    classes = list(dict.fromkeys(manifest["class"]))
+    columns = max(1, min(per_class, manifest.groupby("class").size().max()))
+    fig, axes = plt.subplots(
+        len(classes), columns, figsize=(1.6 * columns, 1.7 * len(classes)), squeeze=False
+    )
+    for row, label in zip(axes, classes, strict=True):
+        files = manifest.loc[manifest["class"] == label].sort_values("index")["file"]
+        for ax, file in zip(row, list(files)[:columns] + [None] * columns, strict=False):
+            ax.axis("off")
+            if file is not None:
+                with Image.open(file) as image:
+                    ax.imshow(image.convert("RGB"))
+        row[0].set_title(label, fontsize=8, loc="left")
+    fig.suptitle(f"GLIDE synthetic images per class ({run})", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_finetune_loss(loss_csvs: Sequence[str | Path], path: str | Path, run: str) -> None:
+    """Training loss per step of each fine-tuned model (one panel per model)."""
+    fig, axes = plt.subplots(1, len(loss_csvs), figsize=(5 * len(loss_csvs), 3.5), squeeze=False)
+    for ax, csv in zip(axes[0], loss_csvs, strict=True):
+        history = pd.read_csv(csv)
+        ax.plot(history["step"], history["loss"], lw=0.8, label="loss (mse + vb)")
+        ax.plot(history["step"], history["mse"], lw=0.8, label="mse")
+        ax.set_title(Path(csv).stem.replace("_loss", ""), fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"GLIDE fine-tuning loss ({run})", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,0 +1,309 @@
+"""Sampling synthetic images per class: the base model with classifier-free guidance, then the
+upsampler, as in OpenAI's `notebooks/text2im.ipynb`, in static, resumable shards.
+
+Differences from the notebook that change speed, not the distribution:
+- the conditional and unconditional halves run in one batch, and only the conditional
+  half is carried through the sampler (the notebook samples both halves and drops one);
+- every image has its own random stream, seeded from (seed, class, index): its initial
+  noise and every step's noise come from it, so an image does not depend on the shard size,
+  the batch size or which other images are sampled beside it;
+- optional fp16/bf16 autocast, channels-last and torch.compile on a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch import Tensor
+from tqdm import tqdm
+
+from dermsynth.data.png import write_png
+from dermsynth.glide.diffusion import create_gaussian_diffusion
+from dermsynth.glide.finetune import derived_seed
+from dermsynth.glide.options import create_model_and_diffusion
+from dermsynth.glide.tokenizer import get_tokenizer
+from dermsynth.io import atomic_path, write_csv
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = ("ancestral", "ddim")
+MANIFEST_COLUMNS = [
+    "file", "class", "index", "prompt", "seed", "guidance_scale", "base_sampler", "base_steps",
+    "upsample_sampler", "upsample_steps", "upsample_temp", "base_sha256", "upsample_sha256",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """Sampling knobs; defaults are the notebook's."""
+
+    guidance_scale: float = 3.0
+    base_respacing: str = "100"
+    base_sampler: str = "ancestral"
+    upsample_respacing: str = "fast27"
+    upsample_sampler: str = "ddim"
+    upsample_temp: float = 0.997
+    batch_size: int = 16
+    seed: int = 0
+    precision: str = "fp32"  # fp32, fp16 or bf16 (autocast, GPU only)
+    channels_last: bool = True
+    compile: bool = False
+
+
+def image_seed(seed: int, label: str, index: int) -> int:
+    """The seed of image `index` of class `label`: independent of shards and batches."""
+    return derived_seed(seed, zlib.crc32(label.encode()), index)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PerImageNoise:
+    """Standard normal draws from one generator per image, stacked into a batch."""
+
+    def __init__(self, seeds: Sequence[int], shape: Sequence[int], device: torch.device) -> None:
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+        self.shape, self.device = tuple(shape), device
+
+    def __call__(self) -> Tensor:
+        draws = [torch.randn(self.shape, generator=g) for g in self.generators]
+        return torch.stack(draws).to(self.device)
+
+
+def guided_model(model: torch.nn.Module, guidance_scale: float) -> Callable[..., Tensor]:
+    """Classifier-free guidance with both halves in one batch.
+
+    `tokens`/`mask` hold the B conditional rows then B unconditional rows; x holds B rows.
+    Returns eps = uncond + s * (cond - uncond) and the conditional variance channels.
+    """
+
+    def model_fn(x: Tensor, t: Tensor, **kwargs) -> Tensor:
+        out = model(torch.cat([x, x]), torch.cat([t, t]), **kwargs)
+        eps, rest = out[:, :3], out[:, 3:]
+        cond, uncond = eps.chunk(2)
+        guided = uncond + guidance_scale * (cond - uncond)
+        return torch.cat([guided, rest[: len(x)]], dim=1).float()
+
+    return model_fn
+
+
+def run_sampler(
+    diffusion,
+    model_fn: Callable[..., Tensor],
+    noise: PerImageNoise,
+    sampler: str,
+    model_kwargs: dict,
+    temperature: float = 1.0,
+) -> Tensor:
+    """Sample with per-image noise: `ancestral` (p_sample) or `ddim` (eta 0)."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, not {sampler!r}")
+    x = noise() * temperature
+    for i in reversed(range(diffusion.num_timesteps)):
+        t = torch.full((len(x),), i, dtype=torch.long, device=x.device)
+        with torch.no_grad():
+            if sampler == "ancestral":
+                out = diffusion.p_sample(model_fn, x, t, model_kwargs=model_kwargs, noise=noise())
+            else:
+                out = diffusion.ddim_sample(model_fn, x, t, model_kwargs=model_kwargs, eta=0.0)
+        x = out["sample"]
+    return x
+
+
+def load_glide(
+    weights: str | Path, options: dict, respacing: str, device: torch.device, settings
+) -> tuple[torch.nn.Module, object]:
+    """A fine-tuned model (OpenAI checkpoint format) ready to sample, and its respaced diffusion."""
+    options = {**options, "timestep_respacing": respacing, "use_fp16": False}
+    model, diffusion = create_model_and_diffusion(**options)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
+    model.eval().to(device)
+    if settings.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if settings.compile and device.type == "cuda":
+        model = torch.compile(model)
+    return model, diffusion
+
+
+def _autocast(device: torch.device, precision: str):
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    return torch.autocast(
+        device.type,
+        dtype=dtype or torch.float32,
+        enabled=dtype is not None and device.type == "cuda",
+    )
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """[-1, 1] (B, 3, H, W) -> uint8 (B, H, W, 3), rounded as the notebook does."""
+    scaled = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return scaled.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def image_name(label: str, index: int) -> str:
+    return f"{label}_{index:06d}.png"
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except (OSError, SyntaxError):
+        return False
+
+
+def sample_shard(
+    label: str,
+    prompt: str,
+    indices: Sequence[int],
+    base_weights: str | Path,
+    upsample_weights: str | Path,
+    base_options: dict,
+    upsample_options: dict,
+    manifest: str | Path,
+    settings: SampleSettings,
+    device: str | None = None,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Sample images `indices` of class `label` into the manifest's folder.
+
+    Images already written (and readable) are kept and skipped, so a killed shard resumes; each
+    image is written atomically; the manifest is written last and lists every image.
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if threads:
+        torch.set_num_threads(threads)
+    folder = Path(manifest).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = [i for i in indices if not _readable(folder / image_name(label, i))]
+    log.info(
+        "class %s: %d images in shard, %d to sample on %s", label, len(indices), len(todo), device
+    )
+    if todo:
+        _sample_images(
+            label, prompt, todo, base_weights, upsample_weights, base_options,
+            upsample_options, folder, settings, device,
+        )  # fmt: skip
+    base_steps = len(_respaced(base_options, settings.base_respacing).timestep_map)
+    upsample_steps = len(_respaced(upsample_options, settings.upsample_respacing).timestep_map)
+    base_sha, upsample_sha = file_sha256(base_weights), file_sha256(upsample_weights)
+    rows = [
+        {
+            "file": str(folder / image_name(label, i)),
+            "class": label,
+            "index": i,
+            "prompt": prompt,
+            "seed": image_seed(settings.seed, label, i),
+            "guidance_scale": settings.guidance_scale,
+            "base_sampler": settings.base_sampler,
+            "base_steps": base_steps,
+            "upsample_sampler": settings.upsample_sampler,
+            "upsample_steps": upsample_steps,
+            "upsample_temp": settings.upsample_temp,
+            "base_sha256": base_sha,
+            "upsample_sha256": upsample_sha,
+        }
+        for i in indices
+    ]
+    table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    write_csv(table, manifest)
+    return table
+
+
+def _respaced(options: dict, respacing: str):
+    return create_gaussian_diffusion(
+        steps=options["diffusion_steps"],
+        noise_schedule=options["noise_schedule"],
+        timestep_respacing=respacing,
+    )
+
+
+def _sample_images(
+    label, prompt, todo, base_weights, upsample_weights, base_options, upsample_options,
+    folder, settings, device,
+) -> None:  # fmt: skip
+    base, base_diffusion = load_glide(
+        base_weights, base_options, settings.base_respacing, device, settings
+    )
+    upsampler, upsample_diffusion = load_glide(
+        upsample_weights, upsample_options, settings.upsample_respacing, device, settings
+    )
+    tokenizer = get_tokenizer()
+    tokens, mask = tokenizer.padded_tokens_and_mask(
+        tokenizer.encode(prompt), base_options["text_ctx"]
+    )
+    empty_tokens, empty_mask = tokenizer.padded_tokens_and_mask([], base_options["text_ctx"])
+    up_tokens, up_mask = tokenizer.padded_tokens_and_mask(
+        tokenizer.encode(prompt), upsample_options["text_ctx"]
+    )
+    base_fn = guided_model(base, settings.guidance_scale)
+    size, up_size = base_options["image_size"], upsample_options["image_size"]
+    started, done = time.perf_counter(), 0
+    progress = tqdm(total=len(todo), desc=f"sample {label}", mininterval=10)
+    for start in range(0, len(todo), settings.batch_size):
+        batch = todo[start : start + settings.batch_size]
+        n = len(batch)
+        seeds = [image_seed(settings.seed, label, i) for i in batch]
+        kwargs = {
+            "tokens": torch.tensor([tokens] * n + [empty_tokens] * n, device=device),
+            "mask": torch.tensor([mask] * n + [empty_mask] * n, device=device),
+        }
+        with _autocast(device, settings.precision):
+            low = run_sampler(
+                base_diffusion, base_fn, PerImageNoise(seeds, (3, size, size), device),
+                settings.base_sampler, kwargs,
+            )  # fmt: skip
+            # the upsampler sees the base output quantised to 8 bits, as in the notebook
+            low = ((low + 1) * 127.5).round() / 127.5 - 1
+            up_kwargs = {
+                "low_res": low,
+                "tokens": torch.tensor([up_tokens] * n, device=device),
+                "mask": torch.tensor([up_mask] * n, device=device),
+            }
+            up_seeds = [derived_seed(s, 1) for s in seeds]
+            high = run_sampler(
+                upsample_diffusion, _float_output(upsampler),
+                PerImageNoise(up_seeds, (3, up_size, up_size), device),
+                settings.upsample_sampler, up_kwargs, temperature=settings.upsample_temp,
+            )  # fmt: skip
+        for index, image in zip(batch, to_uint8(high), strict=True):
+            with atomic_path(folder / image_name(label, index)) as tmp:
+                write_png(tmp, image)
+        done += n
+        progress.update(n)
+    progress.close()
+    elapsed = time.perf_counter() - started
+    log.info("sampled %d images in %.1f s (%.3f images/s)", done, elapsed, done / elapsed)
+
+
+def _float_output(model: torch.nn.Module) -> Callable[..., Tensor]:
+    def model_fn(x: Tensor, t: Tensor, **kwargs) -> Tensor:
+        return model(x, t, **kwargs).float()
+
+    return model_fn
+
+
+def merge_manifests(manifests: Sequence[str | Path]) -> pd.DataFrame:
+    """One table of every shard's manifest (the synthetic set of a method)."""
+    return pd.concat([pd.read_csv(m, dtype={"class": str}) for m in manifests], ignore_index=True)
+
+
+def settings_from(config: dict) -> SampleSettings:
+    known = set(asdict(SampleSettings()))  # the rest (shards, threads) is the workflow's
+    return SampleSettings(**{k: v for k, v in config.items() if k in known})

@@ -1,0 +1,69 @@
+"""The GLIDE reference fixtures (shared/fixtures/glide, described in its README.md).
+
+Paths, loaders and a builder shared by the GLIDE tests; sizes, seeds and shapes are always read
+from the files, since the same protocol also runs on other golden configurations.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from dermsynth.glide.options import DIFFUSION_OPTIONS, create_model
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "glide"
+MANIFESTS = ("base", "upsample")
+
+requires_fixtures = pytest.mark.skipif(
+    not FIXTURES.is_dir(), reason=f"GLIDE reference fixtures not found at {FIXTURES}"
+)
+
+
+def read_json(path: str | Path) -> Any:
+    """A fixture JSON file, by path or by name relative to the fixtures folder."""
+    return json.loads((FIXTURES / path).read_text(encoding="utf-8"))
+
+
+def golden_model_dirs() -> list[Path]:
+    """Every golden_*/<model>/ folder holding a model and its cases (empty without fixtures)."""
+    if not FIXTURES.is_dir():
+        return []
+    needed = ("options.json", "model.pt", "cases.json", "cases.pt")
+    return [
+        d
+        for d in sorted(FIXTURES.glob("golden_*/*"))
+        if d.is_dir() and all((d / name).is_file() for name in needed)
+    ]
+
+
+def fixture_id(path: Path) -> str:
+    """ "golden_A/base" for a golden model folder."""
+    return str(path.relative_to(FIXTURES))
+
+
+def build_network(options: dict[str, Any]) -> torch.nn.Module:
+    """The network for a full option dict (the diffusion's options are dropped)."""
+    return create_model(**{k: v for k, v in options.items() if k not in DIFFUSION_OPTIONS})
+
+
+def load_cases(directory: Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+    """(cases.json, cases.pt) of a golden model folder."""
+    cases = read_json(directory / "cases.json")
+    tensors = torch.load(directory / "cases.pt", map_location="cpu", weights_only=True)
+    return cases, tensors
+
+
+def load_golden_model(directory: Path) -> torch.nn.Module:
+    """The golden network, built from options.json with model.pt loaded strictly, in eval mode."""
+    model = build_network(read_json(directory / "options.json"))
+    state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def max_abs_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return (actual.double() - expected.double()).abs().max().item()
