@@ -60,7 +60,7 @@ def load_images(ids: list[str], images_dir: str | Path, size: int) -> torch.Tens
         path = resized_path(images_dir, size, image_id)
         try:
             with Image.open(path) as image:
-                array = np.asarray(image.convert("RGB"))
+                array = np.array(image.convert("RGB"))
         except OSError as err:
             raise DataError(path, f"cannot read resized image: {err}") from err
         if array.shape != (size, size, 3):

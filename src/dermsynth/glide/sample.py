@@ -6,7 +6,8 @@ Differences from the notebook that change speed, not the distribution:
   half is carried through the sampler (the notebook samples both halves and drops one);
 - every image has its own random stream, seeded from (seed, class, index): its initial
   noise and every step's noise come from it, so an image does not depend on the shard size,
-  the batch size or which other images are sampled beside it;
+  the batch size or which other images are sampled beside it (up to rounding: batched kernels
+  round differently at different batch sizes, which can change a few pixel values slightly);
 - optional fp16/bf16 autocast, channels-last and torch.compile on a GPU.
 """
 
@@ -129,7 +130,13 @@ def load_glide(
     weights: str | Path, options: dict, respacing: str, device: torch.device, settings
 ) -> tuple[torch.nn.Module, object]:
     """A fine-tuned model (OpenAI checkpoint format) ready to sample, and its respaced diffusion."""
-    options = {**options, "timestep_respacing": respacing, "use_fp16": False}
+    # the captions are fixed through a sampler run: encode them once, not at every step
+    options = {
+        **options,
+        "timestep_respacing": respacing,
+        "use_fp16": False,
+        "cache_text_emb": True,
+    }
     model, diffusion = create_model_and_diffusion(**options)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
     model.eval().to(device)
@@ -259,6 +266,8 @@ def _sample_images(
     for start in range(0, len(todo), settings.batch_size):
         batch = todo[start : start + settings.batch_size]
         n = len(batch)
+        base.del_cache()  # a new batch: new rows of captions
+        upsampler.del_cache()
         seeds = [image_seed(settings.seed, label, i) for i in batch]
         kwargs = {
             "tokens": torch.tensor([tokens] * n + [empty_tokens] * n, device=device),

@@ -1,0 +1,293 @@
+"""dermsynth.glide.finetune: a run writes loadable weights and its loss history, resumes
+bit-identically from its checkpoint, and trains on what its settings say.
+
+Models are the demo's options shrunk further (32 px base, 128 px upsampler, one residual block,
+dropout 0.1 so that the per-step dropout seeding matters), trained a few steps on six images
+of one flat colour each, written in `resized_path`'s layout.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import dermsynth.glide.finetune as finetune_module
+from dermsynth.data.png import write_png
+from dermsynth.data.preprocess import resized_path
+from dermsynth.errors import DataError
+from dermsynth.glide import (
+    create_model_and_diffusion,
+    model_and_diffusion_defaults,
+    model_and_diffusion_defaults_upsampler,
+)
+from dermsynth.glide.finetune import FinetuneSettings, finetune, to_model_range, training_pairs
+from dermsynth.glide.tokenizer import get_tokenizer
+
+TINY = dict(
+    num_channels=32,
+    num_res_blocks=1,
+    attention_resolutions="8",
+    num_head_channels=16,
+    dropout=0.1,
+    text_ctx=16,
+    xf_width=32,
+    xf_layers=1,
+    xf_heads=2,
+)
+BASE = {**model_and_diffusion_defaults(), **TINY, "image_size": 32, "channel_mult": "1,2,2"}
+UPSAMPLE = {
+    **model_and_diffusion_defaults_upsampler(),
+    **TINY,
+    "image_size": 128,
+    "channel_mult": "1,1,1,1,1",
+}
+# image i is the flat colour COLOURS[i] at every size, so a batch row names its image
+COLOURS = [(0, 255, 128), (40, 215, 0), (80, 175, 255), (120, 135, 30), (160, 95, 220), (200, 5, 9)]
+IMAGE_IDS = [f"ISIC_{i:07d}" for i in range(len(COLOURS))]
+CAPTIONS = ["a photo of melanoma", "a photo of a nevus"] * 3
+SETTINGS = FinetuneSettings(lr=1e-4, batch_size=2, max_steps=4, checkpoint_every=2, seed=0)
+LOSS_COLUMNS = ["step", "epoch", "loss", "mse", "vb"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """`pytest -n 2` runs two files side by side on two cores; torch's spinning OpenMP
+    threads contending for them make these tests several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def images_dir(tmp_path_factory) -> Path:
+    """Six flat-colour images at 32, 64 and 128 px; read-only."""
+    root = tmp_path_factory.mktemp("images")
+    for size in (32, 64, 128):
+        for image_id, colour in zip(IMAGE_IDS, COLOURS, strict=True):
+            path = resized_path(root, size, image_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_png(path, np.full((size, size, 3), colour, dtype=np.uint8))
+    return root
+
+
+@pytest.fixture
+def pairs() -> pd.DataFrame:
+    return pd.DataFrame({"image_id": IMAGE_IDS, "caption": CAPTIONS})
+
+
+def run(tmp_path, pairs, images_dir, name="run", kind="base", options=BASE, **changes):
+    """finetune() into tmp_path/<name>.{pt,state,csv}; returns the loss frame."""
+    return finetune(
+        kind,
+        pairs,
+        images_dir,
+        options,
+        tmp_path / f"{name}.pt",
+        tmp_path / f"{name}.state",
+        tmp_path / f"{name}.csv",
+        replace(SETTINGS, **changes),
+        device="cpu",
+    )
+
+
+def fresh_model(options: dict) -> torch.nn.Module:
+    model, _ = create_model_and_diffusion(**{**options, "use_fp16": False})
+    return model
+
+
+def spy_training_losses(monkeypatch) -> list[dict]:
+    """Record (x_start, model_kwargs) of every training step."""
+    calls = []
+    create = finetune_module.create_gaussian_diffusion
+
+    def create_spied(**kwargs):
+        diffusion = create(**kwargs)
+        training_losses = diffusion.training_losses
+
+        def spy(model, x_start, t, model_kwargs=None, noise=None):
+            calls.append({"x_start": x_start.clone(), **model_kwargs})
+            return training_losses(model, x_start, t, model_kwargs=model_kwargs, noise=noise)
+
+        diffusion.training_losses = spy
+        return diffusion
+
+    monkeypatch.setattr(finetune_module, "create_gaussian_diffusion", create_spied)
+    return calls
+
+
+def test_a_run_moves_the_weights_from_init_and_writes_them_loadable_strictly(
+    tmp_path, pairs, images_dir
+):
+    init_model = fresh_model(BASE)
+    torch.save(init_model.state_dict(), tmp_path / "init.pt")
+    finetune(
+        "base", pairs, images_dir, BASE, tmp_path / "base.pt", tmp_path / "base.state",
+        tmp_path / "loss.csv", SETTINGS, init=tmp_path / "init.pt", device="cpu",
+    )  # fmt: skip
+
+    weights = torch.load(tmp_path / "base.pt", map_location="cpu", weights_only=True)
+    result = fresh_model(BASE).load_state_dict(weights, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert all(w.dtype == torch.float32 for w in weights.values())
+    init = init_model.state_dict()
+    assert any(not torch.equal(weights[k], init[k]) for k in init)
+
+
+def test_the_loss_csv_has_one_row_per_step_with_finite_loss_equal_to_mse_plus_vb(
+    tmp_path, pairs, images_dir
+):
+    returned = run(tmp_path, pairs, images_dir)
+
+    table = pd.read_csv(tmp_path / "run.csv")
+    assert list(table.columns) == LOSS_COLUMNS
+    assert list(table["step"]) == [1, 2, 3, 4]
+    assert list(table["epoch"]) == [0, 0, 0, 1]  # six images in batches of two
+    assert np.isfinite(table[["loss", "mse", "vb"]].to_numpy()).all()
+    np.testing.assert_allclose(table["loss"], table["mse"] + table["vb"], rtol=1e-5)
+    pd.testing.assert_frame_equal(table, returned, check_dtype=False)
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_to_bit_identical_weights_and_losses(
+    tmp_path, pairs, images_dir, monkeypatch
+):
+    straight = run(tmp_path, pairs, images_dir, name="straight", max_steps=6)
+
+    save_state = finetune_module._save_state
+
+    def save_then_die(path, model, optimizer, step, *args):
+        save_state(path, model, optimizer, step, *args)
+        if step == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune_module, "_save_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, pairs, images_dir, name="killed", max_steps=6)
+    assert not (tmp_path / "killed.pt").exists()
+    monkeypatch.setattr(finetune_module, "_save_state", save_state)
+    calls = spy_training_losses(monkeypatch)
+    resumed = run(tmp_path, pairs, images_dir, name="killed", max_steps=6)
+
+    assert len(calls) == 2  # steps 5 and 6 only
+    pd.testing.assert_frame_equal(resumed, straight, check_exact=True)
+    expected = torch.load(tmp_path / "straight.pt", weights_only=True)
+    actual = torch.load(tmp_path / "killed.pt", weights_only=True)
+    assert actual.keys() == expected.keys()
+    assert all(torch.equal(actual[k], expected[k]) for k in expected)
+
+
+@pytest.mark.parametrize(
+    ("setting", "option"),
+    [({"lr": 1e-3}, {}), ({}, {"dropout": 0.0})],
+    ids=["other settings", "other options"],
+)
+def test_a_checkpoint_made_otherwise_is_refused_naming_it(
+    tmp_path, pairs, images_dir, setting, option
+):
+    run(tmp_path, pairs, images_dir, max_steps=1)
+    state = tmp_path / "run.state"
+    before = state.read_bytes()
+
+    with pytest.raises(DataError, match=re.escape(str(state))):
+        run(tmp_path, pairs, images_dir, options={**BASE, **option}, max_steps=1, **setting)
+    assert state.read_bytes() == before
+
+
+def test_training_pairs_are_those_of_the_chosen_splits_only():
+    pairs = pd.DataFrame({"image_id": ["a", "b", "c", "d", "e"], "caption": list("ABCDE")})
+    split = pd.DataFrame(
+        {"image_id": ["a", "b", "c", "d"], "split": ["train", "val", "test", "train"]}
+    )
+
+    assert list(training_pairs(pairs, split, ["train"])["image_id"]) == ["a", "d"]
+    assert list(training_pairs(pairs, split, ["train", "val"])["image_id"]) == ["a", "b", "d"]
+    assert list(training_pairs(pairs, split, ["train"]).index) == [0, 1]
+    assert list(training_pairs(pairs, None, ["train"])["image_id"]) == list("abcde")
+
+
+def test_uncond_p_1_trains_only_on_the_empty_caption(tmp_path, pairs, images_dir, monkeypatch):
+    calls = spy_training_losses(monkeypatch)
+    run(tmp_path, pairs, images_dir, max_steps=2, uncond_p=1.0)
+
+    empty_tokens, _ = get_tokenizer().padded_tokens_and_mask([], BASE["text_ctx"])
+    assert len(calls) == 2
+    for call in calls:
+        assert not call["mask"].any()
+        assert (call["tokens"] == torch.tensor(empty_tokens)).all()
+
+
+def test_uncond_p_0_trains_every_image_on_its_own_caption(tmp_path, pairs, images_dir, monkeypatch):
+    calls = spy_training_losses(monkeypatch)
+    run(tmp_path, pairs, images_dir, max_steps=3, uncond_p=0.0)
+
+    tokenizer = get_tokenizer()
+    caption_of_colour = {
+        colour: tokenizer.padded_tokens_and_mask(tokenizer.encode(caption), BASE["text_ctx"])
+        for colour, caption in zip(COLOURS, CAPTIONS, strict=True)
+    }
+    seen = 0
+    for call in calls:
+        for x, tokens, mask in zip(call["x_start"], call["tokens"], call["mask"], strict=True):
+            colour = tuple(round((c.item() + 1) * 127.5) for c in x[:, 0, 0])
+            assert (tokens.tolist(), mask.tolist()) == tuple(caption_of_colour[colour])
+            assert mask.any()
+            seen += 1
+    assert seen == 6  # one epoch: every image once
+
+
+def test_the_upsampler_trains_with_the_64_px_copy_of_each_image_as_low_res(
+    tmp_path, pairs, images_dir, monkeypatch
+):
+    calls = spy_training_losses(monkeypatch)
+    frame = run(tmp_path, pairs, images_dir, kind="upsample", options=UPSAMPLE, max_steps=1)
+
+    (call,) = calls
+    assert call["x_start"].shape == (2, 3, 128, 128)
+    assert call["low_res"].shape == (2, 3, 64, 64)
+    # flat colours: each row's low_res is its own image's colour
+    assert torch.equal(call["low_res"], call["x_start"][:, :, :64, :64])
+    assert math.isfinite(frame["loss"].item())
+    weights = torch.load(tmp_path / "run.pt", weights_only=True)
+    fresh_model(UPSAMPLE).load_state_dict(weights, strict=True)
+
+
+def test_an_unknown_kind_is_refused(tmp_path, pairs, images_dir):
+    with pytest.raises(ValueError, match="'inpaint'"):
+        run(tmp_path, pairs, images_dir, kind="inpaint")
+
+
+def test_a_missing_resized_image_is_refused_naming_the_file(tmp_path, pairs, images_dir):
+    missing = pd.concat([pairs, pd.DataFrame({"image_id": ["ISIC_9999999"], "caption": ["x"]})])
+    expected = resized_path(images_dir, 32, "ISIC_9999999")
+
+    with pytest.raises(DataError, match=re.escape(str(expected))):
+        run(tmp_path, missing, images_dir)
+
+
+def test_a_resized_image_of_the_wrong_size_is_refused_naming_the_file(tmp_path, pairs):
+    wrong = resized_path(tmp_path / "images", 32, IMAGE_IDS[2])
+    wrong.parent.mkdir(parents=True)
+    for image_id in IMAGE_IDS:
+        size = 31 if image_id == IMAGE_IDS[2] else 32
+        path = resized_path(tmp_path / "images", 32, image_id)
+        write_png(path, np.zeros((size, size, 3), dtype=np.uint8))
+
+    with pytest.raises(DataError, match=re.escape(str(wrong))):
+        run(tmp_path, pairs, tmp_path / "images")
+
+
+def test_no_pairs_is_refused(tmp_path, images_dir):
+    with pytest.raises(DataError, match="no training images"):
+        run(tmp_path, pd.DataFrame({"image_id": [], "caption": []}), images_dir)
+
+
+def test_to_model_range_maps_0_and_255_to_minus_one_and_one():
+    images = torch.tensor([0, 255], dtype=torch.uint8)
+    assert to_model_range(images).tolist() == [-1.0, 1.0]
