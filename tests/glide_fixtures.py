@@ -67,3 +67,18 @@ def load_golden_model(directory: Path) -> torch.nn.Module:
 
 def max_abs_diff(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return (actual.double() - expected.double()).abs().max().item()
+
+
+# a few-kB model with every structural choice of the released ones (dropout on, so that the
+# dropout seeding is exercised); tests add image_size and channel_mult
+TINY_OPTIONS = dict(
+    num_channels=32,
+    num_res_blocks=1,
+    attention_resolutions="8",
+    num_head_channels=16,
+    dropout=0.1,
+    text_ctx=16,
+    xf_width=32,
+    xf_layers=1,
+    xf_heads=2,
+)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from glide_fixtures import TINY_OPTIONS as TINY
 
 import dermsynth.glide.finetune as finetune_module
 from dermsynth.data.png import write_png
@@ -30,17 +31,6 @@ from dermsynth.glide import (
 from dermsynth.glide.finetune import FinetuneSettings, finetune, to_model_range, training_pairs
 from dermsynth.glide.tokenizer import get_tokenizer
 
-TINY = dict(
-    num_channels=32,
-    num_res_blocks=1,
-    attention_resolutions="8",
-    num_head_channels=16,
-    dropout=0.1,
-    text_ctx=16,
-    xf_width=32,
-    xf_layers=1,
-    xf_heads=2,
-)
 BASE = {**model_and_diffusion_defaults(), **TINY, "image_size": 32, "channel_mult": "1,2,2"}
 UPSAMPLE = {
     **model_and_diffusion_defaults_upsampler(),
