@@ -308,3 +308,52 @@ def test_to_uint8_rounds_to_the_nearest_level_and_clamps():
 def test_an_unknown_sampler_is_refused(tmp_path, weights):
     with pytest.raises(ValueError, match="'plms'"):
         shard(weights, tmp_path / "manifest.csv", [0], replace(SETTINGS, base_sampler="plms"))
+
+
+class ExactX0Model(torch.nn.Module):
+    """Predicts the eps that makes x0 = `target` exactly, at original-scale timesteps."""
+
+    def __init__(self, target: torch.Tensor, alphas_cumprod) -> None:
+        super().__init__()
+        self.target = target
+        self.abar = torch.tensor(alphas_cumprod, dtype=torch.float64)
+
+    def forward(self, x, t, **kwargs):
+        abar = self.abar[t].float().view(-1, 1, 1, 1)
+        eps = (x - abar.sqrt() * self.target) / (1 - abar).sqrt()
+        return torch.cat([eps, torch.zeros_like(eps)], dim=1)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm++2m"])
+def test_deterministic_samplers_land_on_an_exact_x0_prediction(sampler):
+    from dermsynth.glide.diffusion import create_gaussian_diffusion
+
+    full = create_gaussian_diffusion(
+        steps=1000, noise_schedule="squaredcos_cap_v2", timestep_respacing=""
+    )
+    diffusion = create_gaussian_diffusion(
+        steps=1000, noise_schedule="squaredcos_cap_v2", timestep_respacing="10"
+    )
+    target = torch.linspace(-0.9, 0.9, 2 * 3 * 4 * 4).view(2, 3, 4, 4)
+    model = ExactX0Model(target, full.alphas_cumprod)
+    noise = PerImageNoise([1, 2], (3, 4, 4), torch.device("cpu"))
+    out = run_sampler(diffusion, model, noise, sampler, {})
+    assert torch.allclose(out, target, atol=1e-4)
+
+
+def test_dpm_solver_differs_from_ddim_on_an_imperfect_model():
+    from dermsynth.glide.diffusion import create_gaussian_diffusion
+
+    diffusion = create_gaussian_diffusion(
+        steps=1000, noise_schedule="squaredcos_cap_v2", timestep_respacing="6"
+    )
+
+    def model(x, t, **kwargs):  # an eps that moves with t: the second order term matters
+        eps = 0.5 * x + (t.float() / 1000).view(-1, 1, 1, 1)
+        return torch.cat([eps, torch.zeros_like(eps)], dim=1)
+
+    runs = {
+        s: run_sampler(diffusion, model, PerImageNoise([3], (3, 4, 4), torch.device("cpu")), s, {})
+        for s in ("ddim", "dpm++2m")
+    }
+    assert not torch.allclose(runs["ddim"], runs["dpm++2m"], atol=1e-3)
