@@ -7,6 +7,11 @@ rule glide_finetune:
     output:
         model="results/models/glide/{glide_kind}.pt",
         loss="results/models/glide/{glide_kind}_loss.csv",
+        preview=report(
+            "results/figures/glide_finetune_{glide_kind}_preview.png",
+            caption="../report/glide_finetune_preview.rst",
+            category="GLIDE",
+        ),
     params:
         options=lambda wildcards: glide_options(wildcards.glide_kind),
         settings=config["glide"]["finetune"],

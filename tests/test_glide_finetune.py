@@ -281,3 +281,37 @@ def test_no_pairs_is_refused(tmp_path, images_dir):
 def test_to_model_range_maps_0_and_255_to_minus_one_and_one():
     images = torch.tensor([0, 255], dtype=torch.uint8)
     assert to_model_range(images).tolist() == [-1.0, 1.0]
+
+
+@pytest.mark.parametrize("kind,options", [("base", BASE), ("upsample", UPSAMPLE)])
+def test_preview_grid_shows_one_sample_per_caption_beside_a_real_image(
+    tmp_path, pairs, images_dir, kind, options, monkeypatch
+):
+    import dermsynth.glide.figures as figures
+
+    drawn = {}
+    plot = figures.plot_preview
+    monkeypatch.setattr(
+        figures,
+        "plot_preview",
+        lambda c, r, p, t: drawn.update(columns=c, rows=r) or plot(c, r, p, t),
+    )
+    preview = tmp_path / f"{kind}_preview.png"
+    finetune(
+        kind, pairs, images_dir, options, tmp_path / "m.pt", tmp_path / "m.state",
+        tmp_path / "m.csv", replace(SETTINGS, max_steps=1), preview=preview, device="cpu",
+    )  # fmt: skip
+    assert preview.stat().st_size > 0
+    assert drawn["columns"] == list(dict.fromkeys(CAPTIONS))
+    expected = (
+        ["real", "64 px input", "upsample sample"]
+        if kind == "upsample"
+        else ["real", "base sample"]
+    )
+    assert list(drawn["rows"]) == expected
+    size = options["image_size"]
+    real = drawn["rows"]["real"]
+    assert real.shape == (2, size, size, 3)
+    # the real row is the training image of each caption: images 0 and 1 (flat colours)
+    assert tuple(real[0, 0, 0]) == COLOURS[0] and tuple(real[1, 0, 0]) == COLOURS[1]
+    assert drawn["rows"][f"{kind} sample"].shape == (2, size, size, 3)

@@ -19,6 +19,7 @@ with to_rule_log(snakemake.log[0]):
         out=snakemake.output.model,
         state_path=snakemake.params.state,
         loss_csv=snakemake.output.loss,
+        preview=snakemake.output.preview,
         settings=FinetuneSettings(**snakemake.params.settings),
         init=snakemake.input.get("init"),
         threads=snakemake.threads,

@@ -57,3 +57,23 @@ def plot_finetune_loss(loss_csvs: Sequence[str | Path], path: str | Path, run: s
     fig.suptitle(f"GLIDE fine-tuning loss ({run})", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_preview(
+    columns: Sequence[str], rows: dict[str, Sequence], path: str | Path, title: str
+) -> None:
+    """A grid of uint8 (H, W, 3) images: one column per caption, one row per named series."""
+    fig, axes = plt.subplots(
+        len(rows), len(columns), figsize=(1.7 * len(columns), 1.9 * len(rows)), squeeze=False
+    )
+    for ax_row, (name, images) in zip(axes, rows.items(), strict=True):
+        for ax, image in zip(ax_row, images, strict=True):
+            ax.imshow(image)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(name, fontsize=8)
+    for ax, column in zip(axes[0], columns, strict=True):
+        ax.set_title(column, fontsize=6, wrap=True)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

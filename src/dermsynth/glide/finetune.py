@@ -31,6 +31,7 @@ from dermsynth.glide.diffusion import create_gaussian_diffusion
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
 from dermsynth.io import atomic_path, write_csv
+from dermsynth.seeds import derived_seed
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +102,6 @@ def caption_tokens(
     )
 
 
-def derived_seed(*keys: int) -> int:
-    """A 63-bit seed derived from integer keys (stable across runs and platforms)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] >> 1)
-
-
 def _step_generator(seed: int, step: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(derived_seed(seed, step, stream))
 
@@ -127,6 +123,7 @@ def finetune(
     state_path: str | Path,
     loss_csv: str | Path,
     settings: FinetuneSettings,
+    preview: str | Path | None = None,
     init: str | Path | None = None,
     device: str | None = None,
     threads: int | None = None,
@@ -134,7 +131,8 @@ def finetune(
     """Fine-tune the `kind` ("base" or "upsample") model on `pairs` (image_id, caption).
 
     Writes the weights to `out` in OpenAI's checkpoint format (a plain state_dict, float32),
-    the per-step loss to `loss_csv`, and resumes from `state_path` when it exists.
+    the per-step loss to `loss_csv`, a grid of samples to `preview` (one per caption), and
+    resumes from `state_path` when it exists.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -232,7 +230,56 @@ def finetune(
         torch.save(weights, tmp)
     frame = pd.DataFrame(history, columns=["step", "epoch", "loss", "mse", "vb"])
     write_csv(frame, loss_csv)
+    if preview:
+        model.eval()
+        low = None if low_res is None else to_model_range(low_res)
+        preview_grid(kind, model, options, pairs, images, low, preview, device, settings.seed)
     return frame
+
+
+PREVIEW_RESPACING = "ddim25"
+
+
+def preview_grid(
+    kind: str,
+    model: torch.nn.Module,
+    options: dict,
+    pairs: pd.DataFrame,
+    images: torch.Tensor,
+    low_res: torch.Tensor | None,
+    path: str | Path,
+    device: torch.device,
+    seed: int,
+) -> None:
+    """Samples of the trained model, one per distinct caption, beside a real training image.
+
+    The base model samples from its caption alone (no guidance: what it learned); the
+    upsampler upsamples the real image's 64 px copy, so its row compares with the real one.
+    """
+    from dermsynth.glide.figures import plot_preview
+    from dermsynth.glide.sample import PerImageNoise, run_sampler, to_uint8
+
+    first = pairs.drop_duplicates("caption").head(8)
+    rows = list(first.index)
+    diffusion = create_gaussian_diffusion(
+        steps=options["diffusion_steps"],
+        noise_schedule=options["noise_schedule"],
+        timestep_respacing=PREVIEW_RESPACING,
+    )
+    tokens, mask, _, _ = caption_tokens(list(first["caption"]), options["text_ctx"])
+    kwargs = {"tokens": tokens.to(device), "mask": mask.to(device)}
+    if low_res is not None:
+        kwargs["low_res"] = low_res[rows].to(device)
+    size = options["image_size"]
+    noise = PerImageNoise([derived_seed(seed, i) for i in rows], (3, size, size), device)
+    samples = run_sampler(diffusion, model, noise, "ddim", kwargs)
+    series = {"real": to_uint8(to_model_range(images[rows]))}
+    if low_res is not None:
+        series["64 px input"] = to_uint8(low_res[rows])
+    series[f"{kind} sample"] = to_uint8(samples)
+    title = f"GLIDE {kind} after fine-tuning ({len(diffusion.timestep_map)} DDIM steps)"
+    columns = first["label"] if "label" in first else first["caption"]
+    plot_preview(list(columns), series, path, title)
 
 
 def _save_state(path, model, optimizer, step, history, settings, options) -> None:

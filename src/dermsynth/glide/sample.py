@@ -30,10 +30,10 @@ from tqdm import tqdm
 
 from dermsynth.data.png import write_png
 from dermsynth.glide.diffusion import create_gaussian_diffusion
-from dermsynth.glide.finetune import derived_seed
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
 from dermsynth.io import atomic_path, write_csv
+from dermsynth.seeds import derived_seed
 
 log = logging.getLogger(__name__)
 
