@@ -33,7 +33,7 @@ from dermsynth.glide import (
     model_and_diffusion_defaults,
     model_and_diffusion_defaults_upsampler,
 )
-from dermsynth.glide.diffusion import create_gaussian_diffusion
+from dermsynth.glide.diffusion import diffusion_for
 from dermsynth.glide.sample import PerImageNoise, guided_model
 
 GUIDANCE = 3.0
@@ -187,13 +187,7 @@ def main() -> None:
     rows, figures = [], {}
     for kind in args.models.split(","):
         options = options_for(kind)
-        steps = len(
-            create_gaussian_diffusion(
-                steps=options["diffusion_steps"],
-                noise_schedule=options["noise_schedule"],
-                timestep_respacing=options["timestep_respacing"],
-            ).timestep_map
-        )
+        steps = len(diffusion_for(options, options["timestep_respacing"]).timestep_map)
         for precision in precisions:
             ours, ours_diffusion = build_ours(kind, device, precision)
             reference = None

@@ -121,3 +121,15 @@ def copy_dataset(tmp_path):
         return Path(shutil.copytree(root, tmp_path / root.name))
 
     return copy
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """`pytest -n 2` runs two files side by side on two cores; torch's spinning OpenMP
+    threads contending for them make torch-heavy test modules several times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

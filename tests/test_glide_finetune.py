@@ -43,17 +43,8 @@ COLOURS = [(0, 255, 128), (40, 215, 0), (80, 175, 255), (120, 135, 30), (160, 95
 IMAGE_IDS = [f"ISIC_{i:07d}" for i in range(len(COLOURS))]
 CAPTIONS = ["a photo of melanoma", "a photo of a nevus"] * 3
 SETTINGS = FinetuneSettings(lr=1e-4, batch_size=2, max_steps=4, checkpoint_every=2, seed=0)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LOSS_COLUMNS = ["step", "epoch", "loss", "mse", "vb"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """`pytest -n 2` runs two files side by side on two cores; torch's spinning OpenMP
-    threads contending for them make these tests several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +87,10 @@ def fresh_model(options: dict) -> torch.nn.Module:
 def spy_training_losses(monkeypatch) -> list[dict]:
     """Record (x_start, model_kwargs) of every training step."""
     calls = []
-    create = finetune_module.create_gaussian_diffusion
+    create = finetune_module.diffusion_for
 
-    def create_spied(**kwargs):
-        diffusion = create(**kwargs)
+    def create_spied(*args, **kwargs):
+        diffusion = create(*args, **kwargs)
         training_losses = diffusion.training_losses
 
         def spy(model, x_start, t, model_kwargs=None, noise=None):
@@ -109,7 +100,7 @@ def spy_training_losses(monkeypatch) -> list[dict]:
         diffusion.training_losses = spy
         return diffusion
 
-    monkeypatch.setattr(finetune_module, "create_gaussian_diffusion", create_spied)
+    monkeypatch.setattr(finetune_module, "diffusion_for", create_spied)
     return calls
 
 

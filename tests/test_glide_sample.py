@@ -48,16 +48,7 @@ UPSAMPLE = {
 }
 SETTINGS = SampleSettings(base_respacing="4", upsample_respacing="3", batch_size=3)
 LABEL, PROMPT = "mel", "a photo of melanoma"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """`pytest -n 2` runs two files side by side on two cores; torch's spinning OpenMP
-    threads contending for them make these tests several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_model(options: dict, seed: int) -> torch.nn.Module:

@@ -541,3 +541,13 @@ def create_gaussian_diffusion(
     betas = get_named_beta_schedule(noise_schedule, steps)
     section_counts = timestep_respacing or [steps]
     return SpacedDiffusion(use_timesteps=space_timesteps(steps, section_counts), betas=betas)
+
+
+def diffusion_for(options: dict, timestep_respacing: str) -> SpacedDiffusion:
+    """The diffusion of a model's option dict, respaced to `timestep_respacing` ("" = all
+    steps): training uses every step, each sampler its own respacing."""
+    return create_gaussian_diffusion(
+        steps=options["diffusion_steps"],
+        noise_schedule=options["noise_schedule"],
+        timestep_respacing=timestep_respacing,
+    )

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
-from dermsynth.glide.diffusion import create_gaussian_diffusion
+from dermsynth.glide.diffusion import diffusion_for
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
 from dermsynth.io import atomic_path, write_csv
@@ -149,11 +149,7 @@ def finetune(
         model.load_state_dict(state, strict=True)
         log.info("initialised from %s", init)
     model.to(device).train()
-    diffusion = create_gaussian_diffusion(
-        steps=options["diffusion_steps"],
-        noise_schedule=options["noise_schedule"],
-        timestep_respacing="",
-    )
+    diffusion = diffusion_for(options, "")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
@@ -261,11 +257,7 @@ def preview_grid(
 
     first = pairs.drop_duplicates("caption").head(8)
     rows = list(first.index)
-    diffusion = create_gaussian_diffusion(
-        steps=options["diffusion_steps"],
-        noise_schedule=options["noise_schedule"],
-        timestep_respacing=PREVIEW_RESPACING,
-    )
+    diffusion = diffusion_for(options, PREVIEW_RESPACING)
     tokens, mask, _, _ = caption_tokens(list(first["caption"]), options["text_ctx"])
     kwargs = {"tokens": tokens.to(device), "mask": mask.to(device)}
     if low_res is not None:

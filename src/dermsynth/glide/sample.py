@@ -29,7 +29,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from dermsynth.data.png import write_png
-from dermsynth.glide.diffusion import create_gaussian_diffusion
+from dermsynth.glide.diffusion import diffusion_for
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
 from dermsynth.io import atomic_path, write_csv
@@ -243,8 +243,8 @@ def sample_shard(
             label, prompt, todo, base_weights, upsample_weights, base_options,
             upsample_options, folder, settings, device,
         )  # fmt: skip
-    base_steps = len(_respaced(base_options, settings.base_respacing).timestep_map)
-    upsample_steps = len(_respaced(upsample_options, settings.upsample_respacing).timestep_map)
+    base_steps = len(diffusion_for(base_options, settings.base_respacing).timestep_map)
+    upsample_steps = len(diffusion_for(upsample_options, settings.upsample_respacing).timestep_map)
     base_sha, upsample_sha = file_sha256(base_weights), file_sha256(upsample_weights)
     rows = [
         {
@@ -267,14 +267,6 @@ def sample_shard(
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     write_csv(table, manifest)
     return table
-
-
-def _respaced(options: dict, respacing: str):
-    return create_gaussian_diffusion(
-        steps=options["diffusion_steps"],
-        noise_schedule=options["noise_schedule"],
-        timestep_respacing=respacing,
-    )
 
 
 def _sample_images(
