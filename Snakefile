@@ -19,6 +19,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/glide.smk"
+include: "rules/metrics.smk"
 include: "rules/report.smk"
 
 
@@ -28,3 +29,4 @@ rule all:
         rules.data.input,
         rules.data_summary.output,
         rules.glide.input,
+        rules.metrics.input,

@@ -1,5 +1,6 @@
 # Shared names and input functions. Rules only wire files; every branch lives here.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -173,3 +174,123 @@ def glide_shard_manifests():
 def glide_prompt(wildcards):
     ham = config["datasets"]["ham10000"]
     return ham["caption"].format(label=wildcards.cls, name=ham["classes"][wildcards.cls])
+
+
+# --- Metrics, audit and reader study (paper 1, sections 2.2-2.3) ----------------------------------
+
+
+def synthetic_source(method):
+    """A synthetic set: its manifest, and the real images its generator was trained on."""
+    if method == "glide":
+        train_on = config["glide"]["train_on"]
+        return {
+            "manifest": "results/synthetic/glide/manifest.csv",
+            "dataset": "ham10000",
+            "protocol": train_on["protocol"],
+            "splits": train_on["splits"],
+        }
+    raise ValueError(f"unknown synthetic set {method!r}")
+
+
+METRIC_METHODS = list(config["metrics"]["methods"])
+READER_METHODS = list(config["reader_study"]["methods"])
+SYNTHETIC_METHODS = list(dict.fromkeys(METRIC_METHODS + READER_METHODS))
+
+
+def real_set_name(method):
+    """The name of a synthetic set's real counterpart, e.g. ham10000_lesion_grouped_train."""
+    source = synthetic_source(method)
+    splits = "+".join(source["splits"]) if source["protocol"] != "all" else "all"
+    return f"{source['dataset']}_{source['protocol']}_{splits}"
+
+
+REAL_SETS = {real_set_name(method): synthetic_source(method) for method in SYNTHETIC_METHODS}
+
+
+wildcard_constraints:
+    method="|".join(SYNTHETIC_METHODS) or "none",
+    real_set="|".join(map(re.escape, REAL_SETS)) or "none",
+
+
+def real_set_inputs(wildcards):
+    source = REAL_SETS[wildcards.real_set]
+    dataset = source["dataset"]
+    size = config["metrics"]["image_size"]
+    if size not in config["preprocess"]["sizes"][dataset]:
+        raise ValueError(
+            f"config metrics.image_size {size} is not among preprocess.sizes.{dataset} "
+            f"{config['preprocess']['sizes'][dataset]}: add it there"
+        )
+    table = (
+        pairs_table(dataset)
+        if source["protocol"] == "all"
+        else f"results/data/{dataset}/splits/{source['protocol']}.csv"
+    )
+    return {"split": table, "images": f"results/data/{dataset}/images"}
+
+
+def real_set_splits(wildcards):
+    source = REAL_SETS[wildcards.real_set]
+    return None if source["protocol"] == "all" else source["splits"]
+
+
+def inception_weights():
+    """The Inception weights file, or the demo's seeded random network when none is given."""
+    inception = config["metrics"]["inception"]
+    if inception["weights"]:
+        return {"weights": inception["weights"]}
+    if inception["download"]:
+        return {}
+    return {"weights": "results/models/inception/random_init.pth"}
+
+
+def inception_note():
+    inception = config["metrics"]["inception"]
+    if inception["weights"] or inception["download"]:
+        return None
+    return (
+        "random-init InceptionV3 (no weights file given): demo numbers, "
+        "FID/IS/KID/PRDC not comparable with the literature"
+    )
+
+
+def features_inputs(wildcards):
+    if "method" in wildcards.keys():
+        images = synthetic_source(wildcards.method)["manifest"]
+    else:
+        images = f"results/metrics/real/{wildcards.real_set}.csv"
+    return {"images": images, **inception_weights()}
+
+
+def metrics_inputs(wildcards):
+    return {
+        "synthetic": f"results/features/synthetic/{wildcards.method}.npz",
+        "real": f"results/features/real/{real_set_name(wildcards.method)}.npz",
+    }
+
+
+def quality_reference(wildcards):
+    """The published Table 1 beside ours: paper 1's for GLIDE; none for the other sets."""
+    if wildcards.method == "glide":
+        return {"reference": "resources/reference/shavlokhova2023_table1.csv"}
+    return {}
+
+
+def metrics_products():
+    return [
+        *expand("results/tables/table1_{method}_quality.csv", method=METRIC_METHODS),
+        *expand("results/figures/table1_{method}_quality.png", method=METRIC_METHODS),
+        *expand("results/audit/{method}_memorization.csv", method=METRIC_METHODS),
+        *expand("results/audit/{method}_memorization_summary.csv", method=METRIC_METHODS),
+        *expand("results/figures/{method}_memorization.png", method=METRIC_METHODS),
+    ]
+
+
+def metric_classes(method):
+    """Class code -> name of the dataset a synthetic set imitates."""
+    return dict(config["datasets"][synthetic_source(method)["dataset"]]["classes"])
+
+
+def quality_settings():
+    keys = ("pairing", "pixel_scale", "bootstrap", "level", "seed", "prdc_k", "is_splits")
+    return {key: config["metrics"][key] for key in keys}

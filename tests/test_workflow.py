@@ -46,6 +46,18 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
         -(-count // sample["images_per_shard"]) for count in sample["images_per_class"].values()
     )
     jobs["glide_synthetic_set"] = 1
+    metrics = config["metrics"]
+    methods = len(metrics["methods"])
+    real_sets = 1  # every scored set is GLIDE's, trained on one HAM10000 split
+    jobs.update(
+        real_image_set=real_sets,
+        real_features=real_sets,
+        synthetic_features=methods,
+        quality_table=methods,
+        memorization_audit=methods,
+    )
+    if not metrics["inception"]["weights"]:
+        jobs["inception_random_weights"] = 1
     if with_demo:
         jobs.update({f"demo_{d}": 1 for d in DATASETS})
     return jobs
@@ -63,6 +75,9 @@ def place_paper_inputs(workdir) -> None:
         weights = workdir / config["glide"][kind]["init"]
         weights.parent.mkdir(parents=True, exist_ok=True)
         weights.touch()
+    inception = workdir / config["metrics"]["inception"]["weights"]
+    inception.parent.mkdir(parents=True, exist_ok=True)
+    inception.touch()
 
 
 def test_paper_dry_run_lists_every_job_of_the_config(tmp_path):
@@ -104,6 +119,10 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/data/fitzpatrick17k/missing.csv",
         "results/tables/data_splits.csv",
         "results/figures/data_splits.png",
+        "results/tables/table1_glide_quality.csv",
+        "results/figures/table1_glide_quality.png",
+        "results/audit/glide_memorization.csv",
+        "results/figures/glide_memorization.png",
     ]:
         assert (workdir / product).stat().st_size > 0, product
 

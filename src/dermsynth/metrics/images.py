@@ -1,0 +1,80 @@
+"""Image sets: a CSV of image files with their class, decoded once to RGB at one size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from dermsynth.errors import DataError, csv_line
+from dermsynth.io import read_table
+
+
+def read_image_set(path: str | Path) -> pd.DataFrame:
+    """Rows `id, file, class` of an image set, sorted by id (the order every product uses).
+
+    A synthetic manifest has no `id` column: its file stem is the id.
+    """
+    frame = read_table(path, ["file", "class"])
+    if "id" not in frame.columns:
+        frame["id"] = [Path(f).stem for f in frame["file"]]
+    for position, row in frame.iterrows():
+        if not row["file"] or not row["class"]:
+            raise DataError(path, "empty file or class", line=csv_line(position))
+    duplicated = frame["id"].duplicated(keep=False)
+    if duplicated.any():
+        first = int(np.flatnonzero(duplicated.to_numpy())[1])
+        raise DataError(
+            path, f"duplicate image id {frame['id'].iloc[first]!r}", line=csv_line(first)
+        )
+    return frame[["id", "file", "class"]].sort_values("id", ignore_index=True)
+
+
+def load_rgb(path: str | Path, size: int) -> np.ndarray:
+    """Decode an image as RGB uint8 (size, size, 3); resized (bicubic) only if it differs."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as err:
+        raise DataError(path, f"cannot decode image: {err}") from err
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def thumbnail(pixels: np.ndarray, side: int) -> np.ndarray:
+    """A small box-filtered copy, for fast nearest-neighbour search in pixel space."""
+    image = Image.fromarray(pixels).resize((side, side), Image.Resampling.BOX)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def real_image_set(
+    split_table: str | Path, images_dir: str | Path, *, size: int, splits: list[str] | None
+) -> pd.DataFrame:
+    """The real images of the given splits (None: every image of a pairs table), as an image
+    set (`id, file, class, split`) pointing at their resized copies of `size` px."""
+    from dermsynth.data.preprocess import resized_path
+
+    table = read_table(split_table, ["image_id", "label", *(["split"] if splits else [])])
+    if splits is None:
+        table["split"] = "all"
+    chosen = table[table["split"].isin(splits or ["all"])]
+    if chosen.empty:
+        raise DataError(split_table, f"no images in split(s) {splits}")
+    files = [str(resized_path(images_dir, size, image_id)) for image_id in chosen["image_id"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise DataError(
+            missing[0], f"resized image missing ({len(missing)} in all); is {size} px a "
+            "preprocess size of this dataset?"
+        )  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": chosen["image_id"].to_numpy(),
+            "file": files,
+            "class": chosen["label"].to_numpy(),
+            "split": chosen["split"].to_numpy(),
+        }
+    )

@@ -1,0 +1,224 @@
+"""The reader's scores (paper 1, 2.3 and 3.2): classification reports for the entity (all images,
+the AI-generated and the real subset) and for AI-generated vs real, one-vs-rest ROC points and
+their AUCs (Figure 2), confusion matrices, and the dermatologist's columns of Table 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import auc, classification_report, roc_curve
+
+from dermsynth.errors import DataError, csv_line
+from dermsynth.io import read_table, write_csv
+from dermsynth.reader_study.figures import plot_confusion, plot_roc
+from dermsynth.reader_study.sheet import SOURCES
+
+REPORT_COLUMNS = ["subset", "task", "label", "precision", "recall", "f1", "support"]
+SUMMARY_ROWS = ("accuracy", "macro avg", "weighted avg")
+ALL = "all"
+# Table 2's classes 1-7 as its footnote names them (paper 1, Tables 2-3, Figures 1-2); a class
+# is matched when its name is the start of one of these, as "actinic keratoses and
+# intraepithelial carcinoma" of "actinic keratoses and intraepithelial carcinoma/bowen disease"
+PAPER_CLASS_NAMES = (
+    "melanoma",
+    "melanocytic nevi",
+    "actinic keratoses and intraepithelial carcinoma/bowen disease",
+    "benign keratosis-like lesions (solar lentigines/seborrheic keratoses and lichen-planus "
+    "like keratoses)",
+    "basal cell carcinoma",
+    "dermatofibroma",
+    "vascular lesions",
+)
+PAPER_DERM_COLUMNS = ["derm_precision", "derm_recall", "derm_f1"]
+
+
+def _report(
+    true: pd.Series, predicted: pd.Series, labels: list[str], subset: str, task: str
+) -> pd.DataFrame:
+    """sklearn's classification report as rows; every label listed, absent ones with support 0."""
+    report = classification_report(
+        true, predicted, labels=labels, output_dict=True, zero_division=0
+    )
+    rows = []
+    for label, values in report.items():
+        if label == "accuracy":
+            # as in sklearn's printed report (and Table 2): the accuracy stands in the f1 column
+            rows.append([subset, task, label, np.nan, np.nan, values, len(true)])
+        else:
+            rows.append(
+                [
+                    subset, task, label, values["precision"], values["recall"],
+                    values["f1-score"], int(values["support"]),
+                ]
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def classification_reports(answers: pd.DataFrame, classes: Mapping[str, str]) -> pd.DataFrame:
+    """Reports for the entity on all images and on each source's subset, and for the source.
+
+    Columns subset ("all", "AI-generated", "real"), task ("entity", "source"), label (a class
+    code, a source, or accuracy / macro avg / weighted avg), precision, recall, f1, support.
+    """
+    parts = []
+    for subset in (ALL, *SOURCES):
+        rows = answers if subset == ALL else answers[answers["source"] == subset]
+        if len(rows):  # a packet may hold one source only
+            parts.append(
+                _report(rows["class"], rows["predicted_class"], list(classes), subset, "entity")
+            )
+    parts.append(
+        _report(answers["source"], answers["predicted_source"], list(SOURCES), ALL, "source")
+    )
+    return pd.concat(parts, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """One-vs-rest ROC of hard labels: (0, 0), the reader's operating point, (1, 1).
+
+    `fpr`, `tpr` and `auc` are None / NaN where the truth has no positive or no negative."""
+
+    task: str
+    label: str
+    fpr: np.ndarray | None
+    tpr: np.ndarray | None
+    auc: float
+    n_positive: int
+    n_negative: int
+
+
+def roc_of_hard_labels(task: str, label: str, true: pd.Series, predicted: pd.Series) -> RocCurve:
+    """The ROC of `label` against the rest, from binarised true and predicted labels."""
+    positive = (true == label).to_numpy()
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    if n_positive == 0 or n_negative == 0:
+        return RocCurve(task, label, None, None, float("nan"), n_positive, n_negative)
+    fpr, tpr, _ = roc_curve(positive, (predicted == label).to_numpy().astype(int))
+    return RocCurve(task, label, fpr, tpr, float(auc(fpr, tpr)), n_positive, n_negative)
+
+
+def roc_curves(answers: pd.DataFrame, classes: Mapping[str, str]) -> list[RocCurve]:
+    """Each class against the rest (all images), then AI-generated (positive) against real."""
+    curves = [
+        roc_of_hard_labels("entity", code, answers["class"], answers["predicted_class"])
+        for code in paper_order(classes)
+    ]
+    curves.append(
+        roc_of_hard_labels("source", SOURCES[0], answers["source"], answers["predicted_source"])
+    )
+    return curves
+
+
+def roc_table(curves: list[RocCurve]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(c.task, c.label, c.auc, c.n_positive, c.n_negative) for c in curves],
+        columns=["task", "label", "auc", "n_positive", "n_negative"],
+    )
+
+
+def _paper_class(name: str) -> int | None:
+    """Table 2's class number (1-7) of a class name, or None."""
+    name = name.strip().casefold()
+    for number, paper_name in enumerate(PAPER_CLASS_NAMES, start=1):
+        if paper_name == name or (paper_name.startswith(name) and paper_name[len(name)] in "/ ("):
+            return number
+    return None
+
+
+def paper_order(classes: Mapping[str, str]) -> list[str]:
+    """Class codes in Table 2's order (melanoma first); classes it lacks follow in given order."""
+    numbers = {code: _paper_class(name) for code, name in classes.items()}
+    known = sorted((n, code) for code, n in numbers.items() if n is not None)
+    return [code for _, code in known] + [code for code, n in numbers.items() if n is None]
+
+
+def read_paper_table2(path: str | Path) -> pd.DataFrame:
+    """The published Table 2 (columns row, ai_*, derm_*), its derm columns as floats by row."""
+    table = read_table(path, ["row", *PAPER_DERM_COLUMNS])
+    for column in PAPER_DERM_COLUMNS:
+        for position, value in enumerate(table[column]):
+            try:
+                float(value or "nan")
+            except ValueError:
+                raise DataError(
+                    path, f"{column}: not a number: {value!r}", line=csv_line(position)
+                ) from None
+    values = table[PAPER_DERM_COLUMNS].replace("", "nan").astype(float)
+    return values.set_axis(table["row"].str.strip().str.casefold()).rename(
+        columns=lambda c: f"paper_{c}"
+    )
+
+
+def table2(
+    reports: pd.DataFrame,
+    classes: Mapping[str, str],
+    *,
+    paper: pd.DataFrame | None,
+    paper_path: str | Path | None = None,
+    run: str,
+    method: str,
+) -> pd.DataFrame:
+    """The dermatologist's columns of Table 2 from the entity report on all images: one row
+    per class in the paper's order (row 1-7), then accuracy, macro avg and weighted avg;
+    with `paper` (from `read_paper_table2`), the published values beside ours."""
+    entity = reports[(reports["subset"] == ALL) & (reports["task"] == "entity")]
+    entity = entity.set_index("label")
+    codes = paper_order(classes)
+    rows = [str(k) for k in range(1, len(codes) + 1)] + list(SUMMARY_ROWS)
+    table = pd.DataFrame(
+        {
+            "row": rows,
+            "class": codes + [""] * len(SUMMARY_ROWS),
+            "name": [classes[c] for c in codes] + [""] * len(SUMMARY_ROWS),
+        }
+    )
+    labels = codes + list(SUMMARY_ROWS)
+    for ours, theirs in zip(PAPER_DERM_COLUMNS, ["precision", "recall", "f1"], strict=True):
+        table[ours] = entity.loc[labels, theirs].to_numpy()
+    table["support"] = entity.loc[labels, "support"].astype(int).to_numpy()
+    if paper is not None:
+        unmatched = [classes[c] for c in codes if _paper_class(classes[c]) is None]
+        missing = [r for r in rows if r not in paper.index]
+        if unmatched or missing:
+            raise DataError(
+                paper_path or "paper Table 2",
+                f"cannot set our classes beside the paper's: classes not in Table 2 "
+                f"{unmatched}, rows missing from the reference {missing}",
+            )
+        table = table.join(paper, on="row")
+    table["run"] = run
+    table["method"] = method
+    return table
+
+
+def score_reader(
+    answers: pd.DataFrame,
+    classes: dict[str, str],
+    out_dir: str | Path,
+    *,
+    paper_table2: str | Path | None,
+    table2_path: str | Path,
+    figure_roc_path: str | Path,
+    figure_confusion_path: str | Path,
+    run: str,
+    method: str,
+) -> None:
+    """Score a reader's answers (from `read_answers`): `out_dir`/classification_reports.csv and
+    `out_dir`/roc_auc.csv, Table 2's dermatologist columns, and the ROC and confusion figures."""
+    out_dir = Path(out_dir)
+    reports = classification_reports(answers, classes)
+    curves = roc_curves(answers, classes)
+    paper = read_paper_table2(paper_table2) if paper_table2 is not None else None
+    table = table2(reports, classes, paper=paper, paper_path=paper_table2, run=run, method=method)
+    write_csv(reports.assign(run=run, method=method), out_dir / "classification_reports.csv")
+    write_csv(roc_table(curves).assign(run=run, method=method), out_dir / "roc_auc.csv")
+    write_csv(table, table2_path)
+    plot_roc(curves, classes, figure_roc_path, run=run, method=method)
+    plot_confusion(answers, paper_order(classes), figure_confusion_path, run=run, method=method)
