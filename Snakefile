@@ -20,6 +20,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/glide.smk"
 include: "rules/metrics.smk"
+include: "rules/reader_study.smk"
 include: "rules/report.smk"
 
 
@@ -30,3 +31,4 @@ rule all:
         rules.data_summary.output,
         rules.glide.input,
         rules.metrics.input,
+        rules.reader_study.input,

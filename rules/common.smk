@@ -294,3 +294,20 @@ def metric_classes(method):
 def quality_settings():
     keys = ("pairing", "pixel_scale", "bootstrap", "level", "seed", "prdc_k", "is_splits")
     return {key: config["metrics"][key] for key in keys}
+
+
+def reader_answers(wildcards):
+    """A reader's filled sheet from config, else the demo's simulated reader."""
+    given = config["reader_study"]["answers"].get(wildcards.method)
+    return given or f"results/reader_study/{wildcards.method}/simulated_answers.xlsx"
+
+
+def reader_description(wildcards):
+    if config["reader_study"]["answers"].get(wildcards.method):
+        return f"reader's sheet {config['reader_study']['answers'][wildcards.method]}"
+    simulated = config["reader_study"]["simulated_reader"]
+    return (
+        f"SIMULATED reader (entity accuracy {simulated['entity_accuracy']}, "
+        f"AI-vs-real accuracy {simulated['source_accuracy']}, seed {simulated['seed']}): "
+        "no real reader's answers were given"
+    )

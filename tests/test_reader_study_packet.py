@@ -226,3 +226,12 @@ def test_opaque_ids_never_spell_a_class_code():
     ids = opaque_ids(2000, np.random.default_rng(0), avoid=["bcc", "DF"])
     assert len(set(ids)) == 2000
     assert not any("df" in i[4:] or "bcc" in i[4:] for i in ids)
+
+
+def test_an_image_listed_twice_is_a_data_error_naming_its_row(tmp_path, inputs):
+    real = pd.read_csv(inputs[1])
+    pd.concat([real, real.iloc[[4]]]).to_csv(inputs[1], index=False)
+    with pytest.raises(
+        DataError, match=r"real\.csv, line 17: image .*ISIC_000004\.png listed twice"
+    ):
+        build(tmp_path, inputs)

@@ -185,7 +185,7 @@ def score(tmp_path: Path, out: str, paper: Path | None = None) -> Path:
     score_reader(
         HAND, TWO, folder, paper_table2=paper, table2_path=folder / "table2.csv",
         figure_roc_path=folder / "roc.png", figure_confusion_path=folder / "confusion.png",
-        run="demo", method="glide",
+        run="demo", method="glide", reader="SIMULATED reader",
     )  # fmt: skip
     return folder
 
@@ -206,6 +206,8 @@ def test_score_reader_writes_its_tables_and_figures_and_nothing_else(tmp_path):
         "subset", "task", "label", "precision", "recall", "f1", "support",
     ]  # fmt: skip
     assert "paper_derm_f1" in pd.read_csv(folder / "table2.csv").columns
+    for table in ("classification_reports.csv", "roc_auc.csv", "table2.csv"):
+        assert set(pd.read_csv(folder / table)["reader"]) == {"SIMULATED reader"}
 
 
 def test_score_reader_is_deterministic(tmp_path):

@@ -56,6 +56,12 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
         quality_table=methods,
         memorization_audit=methods,
     )
+    readers = len(config["reader_study"]["methods"])
+    jobs.update(reader_study_packet=readers, reader_score=readers)
+    simulated = [m for m in config["reader_study"]["methods"]
+                 if m not in config["reader_study"]["answers"]]  # fmt: skip
+    if simulated:
+        jobs["reader_simulate"] = len(simulated)
     if not metrics["inception"]["weights"]:
         jobs["inception_random_weights"] = 1
     if with_demo:
@@ -123,6 +129,11 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/figures/table1_glide_quality.png",
         "results/audit/glide_memorization.csv",
         "results/figures/glide_memorization.png",
+        "results/reader_study/glide/packet/answer_sheet.xlsx",
+        "results/reader_study/glide/packet/index.html",
+        "results/reader_study/glide/key.csv",
+        "results/tables/table2_glide_reader.csv",
+        "results/figures/fig2_glide_reader_roc.png",
     ]:
         assert (workdir / product).stat().st_size > 0, product
 

@@ -1,7 +1,8 @@
 """Memorization audit: does the generator copy its training images?
 
 For each synthetic image, its nearest training image in Inception feature space (cosine
-similarity of pool3 features, centred on the training mean) and by pixel SSIM, with a flag above configured thresholds.
+similarity of pool3 features, centred on the training mean) and by pixel SSIM, with a flag
+above configured thresholds.
 SSIM is computed at full resolution on candidates: the nearest training images by feature
 similarity and by 32x32 thumbnail distance (`candidates` of each), since SSIM against every
 training image is out of reach at paper scale.

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from dermsynth.reader_study.score import RocCurve
 
 
+def _who(reader: str) -> str:
+    """A second title line naming the reader, where one is named."""
+    return f"\n{reader}" if reader else ""
+
+
 def _save(fig: plt.Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
@@ -45,7 +50,7 @@ def _roc_panel(ax: plt.Axes, curves: Sequence[RocCurve], names: Sequence[str], t
 
 def plot_roc(
     curves: Sequence[RocCurve], classes: Mapping[str, str], path: str | Path, *, run: str,
-    method: str,
+    method: str, reader: str = "",
 ) -> None:  # fmt: skip
     """Figure 2: (A) each entity against the rest, (B) AI-generated against real."""
     entity = [c for c in curves if c.task == "entity"]
@@ -56,7 +61,7 @@ def plot_roc(
     _roc_panel(axes[1], source, [f"{SOURCES[0]} vs {SOURCES[1]}"], "B: AI-generated vs real")
     fig.suptitle(
         f"Reader ROC, {method} ({run} run): one reader's hard labels give one operating "
-        "point per curve",
+        f"point per curve{_who(reader)}",
         fontsize=11,
     )
     _save(fig, path)
@@ -80,7 +85,13 @@ def _confusion_panel(
 
 
 def plot_confusion(
-    answers: pd.DataFrame, order: Sequence[str], path: str | Path, *, run: str, method: str
+    answers: pd.DataFrame,
+    order: Sequence[str],
+    path: str | Path,
+    *,
+    run: str,
+    method: str,
+    reader: str = "",
 ) -> None:
     """Confusion matrices of the entity (classes in `order`, all images) and of the source."""
     fig, axes = plt.subplots(
@@ -89,5 +100,5 @@ def plot_confusion(
     )  # fmt: skip
     _confusion_panel(axes[0], answers["class"], answers["predicted_class"], order, "Entity")
     _confusion_panel(axes[1], answers["source"], answers["predicted_source"], SOURCES, "Source")
-    fig.suptitle(f"Reader confusion matrices, {method} ({run} run)", fontsize=11)
+    fig.suptitle(f"Reader confusion matrices, {method} ({run} run){_who(reader)}", fontsize=11)
     _save(fig, path)

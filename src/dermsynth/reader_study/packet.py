@@ -46,6 +46,13 @@ def draw_images(
     neither the row order of `table` nor the other classes.
     """
     table = table.assign(line=[csv_line(i) for i in range(len(table))])
+    repeated = table["file"].duplicated()
+    if repeated.any():
+        row = table[repeated].iloc[0]
+        raise DataError(path, f"image {row['file']} listed twice", line=int(row["line"]))
+    others = sorted(set(table["class"]) - set(classes))
+    if others:
+        log.warning("%s: classes %s are not in the study; their images are not drawn", path, others)
     table = table.sort_values("file", kind="stable")
     drawn = []
     for code in classes:
@@ -69,12 +76,12 @@ def opaque_ids(count: int, rng: np.random.Generator, avoid: Collection[str] = ()
     Hex digits spell some class codes ("bcc", "df"): an id that did would prime the reader.
     """
     avoid = [word.casefold() for word in avoid]
-    ids: list[str] = []
+    ids: dict[str, None] = {}  # a dict keeps the order of drawing
     while len(ids) < count:
-        candidate = f"img-{int(rng.integers(16**ID_HEX_DIGITS)):0{ID_HEX_DIGITS}x}"
-        if candidate not in ids and not any(word in candidate[4:] for word in avoid):
-            ids.append(candidate)
-    return ids
+        digits = f"{int(rng.integers(16**ID_HEX_DIGITS)):0{ID_HEX_DIGITS}x}"
+        if not any(word in digits for word in avoid):
+            ids.setdefault(f"img-{digits}")
+    return list(ids)
 
 
 def packet_key(

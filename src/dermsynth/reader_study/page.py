@@ -38,11 +38,13 @@ def render_page(title: str, image_ids: Sequence[str], entity_names: Sequence[str
         f"<span>{html.escape(name)}</span></label>"
         for k, name in enumerate(entity_names, start=1)
     )
+    entity_keys = f"<kbd>1</kbd>&ndash;<kbd>{len(entity_names)}</kbd> entity, " if shortcut else ""
     ai, real = (html.escape(s) for s in SOURCES)
     return (
         PAGE.replace("__TITLE__", html.escape(title))
         .replace("__IMAGES__", str(len(image_ids)))
         .replace("__ENTITIES__", entities)
+        .replace("__ENTITY_KEYS__", entity_keys)
         .replace("__SOURCE_AI__", ai)
         .replace("__SOURCE_REAL__", real)
         .replace("__PACKET__", packet_json)
@@ -70,11 +72,11 @@ PAGE = """<!doctype html>
          gap: 1.5rem; padding: 1.5rem; }
   .panel { background: #fff; border: 1px solid var(--line); border-radius: 6px; }
   figure { margin: 0; padding: .75rem; }
-  #image { display: block; width: min(62vh, 512px); height: min(62vh, 512px);
+  #image { display: block; width: min(62vh, 480px); height: min(62vh, 480px);
            object-fit: contain; background: #111; }
   figcaption { margin-top: .4rem; text-align: center; color: var(--muted);
                font: .85rem ui-monospace, SFMono-Regular, Menlo, monospace; }
-  form { padding: 1rem 1.25rem; width: 24rem; max-width: 100%; }
+  form { padding: 1rem 1.25rem; width: 25rem; max-width: 100%; }
   fieldset { border: 0; margin: 0 0 .9rem; padding: 0; }
   legend { font-weight: 600; margin-bottom: .3rem; }
   .option { display: flex; align-items: center; gap: .5rem; padding: .25rem .45rem;
@@ -84,7 +86,7 @@ PAGE = """<!doctype html>
   kbd { font: .75rem ui-monospace, monospace; color: var(--muted); border: 1px solid var(--line);
         border-radius: 3px; padding: 0 .3rem; }
   .row { display: flex; gap: .5rem; flex-wrap: wrap; }
-  button { font: inherit; padding: .4rem .85rem; border: 1px solid var(--line);
+  button { font: inherit; padding: .4rem .7rem; border: 1px solid var(--line);
            border-radius: 4px; background: #fff; cursor: pointer; }
   button:hover:not(:disabled) { border-color: var(--accent); }
   button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
@@ -113,8 +115,8 @@ PAGE = """<!doctype html>
       real. For each, choose the diagnostic entity and whether the image is AI-generated or
       real. Answers are kept in this browser, so you may close the page and come back. When
       done, export the answers and send the file <code>answers.csv</code>.</p>
-      <p>Keys: <kbd>1</kbd>&ndash;<kbd>9</kbd> entity, <kbd>A</kbd> AI-generated,
-      <kbd>R</kbd> real, <kbd>&larr;</kbd> <kbd>&rarr;</kbd> previous / next.</p>
+      <p>Keys: __ENTITY_KEYS__<kbd>A</kbd> AI-generated, <kbd>R</kbd> real,
+      <kbd>&larr;</kbd> <kbd>&rarr;</kbd> previous / next.</p>
     </details>
     <fieldset>
       <legend>1. Entity</legend>

@@ -5,6 +5,7 @@ their AUCs (Figure 2), confusion matrices, and the dermatologist's columns of Ta
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from dermsynth.errors import DataError, csv_line
 from dermsynth.io import read_table, write_csv
 from dermsynth.reader_study.figures import plot_confusion, plot_roc
 from dermsynth.reader_study.sheet import SOURCES
+
+log = logging.getLogger(__name__)
 
 REPORT_COLUMNS = ["subset", "task", "label", "precision", "recall", "f1", "support"]
 SUMMARY_ROWS = ("accuracy", "macro avg", "weighted avg")
@@ -209,16 +212,30 @@ def score_reader(
     figure_confusion_path: str | Path,
     run: str,
     method: str,
+    reader: str = "",
 ) -> None:
     """Score a reader's answers (from `read_answers`): `out_dir`/classification_reports.csv and
-    `out_dir`/roc_auc.csv, Table 2's dermatologist columns, and the ROC and confusion figures."""
+    `out_dir`/roc_auc.csv, Table 2's dermatologist columns, and the ROC and confusion figures.
+
+    `reader` says who answered (e.g. that the reader was simulated); it goes into every table
+    (column `reader`) and figure, so a simulated reader's numbers are never taken for a real one's.
+    """
     out_dir = Path(out_dir)
     reports = classification_reports(answers, classes)
+    accuracy = reports[(reports["subset"] == ALL) & (reports["label"] == "accuracy")]
+    for task, value in zip(accuracy["task"], accuracy["f1"], strict=True):
+        log.info("%s (%s, %s run): %s accuracy %.3f on %d images", reader or "reader", method,
+                 run, task, value, len(answers))  # fmt: skip
     curves = roc_curves(answers, classes)
     paper = read_paper_table2(paper_table2) if paper_table2 is not None else None
     table = table2(reports, classes, paper=paper, paper_path=paper_table2, run=run, method=method)
-    write_csv(reports.assign(run=run, method=method), out_dir / "classification_reports.csv")
-    write_csv(roc_table(curves).assign(run=run, method=method), out_dir / "roc_auc.csv")
-    write_csv(table, table2_path)
-    plot_roc(curves, classes, figure_roc_path, run=run, method=method)
-    plot_confusion(answers, paper_order(classes), figure_confusion_path, run=run, method=method)
+    labels = {"reader": reader}
+    write_csv(
+        reports.assign(run=run, method=method, **labels), out_dir / "classification_reports.csv"
+    )
+    write_csv(roc_table(curves).assign(run=run, method=method, **labels), out_dir / "roc_auc.csv")
+    write_csv(table.assign(**labels), table2_path)
+    plot_roc(curves, classes, figure_roc_path, run=run, method=method, reader=reader)
+    plot_confusion(
+        answers, paper_order(classes), figure_confusion_path, run=run, method=method, reader=reader
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ import pandas as pd
 
 from dermsynth.io import write_csv
 from dermsynth.reader_study.sheet import ANSWER_COLUMNS, SOURCES, read_key, write_answer_sheet
+
+log = logging.getLogger(__name__)
 
 
 def simulate_reader(
@@ -37,6 +40,10 @@ def simulate_reader(
             entities.append(others[int(rng.integers(len(others)))])
         other_source = SOURCES[1 - SOURCES.index(true_source)]
         sources.append(true_source if rng.random() < source_accuracy else other_source)
+    log.info(
+        "simulated reader: %d images, entity right with p=%.2f, source with p=%.2f (seed %d)",
+        len(key), entity_accuracy, source_accuracy, seed,
+    )  # fmt: skip
     image_ids = list(key["image_id"])
     if Path(answers_path).suffix.lower() == ".csv":
         frame = pd.DataFrame(dict(zip(ANSWER_COLUMNS, [image_ids, entities, sources], strict=True)))
