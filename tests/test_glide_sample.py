@@ -348,3 +348,52 @@ def test_dpm_solver_differs_from_ddim_on_an_imperfect_model():
         for s in ("ddim", "dpm++2m")
     }
     assert not torch.allclose(runs["ddim"], runs["dpm++2m"], atol=1e-3)
+
+
+class GaussianDataModel(torch.nn.Module):
+    """The exact eps-predictor for data x0 ~ N(mean, std^2) per pixel, at original-scale
+    timesteps: E[eps | x_t] = sqrt(1 - abar) (x_t - sqrt(abar) mean) / (abar std^2 + 1 - abar).
+    Its variance channels ask for the posterior variance (frac -1, GLIDE's learned-range
+    parameterisation)."""
+
+    def __init__(self, mean: float, std: float, alphas_cumprod) -> None:
+        super().__init__()
+        self.mean, self.std = mean, std
+        self.abar = torch.tensor(alphas_cumprod, dtype=torch.float64)
+
+    def forward(self, x, t, **kwargs):
+        abar = self.abar[t].view(-1, 1, 1, 1)
+        eps = (1 - abar).sqrt() * (x - abar.sqrt() * self.mean) / (
+            abar * self.std**2 + 1 - abar
+        )
+        return torch.cat([eps.float(), -torch.ones_like(x)], dim=1)
+
+
+def _gaussian_data_samples(sampler: str, steps: str, mean: float, std: float) -> torch.Tensor:
+    full = create_gaussian_diffusion(
+        steps=1000, noise_schedule="squaredcos_cap_v2", timestep_respacing=""
+    )
+    diffusion = create_gaussian_diffusion(
+        steps=1000, noise_schedule="squaredcos_cap_v2", timestep_respacing=steps
+    )
+    model = GaussianDataModel(mean, std, full.alphas_cumprod)
+    noise = PerImageNoise(list(range(64)), (3, 8, 8), torch.device("cpu"))  # 12,288 pixels
+    return run_sampler(diffusion, model, noise, sampler, {})
+
+
+@pytest.mark.parametrize(
+    ("sampler", "steps"), [("ancestral", "100"), ("ddim", "50"), ("dpm++2m", "25")]
+)
+def test_samplers_recover_a_known_data_distribution(sampler, steps):
+    # with the exact score of Gaussian data, every sampler must return that distribution
+    out = _gaussian_data_samples(sampler, steps, mean=0.3, std=0.2)
+    assert abs(out.mean().item() - 0.3) < 0.005
+    assert abs(out.std().item() - 0.2) < 0.02
+
+
+def test_fast_sampler_in_25_steps_is_as_close_as_100_ancestral_steps():
+    errors = {
+        sampler: abs(_gaussian_data_samples(sampler, steps, 0.3, 0.2).std().item() - 0.2)
+        for sampler, steps in [("ancestral", "100"), ("dpm++2m", "25")]
+    }
+    assert errors["dpm++2m"] <= errors["ancestral"]

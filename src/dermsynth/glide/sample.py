@@ -133,6 +133,12 @@ def _dpm_solver_pp_2m(
 ) -> Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) on the respaced steps, from the model's
     clipped x0 prediction; the last step returns the x0 prediction (denoising to t = 0).
+
+    The step into t = 0 is first order ("lower order final", as diffusers does): GLIDE's
+    respacing is uniform in t, so that step spans the widest log-SNR interval of all, where the
+    second-order extrapolation overshoots (on Gaussian data with the exact score, 25 steps
+    gave a standard deviation 19% too high; first order there: 5% too low, less than 100
+    ancestral steps' 8%).
     """
     abar = np.asarray(diffusion.alphas_cumprod, dtype=np.float64)
     previous, h_previous = None, None
@@ -146,7 +152,7 @@ def _dpm_solver_pp_2m(
             return x0
         lam_s, lam_t = _half_log_snr(abar[i]), _half_log_snr(abar[i - 1])
         h = lam_t - lam_s
-        if previous is None:
+        if previous is None or i == 1:
             direction = x0
         else:
             r = h_previous / h
