@@ -363,9 +363,7 @@ class GaussianDataModel(torch.nn.Module):
 
     def forward(self, x, t, **kwargs):
         abar = self.abar[t].view(-1, 1, 1, 1)
-        eps = (1 - abar).sqrt() * (x - abar.sqrt() * self.mean) / (
-            abar * self.std**2 + 1 - abar
-        )
+        eps = (1 - abar).sqrt() * (x - abar.sqrt() * self.mean) / (abar * self.std**2 + 1 - abar)
         return torch.cat([eps.float(), -torch.ones_like(x)], dim=1)
 
 

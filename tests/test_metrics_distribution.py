@@ -10,7 +10,7 @@ from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics
 from torch_fidelity.metric_kid import kernel_poly, mmd2
 from torch_fidelity.metric_prc import calculate_precision_recall_full
 
-from dermsynth.metrics.bootstrap import counts
+from dermsynth.metrics.bootstrap import bootstrap_values, counts, percentile_interval
 from dermsynth.metrics.distribution import (
     KID,
     PRDC,
@@ -108,13 +108,42 @@ def test_kid_of_unequal_sets_averages_the_kernel_over_pairs_of_distinct_points()
     assert kernel_inception_distance(x, y) == pytest.approx(expected, rel=1e-9)
 
 
-def test_kid_weighted_by_counts_equals_kid_of_the_resampled_sets_duplicates_included():
+def kid_of_a_resample_by_definition(x, y, idx, jdx) -> float:
+    """Unbiased MMD^2 of the resampled sets x[idx], y[jdx], averaging the within-set kernel
+    over pairs of draws of different images (a draw and its duplicate are the same image)."""
+
+    def k(a, b):
+        return (a @ b / x.shape[1] + 1) ** 3
+
+    def within(points, draws):
+        pairs = [(a, b) for a in draws for b in draws if a != b]  # a list: duplicates count
+        return np.mean([k(points[a], points[b]) for a, b in pairs])
+
+    across = np.mean([k(x[a], y[b]) for a in idx for b in jdx])
+    return within(x, idx) + within(y, jdx) - 2 * across
+
+
+def test_kid_weighted_by_counts_is_kid_of_the_resample_over_pairs_of_different_images():
     x, y = gaussian(9, 6, seed=5), gaussian(12, 6, seed=6, mean=0.3)
     idx = np.array([0, 0, 0, 3, 4, 4, 8, 8, 1])  # 2, 5, 6, 7 not drawn
     jdx = np.array([11, 11, 2, 2, 2, 5, 0, 7, 7, 9, 9, 1])
     assert KID(x, y)(counts(idx, 9), counts(jdx, 12)) == pytest.approx(
-        kernel_inception_distance(x[idx], y[jdx]), rel=1e-9
+        kid_of_a_resample_by_definition(x, y, idx, jdx), rel=1e-9
     )
+
+
+def test_kid_bootstrap_replicates_centre_on_the_unbiased_estimate_not_the_biased_mmd2():
+    x, y = gaussian(30, 8, seed=7), gaussian(40, 8, seed=8, mean=0.3)
+    kid = KID(x, y)
+    replicates = bootstrap_values(
+        lambda i, j: kid(counts(i, 30), counts(j, 40)), [30, 40], resamples=400, seed=0
+    )
+    biased = float(kid.k_xx.mean() + kid.k_yy.mean() - 2 * kid.k_xy.mean())  # V-statistic
+    assert biased - kid() > 0.3  # far apart at this size, so the two claims below differ
+    standard_error = replicates.std() / np.sqrt(len(replicates))
+    assert abs(replicates.mean() - kid()) < 4 * standard_error
+    low, high = percentile_interval(replicates)
+    assert low < kid() < high
 
 
 def test_kid_without_counts_is_kid_of_the_full_sets():
@@ -137,7 +166,8 @@ def test_kid_of_two_samples_of_one_distribution_is_unbiased_and_small_next_to_a_
 def test_kid_needs_two_images_per_set():
     x, y = gaussian(3, 4, seed=0), gaussian(3, 4, seed=1)
     assert np.isnan(kernel_inception_distance(x[:1], y))
-    assert np.isnan(KID(x, y)(np.array([0, 1, 0]), np.ones(3)))  # a resample of one point
+    assert np.isnan(KID(x, y)(np.array([0, 1, 0]), np.ones(3)))  # a resample of one draw
+    assert np.isnan(KID(x, y)(np.array([0, 3, 0]), np.ones(3)))  # three draws of one image
 
 
 # --- IS ---------------------------------------------------------------------------------------

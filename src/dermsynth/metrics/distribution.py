@@ -57,7 +57,9 @@ class KID:
     (no subsets, so that it is defined for any n >= 2 and for sets of unequal size).
 
     The kernel matrices are computed once; a bootstrap resample is a weighting of points by
-    how often each was drawn (pairs of distinct draws only, as the unbiased estimator wants).
+    how often each was drawn, and within a set only pairs of different images count, as the
+    unbiased estimator wants: a duplicate paired with itself would add the kernel's self-
+    similarity back and centre the replicates on the biased MMD^2, not on the estimate.
     """
 
     def __init__(
@@ -75,10 +77,11 @@ class KID:
         w = _counts(synthetic_counts, self.k_xx.shape[0])
         v = _counts(real_counts, self.k_yy.shape[0])
         m, n = w.sum(), v.sum()
-        if m < 2 or n < 2:
+        pairs_x, pairs_y = m * m - w @ w, n * n - v @ v  # m(m-1) when each image is drawn once
+        if pairs_x == 0 or pairs_y == 0:  # fewer than two different images in a set
             return float("nan")
-        within_x = (w @ self.k_xx @ w - w @ self.k_xx.diagonal()) / (m * (m - 1))
-        within_y = (v @ self.k_yy @ v - v @ self.k_yy.diagonal()) / (n * (n - 1))
+        within_x = (w @ self.k_xx @ w - (w * w) @ self.k_xx.diagonal()) / pairs_x
+        within_y = (v @ self.k_yy @ v - (v * v) @ self.k_yy.diagonal()) / pairs_y
         return float(within_x + within_y - 2 * (w @ self.k_xy @ v) / (m * n))
 
 

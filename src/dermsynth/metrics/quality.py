@@ -133,10 +133,10 @@ def quality_table(
             f"synthetic and real features at different sizes "
             f"({synthetic.image_size} and {real.image_size} px)"
         )
-    unknown = sorted(set(synthetic.classes) - set(classes))
+    unknown = sorted(map(str, set(synthetic.classes) - set(classes)))  # str: not np.str_('x')
     if unknown:
         raise DataError("synthetic set", f"classes {unknown} are not in config {list(classes)}")
-    missing_real = sorted(set(synthetic.classes) - set(real.classes))
+    missing_real = sorted(map(str, set(synthetic.classes) - set(real.classes)))
     if missing_real:
         raise DataError("real image set", f"no real images of classes {missing_real}")
     partners = pair_images(
