@@ -93,3 +93,12 @@ def test_an_empty_set_or_no_resamples_gives_no_replicates(sizes, resamples):
 
 def test_counts_are_how_often_each_item_was_drawn():
     assert counts(np.array([2, 0, 2, 2]), 4).tolist() == [1, 0, 3, 0]
+
+
+def test_a_centred_interval_is_shifted_to_the_estimate_and_keeps_its_width():
+    replicates = np.arange(101.0) + 50  # mean 100: a statistic biased by +100 under resampling
+    low, high = percentile_interval(replicates, 0.95, centre=0.0)
+    assert (low, high) == pytest.approx((-47.5, 47.5))
+    assert percentile_interval(replicates, 0.95, centre=float("nan")) == pytest.approx(
+        (52.5, 147.5)
+    )

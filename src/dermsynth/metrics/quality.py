@@ -183,7 +183,9 @@ def quality_table(
             "image_size": synthetic.image_size,
         }
         for metric in METRICS:
-            low, high = percentile_interval(scores.replicates[metric], settings.level)
+            low, high = percentile_interval(
+                scores.replicates[metric], settings.level, centre=scores.point[metric]
+            )
             record[metric] = scores.point[metric]
             record[f"{metric}_low"] = low
             record[f"{metric}_high"] = high
