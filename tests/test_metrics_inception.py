@@ -99,16 +99,16 @@ def test_a_weights_file_other_than_the_reference_is_described_as_not_comparable(
 def test_a_weights_file_whose_sha256_starts_with_6726825d_is_comparable(tmp_path, monkeypatch):
     path = tmp_path / "weights-inception-2015-12-05-6726825d.pth"
     path.write_bytes(b"stand-in")
-    monkeypatch.setattr(inception, "sha256_of", lambda p: "6726825d" + "0" * 56)
+    monkeypatch.setattr(inception, "file_sha256", lambda p: "6726825d" + "0" * 56)
     assert describe_weights(path) == (f"torch-fidelity FID weights ({path.name})", True)
-    monkeypatch.setattr(inception, "sha256_of", lambda p: "6726825e" + "0" * 56)
+    monkeypatch.setattr(inception, "file_sha256", lambda p: "6726825e" + "0" * 56)
     assert describe_weights(path)[1] is False
 
 
 def test_sha256_of_is_the_files_sha256(tmp_path):
     (tmp_path / "x").write_bytes(b"abc")
     expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert inception.sha256_of(tmp_path / "x") == expected
+    assert inception.file_sha256(tmp_path / "x") == expected
 
 
 def test_downloaded_weights_are_described_as_the_reference():

@@ -12,13 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from dermsynth.io import atomic_path  # noqa: E402
-
-
-def _save(fig, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+from dermsynth.plots import save_figure  # noqa: E402
 
 
 def plot_samples_per_class(
@@ -40,7 +34,7 @@ def plot_samples_per_class(
         row[0].set_title(label, fontsize=8, loc="left")
     fig.suptitle(f"GLIDE synthetic images per class ({run})", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_finetune_loss(loss_csvs: Sequence[str | Path], path: str | Path, run: str) -> None:
@@ -56,7 +50,7 @@ def plot_finetune_loss(loss_csvs: Sequence[str | Path], path: str | Path, run: s
         ax.legend(fontsize=7)
     fig.suptitle(f"GLIDE fine-tuning loss ({run})", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_preview(
@@ -76,4 +70,4 @@ def plot_preview(
         ax.set_title(column, fontsize=6, wrap=True)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

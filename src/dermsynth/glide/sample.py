@@ -13,7 +13,6 @@ Differences from the notebook that change speed, not the distribution:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import zlib
@@ -32,7 +31,7 @@ from dermsynth.data.png import write_png
 from dermsynth.glide.diffusion import diffusion_for
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
-from dermsynth.io import atomic_path, write_csv
+from dermsynth.io import atomic_path, file_sha256, write_csv
 from dermsynth.seeds import derived_seed
 
 log = logging.getLogger(__name__)
@@ -64,14 +63,6 @@ class SampleSettings:
 def image_seed(seed: int, label: str, index: int) -> int:
     """The seed of image `index` of class `label`: independent of shards and batches."""
     return derived_seed(seed, zlib.crc32(label.encode()), index)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class PerImageNoise:

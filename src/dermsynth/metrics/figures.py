@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dermsynth.glide.figures import _save  # noqa: E402
 from dermsynth.metrics.images import load_rgb  # noqa: E402
 from dermsynth.metrics.inception import ImageFeatures  # noqa: E402
+from dermsynth.plots import save_figure  # noqa: E402
 
 PANELS = ("ssim", "psnr", "mse", "fid", "is", "kid", "precision", "coverage")
 
@@ -49,7 +49,7 @@ def plot_quality(table: pd.DataFrame, path: str | Path, *, run: str, method: str
         fontsize=9,
     )
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_closest_pairs(
@@ -82,4 +82,4 @@ def plot_closest_pairs(
         fontsize=9,
     )
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -8,7 +8,6 @@ same architecture stands in, and every product built on it says so.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 from tqdm import tqdm
 
 from dermsynth.errors import DataError
-from dermsynth.io import atomic_path
+from dermsynth.io import atomic_path, file_sha256
 from dermsynth.metrics.images import load_rgb, read_image_set, thumbnail
 
 log = logging.getLogger("dermsynth.metrics")
@@ -53,14 +52,6 @@ class ImageFeatures:
         )  # fmt: skip
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_random_weights(path: str | Path, seed: int) -> None:
     """A seeded, randomly initialised InceptionV3 in torch-fidelity's weights format (demo)."""
     torch.manual_seed(seed)
@@ -83,7 +74,7 @@ def describe_weights(path: str | Path | None) -> tuple[str, bool]:
     """A description of the weights for the tables, and whether FID/IS are comparable."""
     if path is None:
         return "torch-fidelity FID weights (downloaded)", True
-    sha = sha256_of(path)
+    sha = file_sha256(path)
     if sha.startswith(FID_WEIGHTS_SHA256_PREFIX):
         return f"torch-fidelity FID weights ({Path(path).name})", True
     return (

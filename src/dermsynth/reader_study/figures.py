@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
-from dermsynth.io import atomic_path  # noqa: E402
+from dermsynth.plots import save_figure  # noqa: E402
 from dermsynth.reader_study.sheet import SOURCES  # noqa: E402
 
 if TYPE_CHECKING:
@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 def _who(reader: str) -> str:
     """A second title line naming the reader, where one is named."""
     return f"\n{reader}" if reader else ""
-
-
-def _save(fig: plt.Figure, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 def _roc_panel(ax: plt.Axes, curves: Sequence[RocCurve], names: Sequence[str], title: str) -> None:
@@ -64,7 +58,7 @@ def plot_roc(
         f"point per curve{_who(reader)}",
         fontsize=11,
     )
-    _save(fig, path)
+    save_figure(fig, path, dpi=120)
 
 
 def _confusion_panel(
@@ -101,4 +95,4 @@ def plot_confusion(
     _confusion_panel(axes[0], answers["class"], answers["predicted_class"], order, "Entity")
     _confusion_panel(axes[1], answers["source"], answers["predicted_source"], SOURCES, "Source")
     fig.suptitle(f"Reader confusion matrices, {method} ({run} run){_who(reader)}", fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path, dpi=120)
