@@ -1,0 +1,118 @@
+"""One run of paper 1's CNN ablation, from files to files: a variant (original, synthetic,
+combined) under a split protocol, trained, tested on real images, and reported."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dermsynth.classify.cnn import PaperCNN
+from dermsynth.classify.data import load_image_set, variant_frames
+from dermsynth.classify.evaluate import metrics_record, predict, write_metrics
+from dermsynth.classify.figures import plot_confusion, plot_loss_curves
+from dermsynth.classify.settings import CNNSettings
+from dermsynth.classify.train import pick_device, train_classifier
+from dermsynth.io import atomic_path, write_csv
+from dermsynth.reader_study.score import paper_order
+
+log = logging.getLogger(__name__)
+
+
+def save_model(model: PaperCNN, settings: CNNSettings, classes: Mapping[str, str], path) -> None:
+    """The weights (float32, CPU) with what it takes to rebuild the network."""
+    state = {
+        "state_dict": {k: v.detach().float().cpu() for k, v in model.state_dict().items()},
+        "classes": dict(classes),
+        "settings": asdict(settings),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_model(path: str | Path) -> tuple[PaperCNN, dict[str, str]]:
+    """A saved network (eval mode, CPU) and its classes (code -> name, in index order)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    settings = CNNSettings(**state["settings"])
+    model = PaperCNN(
+        len(state["classes"]), settings.image_size, settings.filters, settings.dense,
+        settings.dropout,
+    )  # fmt: skip
+    model.load_state_dict(state["state_dict"])
+    return model.eval(), state["classes"]
+
+
+def run_paper_cnn(
+    *,
+    split: str | Path,
+    images_dir: str | Path,
+    variant: str,
+    protocol: str,
+    classes: Mapping[str, str],
+    settings: CNNSettings,
+    synthetic: str | Path | None,
+    metrics: str | Path,
+    history: str | Path,
+    confusion: str | Path,
+    curves: str | Path,
+    model: str | Path,
+    checkpoint: str | Path,
+    run: str,
+    device: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train the variant's network (resuming from `checkpoint`), test it on the split's real
+    test images, and write metrics.json, the history CSV, both figures and the weights. The
+    checkpoint is removed once everything is written. Returns the metrics record."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = pick_device(device)
+    size = settings.image_size
+    frames = variant_frames(
+        split, images_dir, size=size, variant=variant, classes=classes, synthetic=synthetic
+    )
+    counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
+    log.info("%s / %s at %d px: images by split and source %s", variant, protocol, size, counts)
+    codes = list(classes)
+    workers = max(1, threads or 1)
+    data = {
+        name: load_image_set(frame, codes, size, workers=workers, desc=f"decode {name}")
+        for name, frame in frames.items()
+    }
+    started = time.perf_counter()
+    network, trained = train_classifier(
+        data["train"], data["val"], settings=settings, checkpoint_path=checkpoint, log=log,
+        device=device,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    predicted_index = predict(network, data["test"], batch_size=settings.eval_batch_size,
+                              device=device)  # fmt: skip
+    true = list(frames["test"]["label"])
+    predicted = [codes[i] for i in predicted_index]
+    record = metrics_record(
+        true=true, predicted=predicted, classes=classes, train=frames["train"],
+        n_val=len(frames["val"]), history=trained, variant=variant, protocol=protocol, run=run,
+        extra={"image_size": size, "device": str(device), "train_seconds": seconds,
+               "settings": asdict(settings)},
+    )  # fmt: skip
+    log.info(
+        "%s / %s: test accuracy %.3f on %d real images (best epoch %d of %d)", variant, protocol,
+        record["accuracy"], record["n_test"], record["best_epoch"], record["epochs_run"],
+    )  # fmt: skip
+    title = (
+        f"Paper 1 CNN, {variant} training data, {protocol} split ({run} run)\n"
+        f"test: {record['n_test']} real images only"
+    )
+    write_csv(trained, history)
+    plot_confusion(true, predicted, paper_order(classes), confusion,
+                   title=f"{title}, accuracy {record['accuracy']:.2f}")  # fmt: skip
+    plot_loss_curves(trained, record["best_epoch"], curves, title=title, augmented=settings.augment)
+    save_model(network, settings, classes, model)
+    write_metrics(record, metrics)
+    Path(checkpoint).unlink(missing_ok=True)
+    return record

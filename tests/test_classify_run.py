@@ -1,0 +1,113 @@
+"""dermsynth.classify.run and .evaluate: one ablation run from files to files learns the toy
+dataset's colour-coded classes, tests on real images only, and reports what metrics.json
+promises; its figures, history and weights are written and the checkpoint removed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from test_classify_data import CLASSES, SIZE, write_toy_dataset
+
+from dermsynth.classify.data import load_image_set, variant_frames
+from dermsynth.classify.evaluate import classification_metrics, predict
+from dermsynth.classify.run import load_model, run_paper_cnn
+from dermsynth.classify.settings import CNNSettings
+from dermsynth.classify.train import HISTORY_COLUMNS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SETTINGS = CNNSettings(
+    epochs=25, batch_size=4, lr=3e-3, patience=3, image_size=SIZE, filters=(8, 16, 16),
+    dense=32, dropout=0.0, seed=0,
+)  # fmt: skip
+OUTPUTS = ("metrics", "history", "confusion", "curves", "model")
+SUFFIX = {"metrics": ".json", "history": ".csv", "confusion": ".png", "curves": ".png",
+          "model": ".pt"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def combined(tmp_path_factory):
+    """A combined / paper_random run on the toy dataset: (outputs, the record returned)."""
+    root = tmp_path_factory.mktemp("run")
+    toy = write_toy_dataset(root / "toy")
+    outputs = {name: root / "out" / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
+    record = run_paper_cnn(
+        split=toy.split, images_dir=toy.images, variant="combined", protocol="paper_random",
+        classes=CLASSES, settings=SETTINGS, synthetic=toy.synthetic, checkpoint=root / "c.pt",
+        run="test", device="cpu", **outputs,
+    )  # fmt: skip
+    return toy, root, outputs, record
+
+
+def test_the_network_learns_the_colour_coded_classes(combined):
+    _, _, _, record = combined
+    assert record["accuracy"] == 1.0
+    assert record["macro_avg"]["f1"] == 1.0
+
+
+def test_metrics_json_says_what_was_trained_and_tested(combined):
+    _, _, outputs, record = combined
+    written = json.loads(outputs["metrics"].read_text())
+    assert written == json.loads(json.dumps(record))
+    assert written["test_set"] == "real images only"
+    assert (written["variant"], written["protocol"], written["run"]) == (
+        "combined", "paper_random", "test",
+    )  # fmt: skip
+    counts = [written[k] for k in ("n_train_real", "n_train_synthetic", "n_val", "n_test")]
+    assert counts == [12, 6, 3, 3]
+    # classes in the paper's order (melanoma, nevi, ..., basal cell carcinoma)
+    assert list(written["per_class"]) == ["mel", "nv", "bcc"]
+    assert set(written["per_class"]["mel"]) == {"name", "precision", "recall", "f1", "support"}
+    assert written["per_class"]["nv"]["name"] == "melanocytic nevi"
+    assert set(written["macro_avg"]) == set(written["weighted_avg"]) == {
+        "precision", "recall", "f1", "support",
+    }  # fmt: skip
+    history = pd.read_csv(outputs["history"])
+    assert written["epochs_run"] == len(history) <= SETTINGS.epochs
+    assert written["best_epoch"] == history.loc[history["improved"], "epoch"].iloc[-1]
+    assert written["settings"]["filters"] == [8, 16, 16]
+
+
+def test_outputs_are_written_and_the_checkpoint_removed(combined):
+    _, root, outputs, _ = combined
+    assert all(path.stat().st_size > 0 for path in outputs.values())
+    assert list(pd.read_csv(outputs["history"]).columns) == HISTORY_COLUMNS
+    assert outputs["confusion"].read_bytes()[:4] == b"\x89PNG"
+    assert not (root / "c.pt").exists()
+
+
+def test_saved_weights_predict_as_the_run_did(combined):
+    toy, _, outputs, record = combined
+    model, classes = load_model(outputs["model"])
+    assert classes == CLASSES
+    test = variant_frames(toy.split, toy.images, size=SIZE, variant="original",
+                          classes=CLASSES)["test"]  # fmt: skip
+    predicted = predict(model, load_image_set(test, list(classes), SIZE), device="cpu")
+    assert [list(classes)[i] for i in predicted] == list(test["label"])
+
+
+def test_a_variant_without_synthetic_images_counts_none(tmp_path, combined):
+    toy, _, _, _ = combined
+    outputs = {name: tmp_path / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
+    record = run_paper_cnn(
+        split=toy.split, images_dir=toy.images, variant="original", protocol="lesion_grouped",
+        classes=CLASSES, settings=replace(SETTINGS, epochs=1), synthetic=None,
+        checkpoint=tmp_path / "c.pt", run="test", device="cpu", **outputs,
+    )  # fmt: skip
+    assert (record["n_train_real"], record["n_train_synthetic"]) == (12, 0)
+    assert record["epochs_run"] == 1 and record["protocol"] == "lesion_grouped"
+
+
+def test_the_report_lists_every_class_even_one_never_predicted_or_present():
+    report = classification_metrics(["mel", "mel", "nv"], ["mel", "nv", "nv"], CLASSES)
+    assert report["accuracy"] == pytest.approx(2 / 3)
+    assert report["per_class"]["bcc"] == {
+        "name": "basal cell carcinoma", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
+    }  # fmt: skip
+    assert report["per_class"]["mel"]["precision"] == 1.0
+    assert report["per_class"]["mel"]["recall"] == 0.5
+    # macro over the three classes, bcc's zeros included (sklearn with labels=)
+    assert report["macro_avg"]["recall"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert report["weighted_avg"]["support"] == 3

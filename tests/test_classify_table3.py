@@ -1,0 +1,199 @@
+"""dermsynth.classify.table3: Table 3 gathers every (protocol, variant) run with the paper's
+published values beside ours, in a long and a wide table; Table 2's AI columns come from the
+combined / paper_random run. Runs are made up: random predictions on the seven HAM10000
+classes (config/config.yaml), each run's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dermsynth.classify.evaluate import metrics_record
+from dermsynth.classify.table3 import (
+    LONG_COLUMNS,
+    gather_table3,
+    read_paper_table2_ai,
+    read_paper_table3,
+    table3_long,
+    table3_wide,
+)
+from dermsynth.errors import DataError
+
+REFERENCE = Path(__file__).resolve().parents[1] / "resources" / "reference"
+PAPER_TABLE3 = REFERENCE / "shavlokhova2023_table3.csv"
+PAPER_TABLE2 = REFERENCE / "shavlokhova2023_table2.csv"
+PAPER_ORDER = ["mel", "nv", "akiec", "bkl", "bcc", "df", "vasc"]
+PROTOCOLS = ("paper_random", "lesion_grouped")
+VARIANTS = ("original", "synthetic", "combined")
+ROWS = [str(k) for k in range(1, 8)] + ["accuracy", "macro avg", "weighted avg"]
+
+
+def made_up_run(classes: dict[str, str], protocol: str, variant: str, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    codes = list(classes)
+    true = list(rng.choice(codes, 70))
+    # right about half the time
+    predicted = [t if rng.random() < 0.5 else rng.choice(codes) for t in true]
+    history = pd.DataFrame({"epoch": [1, 2], "val_loss": [1.0, 0.9], "improved": [True, True]})
+    n_synthetic = 0 if variant == "original" else 5
+    train = pd.DataFrame({"source": ["real"] * 5 + ["synthetic"] * n_synthetic})
+    return metrics_record(
+        true=true, predicted=predicted, classes=classes, train=train, n_val=7, history=history,
+        variant=variant, protocol=protocol, run="test",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def records(ham_classes) -> list[dict]:
+    return [
+        made_up_run(ham_classes, protocol, variant, seed)
+        for seed, (protocol, variant) in enumerate((p, v) for p in PROTOCOLS for v in VARIANTS)
+    ]
+
+
+@pytest.fixture(scope="module")
+def paper() -> pd.DataFrame:
+    return read_paper_table3(PAPER_TABLE3)
+
+
+def test_the_typed_table3_agrees_with_table2_on_the_combined_model(paper):
+    # the paper's Table 2 AI columns are its Table 3 combined columns: a check of our typing
+    table2 = read_paper_table2_ai(PAPER_TABLE2).set_index("row")
+    combined = paper[paper["variant"] == "combined"].set_index(["row", "metric"])["paper_value"]
+    for (row, metric), value in combined.items():
+        column = "ai_f1" if metric == "accuracy" else f"ai_{metric}"
+        assert table2.loc[row, column] == value, (row, metric)
+    assert len(combined) == 7 * 3 + 1 + 2 * 3
+
+
+def test_the_long_table_has_a_row_per_run_row_and_metric(records, paper):
+    long = table3_long(records, paper)
+    assert list(long.columns) == LONG_COLUMNS
+    # per run: 7 classes and 2 averages x (precision, recall, f1, support), and accuracy
+    assert len(long) == 6 * (9 * 4 + 1)
+    runs = long[["protocol", "variant"]].drop_duplicates().itertuples(index=False)
+    assert [tuple(r) for r in runs] == [
+        (p, v) for p in PROTOCOLS for v in ("combined", "original", "synthetic")
+    ]
+    one = long[(long["protocol"] == "lesion_grouped") & (long["variant"] == "original")]
+    assert list(dict.fromkeys(one["row"])) == ROWS
+    assert list(one.loc[one["metric"] == "f1", "class"].iloc[:7]) == PAPER_ORDER
+    assert set(long["test_set"]) == {"real images only"}
+
+
+def test_the_long_table_sets_the_papers_value_beside_ours(records, paper):
+    long = table3_long(records, paper).set_index(["protocol", "variant", "row", "metric"])
+    for protocol in PROTOCOLS:
+        assert long.loc[(protocol, "original", "4", "precision"), "paper_value"] == 0.30
+        assert long.loc[(protocol, "synthetic", "accuracy", "accuracy"), "paper_value"] == 0.80
+        assert long.loc[(protocol, "combined", "5", "recall"), "paper_value"] == 0.97
+        # the paper prints only the F1 of the original model's averages, and no support
+        assert np.isnan(long.loc[(protocol, "original", "macro avg", "precision"), "paper_value"])
+        assert long.loc[(protocol, "original", "macro avg", "f1"), "paper_value"] == 0.49
+        assert np.isnan(long.loc[(protocol, "original", "1", "support"), "paper_value"])
+    record = records[2]  # paper_random, combined
+    assert (
+        long.loc[("paper_random", "combined", "1", "f1"), "value"]
+        == (record["per_class"]["mel"]["f1"])
+    )
+    assert (
+        long.loc[("paper_random", "combined", "accuracy", "accuracy"), "value"]
+        == (record["accuracy"])
+    )
+
+
+def test_the_wide_table_reads_like_the_papers(records, paper):
+    wide = table3_wide(table3_long(records, paper), paper)
+    assert wide["row"].tolist() == ROWS
+    assert wide["class"].tolist()[:7] == PAPER_ORDER
+    # row, class, the test images per protocol, then variant x metric x (protocols, paper)
+    assert wide.shape == (10, 2 + 2 + 3 * 3 * 3)
+    assert list(wide.columns[4:7]) == [
+        "combined_precision_paper_random", "combined_precision_lesion_grouped",
+        "combined_precision_paper",
+    ]  # fmt: skip
+    wide = wide.set_index("row")
+    # accuracy stands in the F1 columns, as in the paper
+    assert wide.loc["accuracy", "synthetic_f1_paper"] == 0.80
+    assert wide.loc["accuracy", "original_f1_paper_random"] == records[0]["accuracy"]
+    assert np.isnan(wide.loc["accuracy", "original_precision_paper_random"])
+    assert wide.loc["1", "support_paper_random"] == records[0]["per_class"]["mel"]["support"]
+
+
+def test_the_wide_table_keeps_the_papers_columns_of_variants_not_run(records, paper):
+    originals = [r for r in records if r["variant"] == "original"]
+    wide = table3_wide(table3_long(originals, paper), paper)
+    assert "synthetic_f1_paper" in wide.columns and "combined_recall_paper" in wide.columns
+    assert "synthetic_f1_paper_random" not in wide.columns
+    assert wide.shape == (10, 2 + 2 + 3 * 3 * 1 + 2 * 3 * 1)
+
+
+def test_a_second_run_of_the_same_arm_is_an_error(records, paper):
+    with pytest.raises(DataError, match=r"b.json: a second run of \('paper_random', 'original'\)"):
+        table3_long([records[0], records[0]], paper, sources=["a.json", "b.json"])
+
+
+def test_a_class_the_paper_lacks_is_refused(ham_classes, paper):
+    renamed = {("naevus" if code == "nv" else code): name for code, name in ham_classes.items()}
+    record = made_up_run(renamed, "paper_random", "original", 0)
+    with pytest.raises(DataError, match=r"class\(es\) \['naevus'\] are none of the paper's"):
+        table3_long([record], paper, paper_path=PAPER_TABLE3)
+
+
+def test_a_run_of_some_classes_keeps_the_papers_class_numbers(paper):
+    some = {"bcc": "basal cell carcinoma", "nv": "melanocytic nevi", "mel": "melanoma"}
+    long = table3_long([made_up_run(some, "paper_random", "combined", 0)], paper)
+    f1 = long[long["metric"] == "f1"]
+    assert list(zip(f1["row"], f1["class"], strict=True))[:3] == [
+        ("1", "mel"), ("2", "nv"), ("5", "bcc"),
+    ]  # fmt: skip
+    assert f1["paper_value"].tolist()[:3] == [0.69, 0.76, 0.92]
+    assert table3_wide(long, paper)["row"].tolist() == ["1", "2", "5", *ROWS[7:]]
+
+
+def write_runs(folder: Path, records: list[dict]) -> list[Path]:
+    paths = []
+    for record in records:
+        path = folder / record["protocol"] / record["variant"] / "metrics.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+        paths.append(path)
+    return paths
+
+
+def test_gathering_writes_table3_its_figure_and_table2s_ai_columns(tmp_path, records):
+    out = {name: tmp_path / f"{name}.csv" for name in ("table", "wide", "table2")}
+    gather_table3(
+        write_runs(tmp_path, records), paper_table3=PAPER_TABLE3, table=out["table"],
+        wide=out["wide"], figure=tmp_path / "f1.png", run="test", paper_table2=PAPER_TABLE2,
+        table2=out["table2"],
+    )  # fmt: skip
+    assert (tmp_path / "f1.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(pd.read_csv(out["table"])) == 6 * 37
+    table2 = pd.read_csv(out["table2"], dtype={"row": str}, keep_default_na=False)
+    combined = records[2]  # paper_random, combined: the paper's Table 2 AI model
+    assert (combined["protocol"], combined["variant"]) == ("paper_random", "combined")
+    assert table2["row"].tolist() == ROWS
+    assert table2["class"].tolist()[:7] == PAPER_ORDER
+    assert float(table2.loc[7, "ai_f1"]) == pytest.approx(combined["accuracy"])
+    assert float(table2.loc[0, "ai_recall"]) == pytest.approx(
+        combined["per_class"]["mel"]["recall"]
+    )
+    assert float(table2.loc[3, "paper_ai_precision"]) == 0.91
+    assert float(table2.loc[9, "paper_ai_f1"]) == 0.85
+    assert set(table2["test_set"]) == {"real images only"}
+    assert int(table2.loc[7, "support"]) == combined["n_test"]
+
+
+def test_table2_needs_the_combined_paper_random_run(tmp_path, records):
+    without = [r for r in records if r["variant"] != "combined"]
+    with pytest.raises(DataError, match="need the combined/paper_random run"):
+        gather_table3(
+            write_runs(tmp_path, without), paper_table3=PAPER_TABLE3,
+            table=tmp_path / "t.csv", wide=tmp_path / "w.csv", figure=tmp_path / "f.png",
+            run="test", paper_table2=PAPER_TABLE2, table2=tmp_path / "t2.csv",
+        )  # fmt: skip
