@@ -21,6 +21,7 @@ include: "rules/data.smk"
 include: "rules/glide.smk"
 include: "rules/metrics.smk"
 include: "rules/reader_study.smk"
+include: "rules/classify.smk"
 include: "rules/report.smk"
 
 
@@ -32,3 +33,4 @@ rule all:
         rules.glide.input,
         rules.metrics.input,
         rules.reader_study.input,
+        rules.table3.input,

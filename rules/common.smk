@@ -311,3 +311,47 @@ def reader_description(wildcards):
         f"AI-vs-real accuracy {simulated['source_accuracy']}, seed {simulated['seed']}): "
         "no real reader's answers were given"
     )
+
+
+# --- Classifiers (paper 1, section 2.4) ---------------------------------------------------------
+
+PAPER_CNN = config["classify"]["paper_cnn"]
+
+
+wildcard_constraints:
+    variant="original|synthetic|combined",
+
+
+def paper_cnn_inputs(wildcards):
+    inputs = {
+        "split": f"results/data/ham10000/splits/{wildcards.protocol}.csv",
+        "images": "results/data/ham10000/images",
+    }
+    if PAPER_CNN["image_size"] not in config["preprocess"]["sizes"]["ham10000"]:
+        raise ValueError(
+            f"config classify.paper_cnn.image_size {PAPER_CNN['image_size']} is not among "
+            f"preprocess.sizes.ham10000 {config['preprocess']['sizes']['ham10000']}"
+        )
+    if wildcards.variant != "original":
+        inputs["synthetic"] = synthetic_source("glide")["manifest"]
+    return inputs
+
+
+def paper_cnn_runs():
+    return expand(
+        "results/classify/paper_cnn/{protocol}/{variant}/metrics.json",
+        protocol=PAPER_CNN["protocols"],
+        variant=PAPER_CNN["variants"],
+    )
+
+
+def paper_cnn_outputs():
+    """Table 3, and Table 2's AI columns when the run that reproduces them is configured."""
+    outputs = {
+        "table": "results/tables/table3_cnn.csv",
+        "wide": "results/tables/table3_cnn_wide.csv",
+        "figure": "results/figures/table3_cnn_f1.png",
+    }
+    if "combined" in PAPER_CNN["variants"] and "paper_random" in PAPER_CNN["protocols"]:
+        outputs["table2"] = "results/tables/table2_ai.csv"
+    return outputs

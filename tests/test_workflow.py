@@ -62,6 +62,9 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
                  if m not in config["reader_study"]["answers"]]  # fmt: skip
     if simulated:
         jobs["reader_simulate"] = len(simulated)
+    cnn = config["classify"]["paper_cnn"]
+    jobs["classify_cnn"] = len(cnn["variants"]) * len(cnn["protocols"])
+    jobs["classify_table3"] = 1
     if not metrics["inception"]["weights"]:
         jobs["inception_random_weights"] = 1
     if with_demo:
@@ -134,6 +137,9 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/reader_study/glide/key.csv",
         "results/tables/table2_glide_reader.csv",
         "results/figures/fig2_glide_reader_roc.png",
+        "results/tables/table3_cnn.csv",
+        "results/tables/table3_cnn_wide.csv",
+        "results/tables/table2_ai.csv",
     ]:
         assert (workdir / product).stat().st_size > 0, product
 
