@@ -162,7 +162,11 @@ def test_one_product_can_be_rebuilt_alone(demo_run):
     workdir, _ = demo_run
     target = workdir / "results/data/ham10000/splits/lesion_grouped.csv"
     before = target.read_bytes()
-    snakemake(workdir, "--cores", "2", "--forcerun", "split", str(target.relative_to(workdir)))
+    # the target first: --forcerun takes every argument after it as a rule or file to force
+    result = snakemake(
+        workdir, "--cores", "2", str(target.relative_to(workdir)), "--forcerun", "split"
+    )
+    assert "glide_finetune" not in result.stdout + result.stderr  # nothing downstream reran
     assert target.read_bytes() == before  # deterministic for its seed
 
 
