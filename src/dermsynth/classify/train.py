@@ -1,21 +1,25 @@
-"""Training the paper 1 CNN: Adam, cross-entropy, early stopping on validation loss restoring the
-best weights (Keras's EarlyStopping(patience, restore_best_weights=True)), at most `epochs`.
+"""The one training loop of both papers' classifiers: Adam, cross-entropy, early stopping on
+validation loss restoring the best weights (Keras's EarlyStopping(patience,
+restore_best_weights=True)), at most `epochs`. Paper 1's CNN (`train_classifier`) and paper 2's
+EfficientNetV2-M (`train_efficientnet`) differ only in the network, the batches and the settings
+they hand to `fit`.
 
 Every epoch's batch order, augmentation and dropout masks come from generators seeded by
 (seed, epoch, step), and every epoch ends in a checkpoint (model, optimizer, best weights,
 history, epochs without improvement, RNG states) written atomically; so a run killed at any
 point and started again finishes with the same weights and history as one never killed (on the
-same hardware and thread count; `seconds` aside).
+same hardware and thread count; `seconds` aside). On a GPU: channels-last, and bf16 autocast
+when the settings ask for it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -26,14 +30,43 @@ from tqdm import tqdm
 from dermsynth.classify.augment import Augmentation
 from dermsynth.classify.cnn import PaperCNN
 from dermsynth.classify.data import DROPOUT_STREAM, Batches, ImageSet
-from dermsynth.classify.settings import CNNSettings
-from dermsynth.io import atomic_path
+from dermsynth.classify.efficientnet import build_efficientnet
+from dermsynth.classify.loader import FileBatches, FileImageSet
+from dermsynth.classify.settings import CNNSettings, GridSettings
+from dermsynth.classify.transforms import standard_transforms
+from dermsynth.io import atomic_path, file_sha256
 from dermsynth.seeds import derived_seed
 
 HISTORY_COLUMNS = [
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "improved", "seconds",
 ]  # fmt: skip
 CHECKPOINT_VERSION = 1
+# settings that change how fast a run goes, never what it computes
+SPEED_ONLY = ("num_workers",)
+
+
+class LoopSettings(Protocol):
+    """What the loop reads of a network's settings (CNNSettings and GridSettings have it)."""
+
+    epochs: int
+    lr: float
+    adam_eps: float
+    patience: int
+    min_delta: float
+    seed: int
+    precision: str
+
+
+class BatchSource(Protocol):
+    """Seeded batches of float pixels in [0, 1] and class indices on `device` (`Batches` of
+    decoded images, `FileBatches` of files)."""
+
+    device: torch.device
+    batch_size: int
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -56,7 +89,9 @@ def model_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x
 
 
-def mean_loss(model: nn.Module, batches: Batches, *, autocast: bool = False) -> tuple[float, float]:
+def mean_loss(
+    model: nn.Module, batches: BatchSource, *, autocast: bool = False
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of `model` (in eval mode) over every batch."""
     model.eval()
     total = correct = 0.0
@@ -88,7 +123,6 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 def _identity(settings: CNNSettings, train: ImageSet, val: ImageSet) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the settings and the data."""
     return {
-        "version": CHECKPOINT_VERSION,
         "settings": asdict(settings),
         "train": train.fingerprint(),
         "val": val.fingerprint(),
@@ -99,28 +133,29 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in state.items()}
 
 
-def train_classifier(
-    train: ImageSet,
-    val: ImageSet,
+def fit(
+    model: nn.Module,
+    train_batches: BatchSource,
+    val_batches: BatchSource,
     *,
-    settings: CNNSettings,
+    settings: LoopSettings,
+    identity: dict[str, Any],
     checkpoint_path: str | Path,
     log: logging.Logger | None = None,
-    device: str | torch.device | None = None,
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
-) -> tuple[PaperCNN, pd.DataFrame]:
-    """Train the paper's CNN on `train`, stopping early on `val`'s loss; resume from
-    `checkpoint_path` when it holds a run of the same settings and data.
+) -> tuple[nn.Module, pd.DataFrame]:
+    """Train `model` on `train_batches`, stopping early on `val_batches`' loss; resume from
+    `checkpoint_path` when it holds a run of the same `identity` (settings and data).
 
     Returns the model with the best epoch's weights (in eval mode) and the history, one row per
     epoch (`improved`: the epoch's val loss beat the best by more than min_delta; the last such
     epoch is the one restored). `on_epoch_end(epoch, model)` runs after each checkpoint.
     """
     log = log or logging.getLogger(__name__)
-    device = pick_device(device)
+    device = train_batches.device
     checkpoint_path = Path(checkpoint_path)
     autocast = settings.precision == "bf16" and device.type == "cuda"
-    model = build_model(settings, len(train.classes)).to(device)
+    model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         # cuDNN's fastest kernels may sum in a different order from run to run
@@ -130,14 +165,7 @@ def train_classifier(
     optimizer = torch.optim.Adam(
         model.parameters(), lr=settings.lr, eps=settings.adam_eps, fused=True
     )
-    train_batches = Batches(
-        train, settings.batch_size, seed=settings.seed, shuffle=True,
-        augmentation=Augmentation.from_settings(settings),
-        max_steps=settings.max_steps_per_epoch, device=device,
-    )  # fmt: skip
-    val_batches = Batches(val, settings.eval_batch_size, device=device)
-
-    identity = _identity(settings, train, val)
+    identity = {"version": CHECKPOINT_VERSION, **identity}
     epoch, history, wait, finished = 0, [], 0, False
     best_loss, best_epoch = float("inf"), 0
     best_state = _clone(model.state_dict())
@@ -157,9 +185,8 @@ def train_classifier(
             log.info("resumed from %s after epoch %d", checkpoint_path, epoch)
 
     log.info(
-        "training on %s: %d train and %d val images, %d steps of %d per epoch, at most %d "
-        "epochs, patience %d", device, len(train), len(val), len(train_batches),
-        settings.batch_size, settings.epochs, settings.patience,
+        "training on %s: %d steps of %d per epoch, at most %d epochs, patience %d",
+        device, len(train_batches), train_batches.batch_size, settings.epochs, settings.patience,
     )  # fmt: skip
     while not finished:
         epoch += 1
@@ -233,3 +260,78 @@ def train_classifier(
     model.load_state_dict(best_state)
     model.eval()
     return model, pd.DataFrame(history, columns=HISTORY_COLUMNS)
+
+
+def train_classifier(
+    train: ImageSet,
+    val: ImageSet,
+    *,
+    settings: CNNSettings,
+    checkpoint_path: str | Path,
+    log: logging.Logger | None = None,
+    device: str | torch.device | None = None,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+) -> tuple[PaperCNN, pd.DataFrame]:
+    """Train paper 1's CNN on decoded images (`fit`, with the Keras-like augmentation)."""
+    log = log or logging.getLogger(__name__)
+    device = pick_device(device)
+    model = build_model(settings, len(train.classes))
+    train_batches = Batches(
+        train, settings.batch_size, seed=settings.seed, shuffle=True,
+        augmentation=Augmentation.from_settings(settings),
+        max_steps=settings.max_steps_per_epoch, device=device,
+    )  # fmt: skip
+    val_batches = Batches(val, settings.eval_batch_size, device=device)
+    log.info("paper 1 CNN: %d train and %d val images", len(train), len(val))
+    return fit(
+        model, train_batches, val_batches, settings=settings,
+        identity=_identity(settings, train, val), checkpoint_path=checkpoint_path, log=log,
+        on_epoch_end=on_epoch_end,
+    )  # fmt: skip
+
+
+def grid_identity(settings: GridSettings, train: FileImageSet, val: FileImageSet) -> dict[str, Any]:
+    """What a paper 2 checkpoint must match: the settings (less the speed-only ones), the
+    ImageNet weights' content and the data."""
+    values = {k: v for k, v in asdict(settings).items() if k not in SPEED_ONLY}
+    weights = file_sha256(settings.weights) if settings.weights else None
+    return {"settings": values, "weights_sha256": weights,
+            "train": train.fingerprint(), "val": val.fingerprint()}  # fmt: skip
+
+
+def train_efficientnet(
+    train: FileImageSet,
+    val: FileImageSet,
+    *,
+    settings: GridSettings,
+    checkpoint_path: str | Path,
+    log: logging.Logger | None = None,
+    device: str | torch.device | None = None,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+) -> tuple[nn.Module, pd.DataFrame, GridSettings]:
+    """Train paper 2's network on image files (`fit`, with the transforms axis), its batch size
+    from the training set's size. Returns the model, the history and the settings with the
+    batch size used."""
+    log = log or logging.getLogger(__name__)
+    device = pick_device(device)
+    settings = settings.resolved(len(train))
+    model = build_efficientnet(settings, len(train.classes))
+    train_batches = FileBatches(
+        train, settings.batch_size, seed=settings.seed, shuffle=True,
+        transform=standard_transforms(settings), max_steps=settings.max_steps_per_epoch,
+        device=device, workers=settings.num_workers,
+    )  # fmt: skip
+    val_batches = FileBatches(
+        val, settings.eval_batch_size, device=device, workers=settings.num_workers
+    )
+    log.info(
+        "%s (%s): %d train and %d val images at %d px, transforms %s", settings.model_name,
+        settings.weights or "random init", len(train), len(val), settings.image_size,
+        "on" if settings.transforms else "off",
+    )  # fmt: skip
+    model, history = fit(
+        model, train_batches, val_batches, settings=settings,
+        identity=grid_identity(settings, train, val), checkpoint_path=checkpoint_path, log=log,
+        on_epoch_end=on_epoch_end,
+    )  # fmt: skip
+    return model, history, settings
