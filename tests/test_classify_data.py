@@ -1,65 +1,24 @@
 """dermsynth.classify.data: which images each variant trains, validates and tests on (synthetic
 images train only), decoding once at the run's size, and seeded batches.
 
-The toy dataset: three classes of six flat-coloured 24 px real images each (four train, one
-val, one test) in `resized_path`'s layout, and two 40 px synthetic images per class.
+The toy dataset is paper 1's of classify_fixtures (three classes of six flat-coloured 24 px
+real images each, two 40 px synthetic images per class).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from classify_fixtures import CLASSES, COLOURS, SIZE, Toy, write_toy_dataset
 
 from dermsynth.classify.augment import Augmentation
 from dermsynth.classify.data import Batches, ImageSet, load_image_set, variant_frames
-from dermsynth.data.png import write_png
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
 
-CLASSES = {"bcc": "basal cell carcinoma", "mel": "melanoma", "nv": "melanocytic nevi"}
-COLOURS = {"bcc": (220, 40, 40), "mel": (40, 220, 40), "nv": (40, 40, 220)}
-SIZE = 24
-SPLIT_OF_IMAGE = ["train"] * 4 + ["val", "test"]  # per class
-SYNTHETIC_PER_CLASS, SYNTHETIC_SIZE = 2, 40
 VARIANTS_IN_ORDER = ("original", "synthetic", "combined")
-
-
-@dataclass(frozen=True)
-class Toy:
-    split: Path
-    images: Path
-    synthetic: Path
-
-
-def write_toy_dataset(root: Path) -> Toy:
-    """The toy dataset under `root`; each image a flat colour (its class's, a little lighter
-    per image)."""
-    rows, manifest = [], []
-    for label, colour in COLOURS.items():
-        for i, split in enumerate(SPLIT_OF_IMAGE):
-            image_id = f"ISIC_{label}_{i}"
-            path = resized_path(root / "images", SIZE, image_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_png(path, np.full((SIZE, SIZE, 3), np.add(colour, 4 * i), dtype=np.uint8))
-            rows.append((image_id, label, split))
-        for i in range(SYNTHETIC_PER_CLASS):
-            path = root / "synthetic" / label / f"{label}_{i:05d}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pixels = np.full((SYNTHETIC_SIZE, SYNTHETIC_SIZE, 3), colour, dtype=np.uint8)
-            write_png(path, pixels)
-            manifest.append((str(path), label, i, f"a dermoscopic image of {CLASSES[label]}"))
-    split = root / "split.csv"
-    pd.DataFrame(rows, columns=["image_id", "label", "split"]).to_csv(split, index=False)
-    synthetic = root / "synthetic" / "manifest.csv"
-    pd.DataFrame(manifest, columns=["file", "class", "index", "prompt"]).to_csv(
-        synthetic, index=False
-    )
-    return Toy(split, root / "images", synthetic)
 
 
 @pytest.fixture(scope="module")

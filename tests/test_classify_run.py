@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
-from test_classify_data import CLASSES, SIZE, write_toy_dataset
+from classify_fixtures import CLASSES, SIZE, write_toy_dataset
 
 from dermsynth.classify.data import load_image_set, variant_frames
 from dermsynth.classify.evaluate import classification_metrics, predict

@@ -1,6 +1,7 @@
-"""dermsynth.classify.train: early stopping on validation loss with patience, restoring the best
-epoch's weights; a run killed after any epoch resumes to the same weights and history as one
-never killed; a checkpoint of other settings is not resumed.
+"""dermsynth.classify.train, the one training loop of both papers: early stopping on validation
+loss with patience, restoring the best epoch's weights; a run killed after any epoch resumes to
+the same weights and history as one never killed; a checkpoint of other settings is not resumed;
+paper 2's EfficientNet trains through the same loop, as deterministically.
 
 Images are 24 px uniform noise with a class colour cast (so augmentation and dropout both
 change what the network sees), in three classes; the network is the paper's, narrower.
@@ -13,10 +14,19 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import torch
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, write_grid_toy
 
 from dermsynth.classify.data import Batches, ImageSet
-from dermsynth.classify.settings import CNNSettings
-from dermsynth.classify.train import HISTORY_COLUMNS, mean_loss, train_classifier
+from dermsynth.classify.grid import grid_training_set
+from dermsynth.classify.loader import file_image_set
+from dermsynth.classify.settings import CNNSettings, GridSettings
+from dermsynth.classify.train import (
+    HISTORY_COLUMNS,
+    grid_identity,
+    mean_loss,
+    train_classifier,
+    train_efficientnet,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 24
@@ -152,3 +162,72 @@ def test_without_early_stop_every_epoch_runs_and_the_best_is_restored(tmp_path, 
     assert history["epoch"].tolist() == [1, 2, 3, 4]
     assert_same_weights(weights(model), seen[int(history["val_loss"].idxmin()) + 1])
     assert not model.training
+
+
+# --- paper 2's network through the same loop ---------------------------------------------------
+# timm's tiny test_efficientnet on classify_fixtures' grid toy (two pool images per class), with
+# the transforms axis on and dropout, so that every random stream of the loop is exercised
+
+
+@pytest.fixture(scope="module")
+def grid_sets(tmp_path_factory):
+    toy = write_grid_toy(tmp_path_factory.mktemp("grid_train"))
+    frames = grid_training_set(
+        toy.split, toy.images, size=GRID_SIZE, real_per_class=2, classes=GRID_CLASSES
+    )
+    return tuple(file_image_set(frames[s], GRID_CLASSES, GRID_SIZE) for s in ("train", "val"))
+
+
+GRID_SETTINGS = GridSettings(
+    model_name="test_efficientnet", image_size=GRID_SIZE, epochs=2, patience=5, lr=3e-3,
+    batch_size=4, transforms=True, drop_rate=0.2, seed=0,
+)  # fmt: skip
+
+
+def test_efficientnet_training_depends_on_the_seed_alone(tmp_path, grid_sets):
+    train, val = grid_sets
+    one_epoch = replace(GRID_SETTINGS, epochs=1)
+    runs = [
+        train_efficientnet(train, val, settings=s, checkpoint_path=tmp_path / f"{k}.pt")
+        for k, s in enumerate((one_epoch, one_epoch, replace(one_epoch, seed=1)))
+    ]
+    (a, _, _), (b, _, _), (c, _, _) = runs
+    assert_same_weights(weights(a), weights(b))
+    assert not torch.equal(a.network.classifier.weight, c.network.classifier.weight)
+
+
+def test_a_killed_efficientnet_run_resumes_to_the_unkilled_ones_weights(tmp_path, grid_sets):
+    train, val = grid_sets
+    model, history, _ = train_efficientnet(
+        train, val, settings=GRID_SETTINGS, checkpoint_path=tmp_path / "whole.pt"
+    )
+    with pytest.raises(Killed):
+        train_efficientnet(
+            train, val, settings=GRID_SETTINGS, checkpoint_path=tmp_path / "killed.pt",
+            on_epoch_end=kill_after(1),
+        )  # fmt: skip
+    resumed, resumed_history, _ = train_efficientnet(
+        train, val, settings=GRID_SETTINGS, checkpoint_path=tmp_path / "killed.pt"
+    )
+    assert_same_weights(weights(model), weights(resumed))
+    pd.testing.assert_frame_equal(
+        history.drop(columns="seconds"), resumed_history.drop(columns="seconds")
+    )
+    assert torch.load(tmp_path / "killed.pt", weights_only=False)["epoch"] == 2
+
+
+def test_the_batch_size_follows_the_training_set_and_the_worker_count_may_change(
+    tmp_path, grid_sets
+):
+    train, val = grid_sets
+    rule = replace(GRID_SETTINGS, batch_size=None, epochs=1)
+    _, history, resolved = train_efficientnet(
+        train, val, settings=rule, checkpoint_path=tmp_path / "c.pt"
+    )
+    assert resolved.batch_size == 8  # 8 training images: 8 // 10 clipped up to 8
+    # a checkpoint made with another worker count is resumed: workers change no number
+    checkpoint = tmp_path / "c.pt"
+    resumed = replace(rule, num_workers=1)
+    assert grid_identity(resumed.resolved(8), train, val) == grid_identity(resolved, train, val)
+    _, again, _ = train_efficientnet(train, val, settings=resumed, checkpoint_path=checkpoint)
+    pd.testing.assert_frame_equal(history, again)

@@ -1,13 +1,28 @@
-"""The classifier experiments. Paper 1 (section 2.4, Tables 2-3): a small Keras-style CNN trained
-on original, synthetic or combined HAM10000 images, tested on real images only.
+"""The classifier experiments, one training loop for both papers.
 
-- `settings`: the CNN's training knobs (paper 1's values as defaults).
+Paper 1 (section 2.4, Tables 2-3): a small Keras-style CNN trained on original, synthetic or
+combined HAM10000 images, tested on real images only.
+
+- `settings`: the training knobs (paper 1's CNN; paper 2's grid, from the authors' code).
 - `data`: the train/val/test image lists of a variant, decoded once; seeded batches.
 - `augment`: Keras ImageDataGenerator-like random affine transforms, per (seed, epoch, step).
 - `cnn`: the paper's network.
-- `train`: the training loop (early stopping, checkpoint and resume after a kill).
+- `train`: the training loop of both papers (early stopping, checkpoint and resume after a kill).
 - `evaluate`: predictions on the test set and `metrics.json`.
 - `figures`: confusion matrix, loss curves, Table 3's F1 bars.
 - `table3`: many runs' metrics gathered into Table 3 and Table 2's AI columns.
 - `run`: one run of the ablation, from files to files (what the rule calls).
+
+Paper 2 (Figure 3, skin types, DDI): EfficientNetV2-M on Fitzpatrick17k-9 with n real images
+per class and s synthetic images per real image, with and without image transforms.
+
+- `efficientnet`: timm's network, ImageNet weights from a local file, its input normalisation.
+- `transforms`: the transforms axis (flip, crop, rotation, warp, lighting), seeded per batch.
+- `loader`: image files decoded once per epoch by DataLoader workers, in seeded batches.
+- `grid`: a run's images (nested real pools, synthetic images of the pool only), run ids, runs.
+- `accuracy`: top-1 / top-3 accuracy with Wilson intervals, per class, skin type, DDI external.
+- `grid_run`: one grid run from files to files.
+- `ddi`: the DDI malignancy experiment (benign vs malignant), its runs and one run.
+- `figure3`: the runs gathered into Figure 3, the dose response, the skin-type, DDI external and
+  DDI malignancy tables.
 """

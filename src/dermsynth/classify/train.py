@@ -133,6 +133,42 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in state.items()}
 
 
+def make_optimizer(model: nn.Module, settings: LoopSettings) -> torch.optim.Adam:
+    """Adam with the settings' learning rate and epsilon."""
+    # fused: one kernel for the whole update, about twice as fast as the default on a CPU
+    return torch.optim.Adam(model.parameters(), lr=settings.lr, eps=settings.adam_eps, fused=True)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    autocast: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on a batch (bf16 autocast if asked): the loss and the logits."""
+    device = x.device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        logits = model(model_input(x, device))
+    loss = F.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, logits
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model on `device`; on a GPU channels-last, with cuDNN's deterministic kernels."""
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        # cuDNN's fastest kernels may sum in a different order from run to run
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    return model
+
+
 def fit(
     model: nn.Module,
     train_batches: BatchSource,
@@ -155,16 +191,8 @@ def fit(
     device = train_batches.device
     checkpoint_path = Path(checkpoint_path)
     autocast = settings.precision == "bf16" and device.type == "cuda"
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-        # cuDNN's fastest kernels may sum in a different order from run to run
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-    # fused: one kernel for the whole update, about twice as fast as the default on a CPU
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=settings.lr, eps=settings.adam_eps, fused=True
-    )
+    model = prepare_model(model, device)
+    optimizer = make_optimizer(model, settings)
     identity = {"version": CHECKPOINT_VERSION, **identity}
     epoch, history, wait, finished = 0, [], 0, False
     best_loss, best_epoch = float("inf"), 0
@@ -200,12 +228,7 @@ def fit(
         )
         for step, (x, y) in enumerate(train_batches.epoch(epoch)):
             torch.manual_seed(derived_seed(settings.seed, DROPOUT_STREAM, epoch, step))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = model(model_input(x, device))
-            loss = F.cross_entropy(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, logits = train_step(model, optimizer, x, y, autocast=autocast)
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)

@@ -1,0 +1,183 @@
+"""One run of paper 2's Figure 3 grid, from files to files: the run id's real images per class,
+synthetic images per real image and transforms; EfficientNetV2-M trained through the shared
+loop; top-1 / top-3 accuracy on the balanced held-out test set of real images (overall, per class,
+per Fitzpatrick type) and, when given, on DDI's images of the diseases it shares with F17k-9."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from dermsynth.classify.accuracy import (
+    CI_METHOD,
+    counts_by,
+    external_metrics,
+    held_out_metrics,
+    predict_logits,
+)
+from dermsynth.classify.efficientnet import save_efficientnet
+from dermsynth.classify.evaluate import TEST_SET, write_metrics
+from dermsynth.classify.grid import (
+    SyntheticInput,
+    external_images,
+    grid_training_set,
+    parse_run_id,
+)
+from dermsynth.classify.loader import FileBatches, file_image_set
+from dermsynth.classify.settings import GridSettings, grid_settings_from
+from dermsynth.classify.train import pick_device, train_efficientnet
+from dermsynth.io import write_csv
+
+log = logging.getLogger(__name__)
+EXPERIMENT = "fitzpatrick17k_grid"
+
+
+def run_settings(
+    settings: GridSettings | Mapping[str, Any], *, seed: int, transforms: bool
+) -> GridSettings:
+    """A run's settings: the configured ones with the run id's seed and transforms."""
+    if isinstance(settings, GridSettings):
+        return replace(settings, seed=seed, transforms=transforms)
+    return grid_settings_from(settings, seed=seed, transforms=transforms)
+
+
+def train_on_frames(
+    frames: Mapping[str, pd.DataFrame],
+    classes: Sequence[str],
+    settings: GridSettings,
+    *,
+    checkpoint: str | Path,
+    device: torch.device,
+) -> tuple[nn.Module, pd.DataFrame, GridSettings, float]:
+    """Train on `frames['train']`, stopping early on `frames['val']`: the model, its history,
+    the settings with the batch size used, and the training seconds."""
+    size = settings.image_size
+    train = file_image_set(frames["train"], classes, size)
+    val = file_image_set(frames["val"], classes, size)
+    started = time.perf_counter()
+    model, history, resolved = train_efficientnet(
+        train, val, settings=settings, checkpoint_path=checkpoint, log=log, device=device
+    )
+    return model, history, resolved, time.perf_counter() - started
+
+
+def logits_of(
+    model: nn.Module, frame: pd.DataFrame, classes: Sequence[str], settings: GridSettings,
+    device: torch.device,
+) -> np.ndarray:  # fmt: skip
+    """The model's logits on the images of `frame`, in order."""
+    data = file_image_set(frame, classes, settings.image_size)
+    batches = FileBatches(
+        data, settings.eval_batch_size, device=device, workers=settings.num_workers
+    )
+    return predict_logits(model, batches)
+
+
+def training_record(
+    frames: Mapping[str, pd.DataFrame], history: pd.DataFrame, classes: Sequence[str]
+) -> dict[str, Any]:
+    """The counts of a run's images and the end of its training."""
+    train = frames["train"]
+    improved = history.loc[history["improved"].astype(bool), "epoch"]
+    return {
+        "test_set": TEST_SET,
+        "n_train_real": int((train["source"] == "real").sum()),
+        "n_train_synthetic": int((train["source"] == "synthetic").sum()),
+        "n_train_per_class": counts_by(train["label"], classes),
+        "n_val": len(frames["val"]),
+        "n_test": len(frames["test"]),
+        "n_test_per_class": counts_by(frames["test"]["label"], classes),
+        "best_epoch": int(improved.iloc[-1]) if len(improved) else 0,
+        "epochs_run": len(history),
+        "best_val_loss": float(history["val_loss"].min()) if len(history) else float("nan"),
+    }
+
+
+def run_grid(
+    *,
+    split: str | Path,
+    images_dir: str | Path,
+    size: int,
+    run_id: str,
+    classes: Sequence[str],
+    settings: GridSettings | Mapping[str, Any],
+    metrics: str | Path,
+    history: str | Path,
+    model: str | Path,
+    checkpoint: str | Path,
+    run: str,
+    synthetic: SyntheticInput = None,
+    ddi_split: str | Path | None = None,
+    ddi_images: str | Path | None = None,
+    ddi_size: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train the grid run `run_id` (resuming from `checkpoint`), test it on the split's real
+    test images and, with `ddi_split` (DDI's `external` split) and `ddi_images`, on DDI's images
+    of the shared diseases; write metrics.json, the history CSV and the weights, then remove the
+    checkpoint. `size` is the resized copies read (the network input is settings.image_size).
+    Returns the metrics record."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = pick_device(device)
+    grid_run = parse_run_id(run_id)
+    settings = run_settings(settings, seed=grid_run.seed, transforms=grid_run.transforms)
+    classes = list(classes)
+    frames = grid_training_set(
+        split, images_dir, size=size, real_per_class=grid_run.real_per_class, classes=classes,
+        synthetic=synthetic if grid_run.synthetic_per_real else None,
+        synthetic_per_real=grid_run.synthetic_per_real,
+    )  # fmt: skip
+    counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
+    log.info("grid run %s: images by split and source %s", run_id, counts)
+    network, trained, resolved, seconds = train_on_frames(
+        frames, classes, settings, checkpoint=checkpoint, device=device
+    )
+    test = frames["test"]
+    scores = held_out_metrics(
+        logits_of(network, test, classes, resolved, device), list(test["label"]), classes,
+        list(test["skin_type"]),
+    )  # fmt: skip
+    external = None
+    if ddi_split is not None and ddi_images is not None:
+        ddi = external_images(ddi_split, ddi_images, size=ddi_size or size, classes=classes)
+        external = external_metrics(
+            logits_of(network, ddi, classes, resolved, device), list(ddi["label"]), classes,
+            list(ddi["skin_type"]),
+        )  # fmt: skip
+    record = {
+        "run": run,
+        "experiment": EXPERIMENT,
+        "run_id": run_id,
+        **asdict(grid_run),
+        "classes": classes,
+        "ci_method": CI_METHOD,
+        **scores,
+        "ddi_external": external,
+        **training_record(frames, trained, classes),
+        "image_size": resolved.image_size,
+        "source_image_size": size,
+        "device": str(device),
+        "train_seconds": seconds,
+        "settings": asdict(resolved),
+    }
+    log.info(
+        "%s: top-1 %.3f [%.3f, %.3f], top-3 %.3f on %d real test images (best epoch %d of %d)",
+        run_id, record["top1"]["accuracy"], record["top1"]["ci_low"], record["top1"]["ci_high"],
+        record["top3"]["accuracy"], record["n_test"], record["best_epoch"], record["epochs_run"],
+    )  # fmt: skip
+    write_csv(trained, history)
+    save_efficientnet(network, resolved, classes, model, extra={"run_id": run_id})
+    write_metrics(record, metrics)
+    Path(checkpoint).unlink(missing_ok=True)
+    return record

@@ -1,0 +1,419 @@
+"""Synthetic images by text-to-image, inpainting and in-then-outpainting (paper 2), in shards.
+
+Settings are the authors' (`synderm` generation code, issue 9): prompt "An image of {label}, a
+skin disease", guidance 3.0, 50 DPM-Solver++ steps, 10 images per real training image, inpainting
+strength 0.97 over a centred square (`dermsynth.sd.masks`), then an outpainting pass at strength
+0.95 over everything else but a 16 px frame. The pipelines are diffusers' own
+(StableDiffusionPipeline, StableDiffusionInpaintPipeline), loaded by `dermsynth.sd.load`.
+
+Each synthetic image is an item: (source real image, its pool_rank, index 0..per_source-1). Its
+seed comes from (seed, method, variant, class, source image, index), and its pipeline gets a
+torch.Generator of its own (diffusers takes one per batch row), so an image does not depend on
+its shard, its batch or the images beside it (up to rounding: batched kernels round differently
+at different batch sizes). The mask of an item depends on (seed, class, source image, index)
+only, so its inpainting and in-then-outpainting share it: the `inoutpaint` shard k starts from
+the images of the `inpaint` shard k, and the inpainting is never computed twice.
+
+A shard writes each image atomically and skips images already written, so a killed shard
+resumes; its `manifest.csv` is written last and lists every image.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from dermsynth.data.png import write_png
+from dermsynth.data.preprocess import resized_path
+from dermsynth.errors import DataError
+from dermsynth.io import atomic_path, read_table, write_csv
+from dermsynth.sd import masks
+from dermsynth.sd.load import check_folder, load_pipeline, model_sha256
+from dermsynth.sd.sources import PROMPT, prompt_for, read_rgb, square_rgb
+from dermsynth.seeds import derived_seed, text_key
+from dermsynth.shards import shard_ranges
+
+log = logging.getLogger(__name__)
+
+METHODS = ("text2img", "inpaint", "inoutpaint")
+VARIANTS = ("pretrained", "dreambooth")
+BASE_OF = {"text2img": "text2img", "inpaint": "inpaint", "inoutpaint": "inpaint"}
+MANIFEST_COLUMNS = [
+    "file", "method", "variant", "dataset", "class", "source_image", "pool_rank", "skin_type",
+    "index", "init_image", "prompt", "seed", "steps", "guidance_scale", "strength",
+    "mask_fraction", "scheduler", "model_sha256",
+]  # fmt: skip
+MASK_STREAM = text_key("mask")
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """Generation knobs; defaults are the authors' (issue 9)."""
+
+    resolution: int = 512
+    source_size: int | None = None  # preprocessed copies to read (default: resolution)
+    guidance_scale: float = 3.0
+    steps: int = 50
+    per_source: int = 10
+    strength_inpaint: float = 0.97
+    strength_outpaint: float = 0.95
+    mask_fraction: tuple[float, float] = (0.25, 0.75)
+    outpaint_border: int | None = None  # px; None: 16 px at 512, scaled to the resolution
+    batch_size: int = 8
+    precision: str = "auto"  # auto (fp16 on a GPU, fp32 on a CPU), fp16, bf16 or fp32
+    scheduler: str = "dpm++"
+    prompt: str = PROMPT
+    skin_type_in_prompt: bool = False
+    seed: int = 0
+    channels_last: bool = True
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask_fraction", tuple(float(v) for v in self.mask_fraction))
+
+
+def settings_from(config: dict) -> GenerateSettings:
+    known = set(GenerateSettings.__dataclass_fields__)  # the rest (shard_size) is the workflow's
+    return GenerateSettings(**{k: v for k, v in config.items() if k in known})
+
+
+class Source(NamedTuple):
+    """A real training image synthetic images are made from."""
+
+    image_id: str
+    pool_rank: int | None
+    file: str  # its preprocessed copy
+    skin_type: str = ""
+
+
+class Item(NamedTuple):
+    """One synthetic image to make."""
+
+    source_image: str
+    pool_rank: int | None
+    index: int
+    init_file: str = ""  # the image it starts from: real (inpaint), inpainted (inoutpaint)
+    skin_type: str = ""
+    mask_fraction: float | None = None  # inoutpaint: the side its inpainting square had
+
+
+def sources_from(frame: pd.DataFrame, images_dir: str | Path, size: int) -> list[Source]:
+    """Sources of a `training_sources` table, their files the `size` px preprocessed copies."""
+    return [
+        Source(
+            str(row.image_id),
+            None if pd.isna(row.pool_rank) else int(row.pool_rank),
+            str(resized_path(images_dir, size, row.image_id)),
+            "" if pd.isna(row.skin_type) else str(row.skin_type),
+        )
+        for row in frame.itertuples(index=False)
+    ]
+
+
+def sd_shards(
+    sources: Sequence | int | None, per_source: int, shard_size: int
+) -> list[tuple[int, int]]:
+    """Static [start, stop) ranges over the items (source-major, then index) of a class.
+
+    `sources` is the source list or its length; None means prompt-only text-to-image, whose
+    `per_source` images have no source.
+    """
+    count = 1 if sources is None else sources if isinstance(sources, int) else len(sources)
+    return shard_ranges(count * per_source, shard_size)
+
+
+def shard_items(
+    sources: Sequence[Source] | None, per_source: int, shard: tuple[int, int]
+) -> list[Item]:
+    """The items of one shard: item k is image k % per_source of source k // per_source."""
+    start, stop = shard
+    items = []
+    for k in range(start, stop):
+        position, index = divmod(k, per_source)
+        if sources is None:
+            items.append(Item("", None, index))
+        else:
+            s = Source(*sources[position])
+            items.append(Item(s.image_id, s.pool_rank, index, s.file, s.skin_type))
+    return items
+
+
+def items_from_manifest(manifest: str | Path) -> list[Item]:
+    """The items of an inpaint shard, each starting from its inpainted image, with its square."""
+    columns = ["file", "method", "source_image", "pool_rank", "skin_type", "index", "mask_fraction"]
+    frame = read_table(manifest, columns)
+    if set(frame["method"]) != {"inpaint"}:
+        raise DataError(manifest, "in-then-outpainting starts from an inpaint shard's manifest")
+    return [
+        Item(r.source_image, None if r.pool_rank == "" else int(float(r.pool_rank)),
+             int(r.index), r.file, r.skin_type, float(r.mask_fraction))
+        for r in frame.itertuples(index=False)
+    ]  # fmt: skip
+
+
+def image_seed(seed: int, method: str, variant: str, cls: str, source: str, index: int) -> int:
+    """The seed of one synthetic image: independent of shards, batches and run order."""
+    return derived_seed(
+        seed, text_key(method), text_key(variant), text_key(cls), text_key(source), index
+    )
+
+
+def mask_side(settings: GenerateSettings, cls: str, item: Item, grid: int) -> float:
+    """The side fraction of an item's inpainting square, on the latent grid: drawn from (seed,
+    class, source, index), or the one its inpainting had (in-then-outpainting)."""
+    if item.mask_fraction is not None:
+        return item.mask_fraction
+    key = derived_seed(settings.seed, MASK_STREAM, text_key(cls), text_key(item.source_image),
+                       item.index)  # fmt: skip
+    drawn = masks.draw_side_fraction(key, *settings.mask_fraction)
+    margin = masks.square_margin(grid, drawn, *settings.mask_fraction)
+    return (grid - 2 * margin) / grid
+
+
+def image_name(item: Item) -> str:
+    if item.source_image:
+        return f"{item.source_image}_{item.index:03d}.png"
+    return f"{item.index:06d}.png"
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except (OSError, SyntaxError):
+        return False
+
+
+def generate_shard(
+    method: str,
+    variant: str,
+    dataset: str,
+    cls: str,
+    items: Sequence[Item],
+    manifest: str | Path,
+    settings: GenerateSettings,
+    *,
+    model: str | Path,
+    unet: str | Path | None = None,
+    lora: str | Path | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Make the images of `items` into the manifest's folder and write the manifest.
+
+    `model` is the pretrained diffusers folder (text-to-image for `text2img`, inpainting for
+    `inpaint` and `inoutpaint`); `unet` / `lora` the DreamBooth weights of variant
+    `dreambooth`. For `inoutpaint`, items start from inpainted images (`items_from_manifest`).
+    """
+    import torch
+
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+    if variant == "pretrained" and (unet or lora):
+        raise ValueError("the pretrained variant takes no DreamBooth weights")
+    if variant == "dreambooth" and not (unet or lora):
+        raise ValueError("the dreambooth variant needs its UNet or LoRA weights")
+    if method != "text2img" and any(not item.init_file for item in items):
+        raise DataError(manifest, f"{method} needs a source image for every item")
+    names = [image_name(item) for item in items]
+    if len(set(names)) != len(names):
+        raise DataError(manifest, "two items of the shard make the same image")
+    check_folder(model, BASE_OF[method])
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if threads:
+        torch.set_num_threads(threads)
+    folder = Path(manifest).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = [item for item, name in zip(items, names, strict=True) if not _readable(folder / name)]
+    log.info(
+        "%s-%s %s/%s: %d images in shard, %d to make on %s",
+        method, variant, dataset, cls, len(items), len(todo), device,
+    )  # fmt: skip
+    if todo:
+        pipeline = load_pipeline(
+            model, BASE_OF[method], device=device, dtype=_dtype(settings.precision, device),
+            scheduler=settings.scheduler, unet=unet, lora=lora,
+            channels_last=settings.channels_last, compile=settings.compile,
+        )  # fmt: skip
+        make_images(pipeline, method, variant, cls, todo, folder, settings)
+    grid = latent_grid(model, settings.resolution)
+    sha = model_sha256(model, unet=unet, lora=lora)
+    strength = {"text2img": "", "inpaint": settings.strength_inpaint,
+                "inoutpaint": settings.strength_outpaint}[method]  # fmt: skip
+    rows = []
+    for item, name in zip(items, names, strict=True):
+        rows.append({
+            "file": str(folder / name),
+            "method": method,
+            "variant": variant,
+            "dataset": dataset,
+            "class": cls,
+            "source_image": item.source_image,
+            "pool_rank": "" if item.pool_rank is None else item.pool_rank,
+            "skin_type": item.skin_type,
+            "index": item.index,
+            "init_image": item.init_file,
+            "prompt": _prompt(cls, item, settings),
+            "seed": image_seed(settings.seed, method, variant, cls, item.source_image, item.index),
+            "steps": settings.steps,
+            "guidance_scale": settings.guidance_scale,
+            "strength": strength,
+            "mask_fraction": "" if method == "text2img"
+            else mask_side(settings, cls, item, grid),
+            "scheduler": settings.scheduler,
+            "model_sha256": sha,
+        })  # fmt: skip
+    table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    write_csv(table, manifest)
+    return table
+
+
+def _prompt(cls: str, item: Item, settings: GenerateSettings) -> str:
+    return prompt_for(
+        cls, item.skin_type, template=settings.prompt, with_skin_type=settings.skin_type_in_prompt
+    )
+
+
+def latent_grid(model: str | Path, resolution: int) -> int:
+    """Latent cells per side at `resolution`: the VAE downsamples 2^(blocks - 1) times."""
+    import json
+
+    config = json.loads((Path(model) / "vae" / "config.json").read_text())
+    return resolution // 2 ** (len(config["block_out_channels"]) - 1)
+
+
+def _dtype(precision: str, device: str):
+    import torch
+
+    if precision == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+
+
+def make_images(
+    pipeline,
+    method: str,
+    variant: str,
+    cls: str,
+    items: Sequence[Item],
+    folder: str | Path,
+    settings: GenerateSettings,
+) -> float:
+    """Make `items` with a loaded pipeline into `folder`, `settings.batch_size` at a time, one
+    generator per image; returns the seconds it took."""
+    import torch
+
+    folder, todo = Path(folder), list(items)
+    grid = settings.resolution // pipeline.vae_scale_factor
+    size = settings.resolution
+    border = settings.outpaint_border or masks.border_px(size)
+    started = time.perf_counter()
+    progress = tqdm(total=len(todo), desc=f"{method}-{variant} {cls}", mininterval=10)
+    for start in range(0, len(todo), settings.batch_size):
+        batch = todo[start : start + settings.batch_size]
+        generators = [
+            torch.Generator().manual_seed(
+                image_seed(settings.seed, method, variant, cls, item.source_image, item.index)
+            )
+            for item in batch
+        ]
+        kwargs = {
+            "prompt": [_prompt(cls, item, settings) for item in batch],
+            "num_inference_steps": settings.steps,
+            "guidance_scale": settings.guidance_scale,
+            "generator": generators,
+            "height": size,
+            "width": size,
+            "output_type": "np",
+        }
+        if method != "text2img":
+            inpaint = np.stack([
+                masks.inpaint_mask(size, grid, mask_side(settings, cls, i, grid), 0, 1)
+                for i in batch
+            ])  # fmt: skip
+            if method == "inpaint":
+                mask = inpaint
+            else:
+                mask = np.stack([masks.outpaint_mask(m, border) for m in inpaint])
+            kwargs["mask_image"] = torch.from_numpy(mask[:, None].copy())
+            kwargs["image"] = _init_images(batch, method, settings)
+            kwargs["strength"] = (
+                settings.strength_inpaint if method == "inpaint" else settings.strength_outpaint
+            )
+        images = pipeline(**kwargs).images
+        pixels = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+        for item, image in zip(batch, pixels, strict=True):
+            with atomic_path(folder / image_name(item)) as tmp:
+                write_png(tmp, image)
+        progress.update(len(batch))
+    progress.close()
+    elapsed = time.perf_counter() - started
+    log.info("made %d images in %.1f s (%.3f images/s)", len(todo), elapsed, len(todo) / elapsed)
+    return elapsed
+
+
+def _init_images(batch: Sequence[Item], method: str, settings: GenerateSettings):
+    """The batch's starting images, float (B, 3, R, R) in [0, 1] as diffusers expects: the
+    preprocessed real image (resized if its size differs), or the inpainted image as written."""
+    import torch
+
+    size = settings.resolution
+    arrays = []
+    for item in batch:
+        if method == "inoutpaint":
+            array = read_rgb(item.init_file)
+            if array.shape[:2] != (size, size):
+                raise DataError(item.init_file, f"expected a {size} px inpainted image")
+        else:
+            array = square_rgb(item.init_file, size)
+        arrays.append(array)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
+
+
+def merge_manifests(manifests: Sequence[str | Path]) -> pd.DataFrame:
+    """One table of every shard's manifest (a method-variant's synthetic set)."""
+    frames = [read_table(m, MANIFEST_COLUMNS) for m in manifests]
+    if not frames:
+        return pd.DataFrame(columns=MANIFEST_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def sample_grid(merged: pd.DataFrame, path: str | Path, title: str, per_class: int = 6) -> None:
+    """A figure of the first `per_class` images of every class, beside the image each started
+    from (when there is one)."""
+    import matplotlib.pyplot as plt
+
+    from dermsynth.plots import save_figure
+
+    classes = sorted(merged["class"].unique())
+    with_init = bool((merged["init_image"] != "").any())
+    columns = per_class + int(with_init)
+    fig, axes = plt.subplots(
+        max(len(classes), 1), columns, figsize=(1.6 * columns, 1.7 * max(len(classes), 1)),
+        squeeze=False,
+    )  # fmt: skip
+    for row, cls in enumerate(classes):
+        rows = merged[merged["class"] == cls].sort_values(["source_image", "index"]).head(per_class)
+        cells = list(rows["file"])
+        if with_init:
+            cells = [rows["init_image"].iloc[0], *cells]
+        for col, ax in enumerate(axes[row]):
+            ax.set_axis_off()
+            if col < len(cells):
+                ax.imshow(read_rgb(cells[col]))
+        axes[row][0].set_title(cls if not with_init else f"{cls}\n(start image)", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,101 @@
+"""The real images the Stable Diffusion track starts from, and the prompts it writes for them.
+
+Only training images are ever used: a class's DreamBooth model learns from, and each synthetic
+image is made from, images of split `train` (Fitzpatrick17k's training pool, DDI's `paper`
+training images). A Fitzpatrick17k pool image carries its `pool_rank`, so the classifier run with
+n real images per class uses exactly the synthetic images made from pool ranks 0..n-1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from dermsynth.data.preprocess import resized_path
+from dermsynth.errors import DataError
+
+TRAIN = "train"
+PROMPT = "An image of {label}, a skin disease"  # the authors' instance prompt (issue 9)
+
+
+def training_sources(split: pd.DataFrame, cls: str, *, n: int | None = None) -> pd.DataFrame:
+    """The class's training images, in pool order (pool_rank, else image_id).
+
+    `split` is a split table (image_id, label, split[, pool_rank][, skin_type]); with `n`, only
+    the first n of the pool (pool_rank < n), the images a classifier run with n real images sees.
+    """
+    rows = split[(split["label"] == cls) & (split["split"] == TRAIN)].copy()
+    if rows.empty:
+        raise DataError("split", f"class {cls!r} has no training images")
+    has_rank = "pool_rank" in rows and (rows["pool_rank"].astype(str) != "").all()
+    if has_rank:
+        rows["pool_rank"] = rows["pool_rank"].astype(float).astype(int)
+        rows = rows.sort_values("pool_rank", kind="stable")
+    else:
+        if n is not None:
+            raise DataError("split", "a per-n selection needs a pool_rank column")
+        rows["pool_rank"] = pd.NA
+        rows = rows.sort_values("image_id", kind="stable")
+    if n is not None:
+        rows = rows[rows["pool_rank"] < n]
+        if len(rows) < n:
+            raise DataError("split", f"class {cls!r} has {len(rows)} pool images, fewer than {n}")
+    if "skin_type" not in rows:
+        rows["skin_type"] = ""
+    return rows.reset_index(drop=True)
+
+
+def skin_type_phrase(skin_type) -> str:
+    """Fitzpatrick type as the prompt writes it: "4"; DDI's groups "12" -> "1-2"; else unknown."""
+    text = "" if skin_type is None or pd.isna(skin_type) else str(skin_type).strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    if text in {"1", "2", "3", "4", "5", "6"}:
+        return text
+    if len(text) == 2 and text.isdigit():
+        return f"{text[0]}-{text[1]}"
+    return "unknown"
+
+
+def prompt_for(
+    label: str, skin_type=None, *, template: str = PROMPT, with_skin_type: bool = False
+) -> str:
+    """ "An image of {label}, a skin disease", optionally ", Fitzpatrick skin type {n}"."""
+    prompt = template.format(label=label)
+    if with_skin_type:
+        prompt += f", Fitzpatrick skin type {skin_type_phrase(skin_type)}"
+    return prompt
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8, failing with the file's name."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError) as err:
+        raise DataError(path, f"cannot read image: {err}") from err
+
+
+def square_rgb(path: str | Path, resolution: int) -> np.ndarray:
+    """A square image file at `resolution` px, resized bicubic if it has another size (the demo
+    keeps 224 px copies and generates at 64 px)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "image not found (preprocess this size first)")
+    array = read_rgb(path)
+    if array.shape[0] != array.shape[1]:
+        raise DataError(path, f"expected a square image, found {array.shape[1]}x{array.shape[0]}")
+    if array.shape[0] != resolution:
+        resized = Image.fromarray(array).resize((resolution, resolution), Image.Resampling.BICUBIC)
+        array = np.asarray(resized)
+    return array
+
+
+def source_image(
+    images_dir: str | Path, image_id: str, resolution: int, source_size: int | None = None
+) -> np.ndarray:
+    """The `resolution` px copy of a real image, from its preprocessed `source_size` px file."""
+    return square_rgb(resized_path(images_dir, source_size or resolution, image_id), resolution)

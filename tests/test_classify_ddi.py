@@ -1,0 +1,88 @@
+"""dermsynth.classify.ddi: benign vs malignant on DDI's paper split, every real training image
+and its synthetic ones (never a val or test image's), accuracy with an interval overall and per
+skin-tone group, on real test images only."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from classify_fixtures import (
+    DDI_DISEASES,
+    DDI_PER_REAL,
+    DDI_TONES,
+    GRID_SIZE,
+    write_grid_toy,
+)
+
+from dermsynth.classify.ddi import DdiRun, ddi_runs, ddi_training_set, parse_ddi_run_id, run_ddi
+from dermsynth.errors import DataError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SETTINGS = {"model_name": "test_efficientnet", "image_size": GRID_SIZE, "epochs": 2, "lr": 3e-3}
+N_TRAIN = len(DDI_DISEASES) * len(DDI_TONES) * 2  # two training images per disease and tone
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return write_grid_toy(tmp_path_factory.mktemp("ddi_toy"))
+
+
+def test_every_real_training_image_trains_with_its_synthetic_ones(toy):
+    frames = ddi_training_set(
+        toy.ddi_paper, toy.ddi_images, size=GRID_SIZE, synthetic=toy.ddi_synthetic,
+        synthetic_per_real=DDI_PER_REAL,
+    )  # fmt: skip
+    train = frames["train"]
+    assert (train["source"] == "real").sum() == N_TRAIN
+    synthetic = train[train["source"] == "synthetic"]
+    assert len(synthetic) == DDI_PER_REAL * N_TRAIN
+    assert set(synthetic["image_id"]) == set(train.loc[train["source"] == "real", "image_id"])
+    for name in ("val", "test"):
+        assert set(frames[name]["source"]) == {"real"}
+    real_only = ddi_training_set(toy.ddi_paper, toy.ddi_images, size=GRID_SIZE)
+    assert len(real_only["train"]) == N_TRAIN
+
+
+def test_a_synthetic_image_of_a_validation_image_is_refused(toy, tmp_path):
+    manifest = pd.read_csv(toy.ddi_synthetic)
+    split = pd.read_csv(toy.ddi_paper, dtype=str)
+    val = split[split["split"] == "val"].iloc[0]
+    manifest.loc[0, ["source_image", "class"]] = [val["image_id"], val["label"]]
+    manifest.to_csv(bad := tmp_path / "m.csv", index=False)
+    with pytest.raises(DataError, match="a val image: synthetic images may come from training"):
+        ddi_training_set(toy.ddi_paper, toy.ddi_images, size=GRID_SIZE, synthetic=bad,
+                         synthetic_per_real=1)  # fmt: skip
+
+
+def test_run_ids_round_trip_and_the_authors_runs_count():
+    run = DdiRun("inoutpaint-pretrained", 10, True, 3)
+    assert run.run_id == "sinoutpaint-pretrained_x10_t1_seed3"
+    assert parse_ddi_run_id(run.run_id) == run
+    authors = {
+        "sources": ["inpaint-pretrained", "inoutpaint-pretrained"],
+        "synthetic_per_real": 10, "transforms": [False, True], "seeds": 5,
+    }  # fmt: skip
+    runs = ddi_runs(authors)
+    assert len(runs) == 3 * 2 * 5
+    assert {r.synthetic_per_real for r in runs if r.source == "none"} == {0}
+
+
+def test_a_run_reports_accuracy_overall_and_per_skin_tone(toy, tmp_path):
+    record = run_ddi(
+        split=toy.ddi_paper, images_dir=toy.ddi_images, size=GRID_SIZE,
+        run_id="sinpaint-pretrained_x2_t1_seed0", settings=SETTINGS, synthetic=toy.ddi_synthetic,
+        metrics=tmp_path / "metrics.json", history=tmp_path / "h.csv", model=tmp_path / "m.pt",
+        checkpoint=tmp_path / "c.pt", run="test", device="cpu",
+    )  # fmt: skip
+    assert json.loads((tmp_path / "metrics.json").read_text())["test_set"] == "real images only"
+    assert (record["n_train_real"], record["n_train_synthetic"]) == (N_TRAIN, 2 * N_TRAIN)
+    overall, tones = record["accuracy"], record["per_skin_tone"]
+    assert list(tones) == list(DDI_TONES)
+    assert sum(t["n"] for t in tones.values()) == overall["n"] == record["n_test"] == 9
+    assert sum(t["correct"] for t in tones.values()) == overall["correct"]
+    for value in (overall, *tones.values()):
+        assert value["ci_low"] <= value["accuracy"] <= value["ci_high"]
+    assert set(record["per_class"]) == {"benign", "malignant"}
+    assert not (tmp_path / "c.pt").exists()

@@ -1,0 +1,100 @@
+"""dermsynth.classify.grid_run: one grid run from files to files trains on the run id's images,
+tests on the held-out real images (top-1 and top-3 with intervals, per class and skin type) and
+on DDI's shared diseases, and writes what metrics.json promises; the checkpoint is removed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, write_grid_toy
+
+from dermsynth.classify.efficientnet import load_efficientnet
+from dermsynth.classify.grid_run import logits_of, run_grid
+from dermsynth.classify.settings import GridSettings
+from dermsynth.classify.train import HISTORY_COLUMNS
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SETTINGS = {"model_name": "test_efficientnet", "image_size": GRID_SIZE, "epochs": 2, "lr": 3e-3}
+RUN_ID = "n3_sinpaint-pretrained_x2_t1_seed1"
+
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid_run")
+    toy = write_grid_toy(root / "toy")
+    outputs = {"metrics": root / "metrics.json", "history": root / "history.csv",
+               "model": root / "model.pt"}  # fmt: skip
+    record = run_grid(
+        split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
+        classes=GRID_CLASSES, settings=SETTINGS, synthetic=toy.synthetic,
+        ddi_split=toy.ddi_external, ddi_images=toy.ddi_images, checkpoint=root / "c.pt",
+        run="test", device="cpu", **outputs,
+    )  # fmt: skip
+    return toy, root, outputs, record
+
+
+def test_metrics_json_names_the_run_and_its_images(grid_run):
+    _, _, outputs, record = grid_run
+    written = json.loads(outputs["metrics"].read_text())
+    assert written == json.loads(json.dumps(record))
+    assert written["test_set"] == "real images only"
+    assert (written["run_id"], written["real_per_class"], written["source"]) == (
+        RUN_ID, 3, "inpaint-pretrained",
+    )  # fmt: skip
+    assert (written["synthetic_per_real"], written["transforms"], written["seed"]) == (2, True, 1)
+    assert written["settings"]["seed"] == 1 and written["settings"]["transforms"] is True
+    counts = [written[k] for k in ("n_train_real", "n_train_synthetic", "n_test")]
+    assert counts == [3 * 4, 2 * 3 * 4, TEST * 4]
+    assert written["n_train_per_class"] == dict.fromkeys(GRID_CLASSES, 3 + 6)
+    assert written["settings"]["batch_size"] == 8  # 36 images: 36 // 10 clipped up to 8
+    assert written["ci_method"].startswith("Wilson")
+
+
+def test_accuracies_come_with_intervals_that_hold_them(grid_run):
+    _, _, _, record = grid_run
+    assert record["top3"]["accuracy"] >= record["top1"]["accuracy"]
+    for value in (record["top1"], record["top3"], record["ddi_external"]["top1_shared_classes"]):
+        assert value["ci_low"] <= value["accuracy"] <= value["ci_high"]
+    per_type = record["per_skin_type"]
+    assert sum(v["top1"]["n"] for v in per_type.values()) == record["n_test"]
+    assert {v["top1"]["n"] for v in record["per_class"].values()} == {TEST}
+
+
+def test_ddi_external_is_scored_on_the_shared_diseases_only(grid_run):
+    toy, _, _, record = grid_run
+    external = pd.read_csv(toy.ddi_external, keep_default_na=False)
+    ddi = record["ddi_external"]
+    assert ddi["top1_all_classes"]["n"] == (external["shared_label"] != "").sum()
+    assert ddi["shared_classes"] == ["basal cell carcinoma", "squamous cell carcinoma"]
+    assert ddi["top1_shared_classes"]["accuracy"] >= ddi["top1_all_classes"]["accuracy"]
+
+
+def test_outputs_are_written_and_the_checkpoint_removed(grid_run):
+    toy, root, outputs, record = grid_run
+    history = pd.read_csv(outputs["history"])
+    assert list(history.columns) == HISTORY_COLUMNS and len(history) == record["epochs_run"] == 2
+    assert not (root / "c.pt").exists()
+    # the saved weights score the test images as the run did
+    model, classes = load_efficientnet(outputs["model"])
+    split = pd.read_csv(toy.split)
+    test = split[split["split"] == "test"]
+    frame = pd.DataFrame({"file": [str(toy.images / str(GRID_SIZE) / f"{i}.png")
+                                   for i in test["image_id"]], "label": test["label"]})  # fmt: skip
+    logits = logits_of(model, frame, classes, GridSettings(**SETTINGS), "cpu")
+    truth = np.array([classes.index(c) for c in test["label"]])
+    assert (logits.argmax(1) == truth).sum() == record["top1"]["correct"]
+
+
+def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
+    toy, _, _, _ = grid_run
+    record = run_grid(
+        split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id="n1_snone_x0_t0_seed0",
+        classes=GRID_CLASSES, settings={**SETTINGS, "epochs": 1}, synthetic=None,
+        metrics=tmp_path / "m.json", history=tmp_path / "h.csv", model=tmp_path / "m.pt",
+        checkpoint=tmp_path / "c.pt", run="test", device="cpu",
+    )  # fmt: skip
+    assert (record["n_train_real"], record["n_train_synthetic"]) == (4, 0)
+    assert record["ddi_external"] is None and record["source"] == "none"

@@ -1,0 +1,70 @@
+"""dermsynth.classify.loader: batches decoded from files, every image once per epoch, in an order
+and with transforms fixed by the seed and epoch, the same with or without worker processes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, write_grid_toy
+
+from dermsynth.classify.grid import grid_training_set
+from dermsynth.classify.loader import FileBatches, file_image_set
+from dermsynth.classify.settings import GridSettings
+from dermsynth.classify.transforms import standard_transforms
+from dermsynth.metrics.images import load_rgb
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    toy = write_grid_toy(tmp_path_factory.mktemp("loader"))
+    frames = grid_training_set(
+        toy.split, toy.images, size=GRID_SIZE, real_per_class=2, classes=GRID_CLASSES
+    )
+    return file_image_set(frames["train"], GRID_CLASSES, GRID_SIZE)
+
+
+def epoch(batches: FileBatches, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*batches.epoch(k), strict=True)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def test_an_epoch_is_every_image_once_decoded_over_255(data):
+    batches = FileBatches(data, 3, seed=0, shuffle=True)
+    plan = batches.plan(1)
+    rows = [r for _, _, step_rows in plan for r in step_rows]
+    assert sorted(rows) == list(range(len(data))) and len(batches) == len(plan) == 3
+    x, y = epoch(batches, 1)
+    assert torch.equal(y, data.labels[rows])
+    first = torch.tensor(load_rgb(data.frame["file"][rows[0]], GRID_SIZE)).permute(2, 0, 1)
+    assert torch.equal(x[0], first.float() / 255)
+
+
+def test_order_is_fixed_by_seed_and_epoch(data):
+    def order(seed, k):
+        return [r for _, _, rows in FileBatches(data, 3, seed=seed, shuffle=True).plan(k)
+                for r in rows]  # fmt: skip
+
+    assert order(0, 1) == order(0, 1) != order(0, 2)
+    assert order(0, 1) != order(1, 1)
+    assert [r for _, _, rows in FileBatches(data, 3).plan(4) for r in rows] == list(range(8))
+
+
+def test_batches_are_the_same_with_worker_processes(data):
+    transform = standard_transforms(GridSettings(image_size=GRID_SIZE, transforms=True))
+    here = FileBatches(data, 4, seed=3, shuffle=True, transform=transform)
+    workers = FileBatches(data, 4, seed=3, shuffle=True, transform=transform, workers=2)
+    (x0, y0), (x1, y1) = epoch(here, 2), epoch(workers, 2)
+    assert torch.equal(x0, x1) and torch.equal(y0, y1)
+    assert not torch.equal(x0, epoch(FileBatches(data, 4, seed=3, shuffle=True), 2)[0])
+
+
+def test_max_steps_caps_an_epoch(data):
+    batches = FileBatches(data, 3, shuffle=True, max_steps=2)
+    assert len(batches) == 2 and epoch(batches, 1)[1].numel() == 6
+
+
+def test_an_unknown_label_is_refused(data):
+    with pytest.raises(ValueError, match=r"label\(s\) \['psoriasis'\] are not among"):
+        file_image_set(data.frame, GRID_CLASSES[1:], GRID_SIZE)

@@ -1,0 +1,222 @@
+"""dermsynth.sd.dreambooth: a class's DreamBooth model learns from that class's training images
+only, resumes a killed run bit-identically, saves a diffusers UNet (or only a LoRA adapter), and
+gives the inpainting UNet its 9-channel input.
+
+The models are the tiny demo pipelines, trained a few steps at 32 px on a split table of two
+classes whose images (64 px, flat random colours) lie in `resized_path`'s layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub reads it
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+import dermsynth.sd.dreambooth as dreambooth_module  # noqa: E402
+from dermsynth.data.png import write_png  # noqa: E402
+from dermsynth.data.preprocess import resized_path  # noqa: E402
+from dermsynth.errors import DataError  # noqa: E402
+from dermsynth.sd.dreambooth import (  # noqa: E402
+    DreamBoothSettings,
+    dreambooth_weights,
+    settings_from,
+    train_dreambooth,
+)
+from dermsynth.sd.load import load_pipeline  # noqa: E402
+from dermsynth.sd.sources import training_sources  # noqa: E402
+from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
+
+LABEL = "psoriasis"
+SETTINGS = DreamBoothSettings(
+    resolution=32, source_size=64, batch_size=2, epochs=2, checkpoint_every=2, max_steps=4
+)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny_models(tmp_path_factory.mktemp("tiny"), seed=0, texts=[LABEL])
+
+
+@pytest.fixture(scope="module")
+def split() -> pd.DataFrame:
+    """Psoriasis: 6 pool images (ranks shuffled), 2 validation, 2 test; lichen planus: 3/1/1."""
+    rows = []
+    for label, pool, ranks in ((LABEL, 6, [3, 0, 5, 1, 4, 2]), ("lichen planus", 3, [0, 1, 2])):
+        short = label[:3]
+        for i, rank in enumerate(ranks[:pool]):
+            rows.append((f"{short}-train{i}", label, "train", str(rank), str(1 + i % 6)))
+        for part, count in (
+            ("val", 2 if label == LABEL else 1),
+            ("test", 2 if label == LABEL else 1),
+        ):
+            rows += [(f"{short}-{part}{i}", label, part, "", "3") for i in range(count)]
+    return pd.DataFrame(rows, columns=["image_id", "label", "split", "pool_rank", "skin_type"])
+
+
+@pytest.fixture(scope="module")
+def images_dir(tmp_path_factory, split):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for image_id in split["image_id"]:
+        colour = rng.integers(0, 256, 3, dtype=np.uint8)
+        path = resized_path(folder, 64, image_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_png(path, np.broadcast_to(colour, (64, 64, 3)).copy())
+    return folder
+
+
+def train(tiny, split, images_dir, out, kind="text2img", n=None, **changes):
+    settings = settings_from({**SETTINGS.__dict__, **changes})
+    return train_dreambooth(
+        tiny[kind], kind, LABEL, training_sources(split, LABEL, n=n), images_dir, out,
+        settings, state_path=out.with_suffix(".state.pt"),
+    )  # fmt: skip
+
+
+def test_training_sources_are_the_class_pool_in_pool_order(split):
+    sources = training_sources(split, LABEL)
+    assert list(sources["pool_rank"]) == [0, 1, 2, 3, 4, 5]
+    assert set(sources["split"]) == {"train"} and set(sources["label"]) == {LABEL}
+    assert list(training_sources(split, LABEL, n=2)["image_id"]) == ["pso-train1", "pso-train3"]
+    with pytest.raises(DataError, match="fewer than 7"):
+        training_sources(split, LABEL, n=7)
+
+
+def test_dreambooth_reads_and_lists_only_the_class_training_images(
+    tiny, split, images_dir, tmp_path, monkeypatch
+):
+    read = []
+    original = dreambooth_module.source_image
+
+    def spy(images, image_id, *args):
+        read.append(image_id)
+        return original(images, image_id, *args)
+
+    monkeypatch.setattr(dreambooth_module, "source_image", spy)
+    train(tiny, split, images_dir, tmp_path / "out")
+    pool = set(split[(split["label"] == LABEL) & (split["split"] == "train")]["image_id"])
+    assert set(read) == pool
+    listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
+    assert set(listed["image_id"]) == pool
+    held_out = set(split[split["split"] != "train"]["image_id"])
+    assert not held_out & set(listed["image_id"])
+    assert set(listed["split"]) == {"train"}
+    assert set(listed["prompt"]) == {"An image of psoriasis, a skin disease"}
+
+
+def test_rows_of_a_validation_or_test_split_are_refused_naming_one(
+    tiny, split, images_dir, tmp_path
+):
+    rows = split[split["label"] == LABEL]
+    with pytest.raises(DataError, match="training images only; pso-val0 is 'val'"):
+        train_dreambooth(tiny["text2img"], "text2img", LABEL, rows, images_dir, tmp_path / "o",
+                         SETTINGS, state_path=tmp_path / "s.pt")  # fmt: skip
+
+
+def test_the_per_n_mode_trains_on_the_first_n_pool_images(tiny, split, images_dir, tmp_path):
+    train(tiny, split, images_dir, tmp_path / "out", n=2, max_steps=1)
+    listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
+    assert sorted(listed["pool_rank"].astype(int)) == [0, 1]
+
+
+def test_a_full_run_writes_a_diffusers_unet_losses_and_its_record(
+    tiny, split, images_dir, tmp_path
+):
+    losses = train(tiny, split, images_dir, tmp_path / "out")
+    out = tmp_path / "out"
+    assert list(losses["step"]) == [1, 2, 3, 4] and np.isfinite(losses["loss"]).all()
+    assert dreambooth_weights(out) == {"unet": out / "unet", "lora": None}
+    pipeline = load_pipeline(tiny["text2img"], "text2img", unet=out / "unet")
+    base = load_pipeline(tiny["text2img"], "text2img")
+    assert not torch.equal(pipeline.unet.conv_in.weight, base.unet.conv_in.weight)  # it learned
+    embeddings = pipeline.text_encoder.get_input_embeddings().weight
+    assert torch.equal(embeddings, base.text_encoder.get_input_embeddings().weight)
+    assert not (out / "text_encoder").exists() and not (out / "vae").exists()
+    record = json.loads((out / "dreambooth.json").read_text())
+    assert record["settings"]["lr"] == 5e-6 and record["images"] == 6 and record["steps"] == 4
+    assert not (tmp_path / "out.state.pt").exists()  # dropped once the weights are written
+
+
+def test_a_killed_run_resumes_to_bit_identical_weights_and_losses(
+    tiny, split, images_dir, tmp_path, monkeypatch
+):
+    train(tiny, split, images_dir, tmp_path / "whole")
+    save_state = dreambooth_module._save_state
+
+    def save_then_die(*args):
+        save_state(*args)
+        raise KeyboardInterrupt  # killed right after the step-2 checkpoint
+
+    monkeypatch.setattr(dreambooth_module, "_save_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny, split, images_dir, tmp_path / "killed")
+    assert not (tmp_path / "killed").exists() and (tmp_path / "killed.state.pt").exists()
+    monkeypatch.setattr(dreambooth_module, "_save_state", save_state)
+    train(tiny, split, images_dir, tmp_path / "killed")
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    whole, resumed = (
+        load_file(tmp_path / "whole" / weights),
+        load_file(tmp_path / "killed" / weights),
+    )
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert (tmp_path / "whole" / "loss.csv").read_text() == (
+        tmp_path / "killed" / "loss.csv"
+    ).read_text()
+
+
+def test_a_checkpoint_made_with_other_settings_is_refused_naming_it(
+    tiny, split, images_dir, tmp_path
+):
+    train(tiny, split, images_dir, tmp_path / "out", keep_checkpoint=True)
+    state = tmp_path / "out.state.pt"
+    with pytest.raises(DataError, match=re.escape(str(state))):
+        train(tiny, split, images_dir, tmp_path / "out", keep_checkpoint=True, lr=1e-4)
+
+
+def test_the_lora_option_saves_only_the_adapter(tiny, split, images_dir, tmp_path):
+    train(tiny, split, images_dir, tmp_path / "out", lora_rank=2, lr=1e-3)
+    out = tmp_path / "out"
+    assert not (out / "unet").exists()
+    adapter = out / "pytorch_lora_weights.safetensors"
+    assert dreambooth_weights(out) == {"unet": None, "lora": adapter}
+    tensors = load_file(adapter)
+    assert tensors and all("lora" in key for key in tensors)
+    unet_bytes = (tiny["text2img"] / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+    assert adapter.stat().st_size < unet_bytes / 10
+    fused = load_pipeline(tiny["text2img"], "text2img", lora=adapter).unet.state_dict()
+    base = load_pipeline(tiny["text2img"], "text2img").unet.state_dict()
+    changed = {k for k in base if not torch.equal(base[k], fused[k])}
+    assert changed and all(re.search(r"(to_q|to_k|to_v|to_out\.0)\.weight$", k) for k in changed)
+
+
+def test_the_inpainting_unet_gets_latents_mask_and_masked_image_latents(
+    tiny, split, images_dir, tmp_path, monkeypatch
+):
+    inputs = []
+    original = dreambooth_module._noisy_input
+
+    def spy(*args):
+        result = original(*args)
+        inputs.append(result[0].detach().clone())
+        return result
+
+    monkeypatch.setattr(dreambooth_module, "_noisy_input", spy)
+    train(tiny, split, images_dir, tmp_path / "out", kind="inpaint", max_steps=2)
+    assert len(inputs) == 2
+    for batch in inputs:
+        assert batch.shape == (2, 9, 8, 8)  # 32 px images, 8 x 8 latents
+        mask = batch[:, 4]
+        assert set(mask.unique().tolist()) <= {0.0, 1.0}
+        for m in mask:
+            assert torch.equal(m, m.flip(0)) and torch.equal(m, m.T) and m.sum() > 0  # centred
+    listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
+    assert set(listed["split"]) == {"train"}

@@ -1,0 +1,261 @@
+"""dermsynth.sd.generate: every synthetic image comes from a training image and inherits its
+pool_rank, its seed and pixels do not depend on the shard or the batch, a shard resumes by making
+only what is missing, and the manifest records how each image was made.
+
+The models are the tiny demo pipelines at 64 px with 3 DPM-Solver++ steps; the sources are a
+split table of one class (4 pool images, 1 validation, 1 test) in `resized_path`'s layout.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub reads it
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import dermsynth.sd.generate as generate_module  # noqa: E402
+from dermsynth.data.png import write_png  # noqa: E402
+from dermsynth.data.preprocess import resized_path  # noqa: E402
+from dermsynth.errors import DataError  # noqa: E402
+from dermsynth.io import file_sha256  # noqa: E402
+from dermsynth.sd import masks  # noqa: E402
+from dermsynth.sd.generate import (  # noqa: E402
+    MANIFEST_COLUMNS,
+    GenerateSettings,
+    Item,
+    generate_shard,
+    image_seed,
+    items_from_manifest,
+    merge_manifests,
+    sample_grid,
+    sd_shards,
+    shard_items,
+    sources_from,
+)
+from dermsynth.sd.sources import prompt_for, read_rgb, training_sources  # noqa: E402
+from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
+
+LABEL = "psoriasis"
+SETTINGS = GenerateSettings(resolution=64, steps=3, per_source=2, batch_size=3)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny_models(tmp_path_factory.mktemp("tiny"), seed=0, texts=[LABEL])
+
+
+@pytest.fixture(scope="module")
+def split() -> pd.DataFrame:
+    rows = [(f"train{i}", LABEL, "train", str(rank), str(i + 2)) for i, rank in
+            enumerate([2, 0, 3, 1])]  # fmt: skip
+    rows += [("val0", LABEL, "val", "", "5"), ("test0", LABEL, "test", "", "6")]
+    return pd.DataFrame(rows, columns=["image_id", "label", "split", "pool_rank", "skin_type"])
+
+
+@pytest.fixture(scope="module")
+def images_dir(tmp_path_factory, split):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for image_id in split["image_id"]:
+        path = resized_path(folder, 64, image_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_png(path, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sources(split, images_dir):
+    return sources_from(training_sources(split, LABEL), images_dir, 64)
+
+
+def run(tiny, items, folder, method="text2img", settings=SETTINGS, variant="pretrained", **kw):
+    model = tiny["text2img" if method == "text2img" else "inpaint"]
+    return generate_shard(method, variant, "fitzpatrick17k", LABEL, items,
+                          folder / "manifest.csv", settings, model=model, **kw)  # fmt: skip
+
+
+def pixels(manifest: pd.DataFrame) -> np.ndarray:
+    return np.stack([read_rgb(f).astype(int) for f in manifest["file"]])
+
+
+def test_shards_are_static_ranges_covering_every_item_once(sources):
+    shards = sd_shards(sources, 10, 15)
+    assert shards == sd_shards(len(sources), 10, 15) == [(0, 15), (15, 30), (30, 40)]
+    items = [item for shard in shards for item in shard_items(sources, 10, shard)]
+    assert [(i.source_image, i.index) for i in items] == [
+        (s.image_id, k) for s in sources for k in range(10)
+    ]
+    assert sd_shards(None, 7, 5) == [(0, 5), (5, 7)]  # prompt-only text-to-image
+    assert [i.index for i in shard_items(None, 7, (5, 7))] == [5, 6]
+
+
+def test_sources_are_training_images_in_pool_order_carrying_their_pool_rank(sources):
+    assert [s.pool_rank for s in sources] == [0, 1, 2, 3]
+    assert [s.image_id for s in sources] == ["train1", "train3", "train0", "train2"]
+    assert all(s.file.endswith(f"/64/{s.image_id}.png") for s in sources)
+
+
+def test_a_seed_depends_on_method_variant_class_source_and_index_only():
+    seed = image_seed(0, "inpaint", "pretrained", LABEL, "train1", 3)
+    assert seed == image_seed(0, "inpaint", "pretrained", LABEL, "train1", 3)
+    others = [
+        image_seed(0, "text2img", "pretrained", LABEL, "train1", 3),
+        image_seed(0, "inpaint", "dreambooth", LABEL, "train1", 3),
+        image_seed(0, "inpaint", "pretrained", "sarcoidosis", "train1", 3),
+        image_seed(0, "inpaint", "pretrained", LABEL, "train2", 3),
+        image_seed(0, "inpaint", "pretrained", LABEL, "train1", 4),
+        image_seed(1, "inpaint", "pretrained", LABEL, "train1", 3),
+    ]
+    assert len({seed, *others}) == 7
+
+
+@pytest.mark.parametrize("method", ["text2img", "inpaint"])
+def test_an_image_is_the_same_from_batch_1_and_batch_3_and_any_shard(
+    tiny, sources, tmp_path, method
+):
+    items = shard_items(sources, 2, (0, 6))
+    alone = run(tiny, items, tmp_path / "b1", method, replace(SETTINGS, batch_size=1))
+    batched = run(tiny, items, tmp_path / "b3", method, replace(SETTINGS, batch_size=3))
+    # another shard boundary: items 3..5 first, in a shard of their own
+    split_shard = run(tiny, items[3:], tmp_path / "other", method)
+    assert list(alone["seed"]) == list(batched["seed"])
+    assert list(split_shard["seed"]) == list(batched["seed"][3:])
+    assert np.abs(pixels(alone) - pixels(batched)).max() <= 2  # batched kernels round otherwise
+    assert np.abs(pixels(split_shard) - pixels(batched)[3:]).max() <= 2
+    assert len({p.tobytes() for p in pixels(batched)}) == 6  # and images differ from each other
+
+
+def test_a_complete_shard_rerun_makes_and_rewrites_nothing(tiny, sources, tmp_path, monkeypatch):
+    items = shard_items(sources, 2, (0, 4))
+    first = run(tiny, items, tmp_path)
+    stamps = {f: os.stat(f).st_mtime_ns for f in first["file"]}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a complete shard loaded a model")
+
+    monkeypatch.setattr(generate_module, "load_pipeline", refuse)
+    again = run(tiny, items, tmp_path)
+    assert {f: os.stat(f).st_mtime_ns for f in again["file"]} == stamps
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_a_killed_shard_makes_only_its_missing_and_truncated_images(
+    tiny, sources, tmp_path, monkeypatch
+):
+    items = shard_items(sources, 2, (0, 5))
+    first = run(tiny, items, tmp_path)
+    before = pixels(first)
+    os.remove(first["file"][1])
+    with open(first["file"][3], "r+b") as stream:
+        stream.truncate(40)
+    made = []
+    original = generate_module.make_images
+
+    def spy(pipeline, method, variant, cls, todo, *args):
+        made.extend(todo)
+        return original(pipeline, method, variant, cls, todo, *args)
+
+    monkeypatch.setattr(generate_module, "make_images", spy)
+    resumed = run(tiny, items, tmp_path)
+    assert made == [items[1], items[3]]
+    assert np.abs(pixels(resumed) - before).max() <= 2
+
+
+def test_the_manifest_records_provenance_of_every_image(tiny, sources, split, tmp_path):
+    items = shard_items(sources, 2, (0, 8))
+    manifest = run(tiny, items, tmp_path, "inpaint")
+    assert list(manifest.columns) == MANIFEST_COLUMNS
+    on_disk = pd.read_csv(tmp_path / "manifest.csv", dtype=str, keep_default_na=False)
+    assert list(on_disk.columns) == MANIFEST_COLUMNS and len(on_disk) == 8
+    train = set(split[split["split"] == "train"]["image_id"])
+    assert set(manifest["source_image"]) == train  # never a validation or test image
+    ranks = dict(zip(split["image_id"], split["pool_rank"], strict=True))
+    assert all(str(r.pool_rank) == ranks[r.source_image] for r in manifest.itertuples())
+    assert all(os.path.basename(r.init_image) == f"{r.source_image}.png"
+               for r in manifest.itertuples())  # fmt: skip
+    assert list(manifest["index"]) == [0, 1] * 4
+    assert manifest["seed"].tolist() == [
+        image_seed(0, "inpaint", "pretrained", LABEL, i.source_image, i.index) for i in items
+    ]
+    assert set(manifest["prompt"]) == {"An image of psoriasis, a skin disease"}
+    assert set(manifest["steps"]) == {3} and set(manifest["guidance_scale"]) == {3.0}
+    assert set(manifest["strength"]) == {0.97} and set(manifest["scheduler"]) == {"dpm++"}
+    unet = tiny["inpaint"] / "unet" / "diffusion_pytorch_model.safetensors"
+    assert set(manifest["model_sha256"]) == {file_sha256(unet)}
+    assert manifest["mask_fraction"].between(0.25, 0.75).all()
+    assert all(os.path.isfile(f) for f in manifest["file"])
+
+
+def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a_frame(
+    tiny, sources, tmp_path, monkeypatch
+):
+    from diffusers import StableDiffusionInpaintPipeline
+
+    items = shard_items(sources, 2, (0, 4))
+    inpainted = run(tiny, items, tmp_path / "inpaint", "inpaint")
+    calls = []
+    original = StableDiffusionInpaintPipeline.__call__
+
+    def spy(self, **kwargs):
+        calls.append(kwargs)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(StableDiffusionInpaintPipeline, "__call__", spy)
+    # other mask settings cannot move the square: it is the one the inpainting had
+    other = replace(SETTINGS, mask_fraction=(0.9, 1.0), seed=5)
+    out = run(tiny, items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
+              tmp_path / "inoutpaint", "inoutpaint", other)  # fmt: skip
+    assert list(out["init_image"]) == list(inpainted["file"])
+    assert list(out["source_image"]) == list(inpainted["source_image"])
+    assert list(out["pool_rank"]) == list(inpainted["pool_rank"])
+    assert list(out["mask_fraction"]) == list(inpainted["mask_fraction"])  # the same square
+    assert set(out["strength"]) == {0.95}
+    call = calls[0]
+    assert call["strength"] == 0.95
+    for row, mask, image in zip(out.itertuples(), call["mask_image"], call["image"], strict=False):
+        square = masks.inpaint_mask(64, 16, row.mask_fraction)
+        assert np.array_equal(mask[0].numpy(), masks.outpaint_mask(square, 2))
+        started = np.asarray(image.permute(1, 2, 0).numpy() * 255).round().astype(int)
+        assert np.array_equal(started, read_rgb(row.init_image))
+
+
+def test_the_skin_type_option_appends_the_sources_fitzpatrick_type(tiny, sources, tmp_path):
+    settings = replace(SETTINGS, skin_type_in_prompt=True, per_source=1)
+    manifest = run(tiny, shard_items(sources, 1, (0, 2)), tmp_path, settings=settings)
+    assert list(manifest["prompt"]) == [
+        "An image of psoriasis, a skin disease, Fitzpatrick skin type 3",
+        "An image of psoriasis, a skin disease, Fitzpatrick skin type 5",
+    ]
+    assert prompt_for("benign", "12", with_skin_type=True).endswith("skin type 1-2")
+    assert prompt_for(LABEL, "", with_skin_type=True).endswith("skin type unknown")
+
+
+def test_variants_and_methods_are_checked(tiny, sources, tmp_path):
+    items = shard_items(sources, 1, (0, 1))
+    with pytest.raises(ValueError, match="needs its UNet or LoRA"):
+        run(tiny, items, tmp_path, variant="dreambooth")
+    with pytest.raises(ValueError, match="takes no DreamBooth"):
+        run(tiny, items, tmp_path, unet=tmp_path)
+    with pytest.raises(ValueError, match="method"):
+        run(tiny, items, tmp_path, method="outpaint")
+    with pytest.raises(DataError, match="needs a source image"):
+        run(tiny, [Item("", None, 0)], tmp_path, method="inpaint")
+    made = run(tiny, items, tmp_path / "t2i")
+    with pytest.raises(DataError, match="starts from an inpaint shard"):
+        items_from_manifest(tmp_path / "t2i" / "manifest.csv")
+    assert len(made) == 1
+
+
+def test_merged_manifests_and_the_sample_grid(tiny, sources, tmp_path):
+    first = run(tiny, shard_items(sources, 2, (0, 3)), tmp_path / "shard-0")
+    second = run(tiny, shard_items(sources, 2, (3, 5)), tmp_path / "shard-1")
+    merged = merge_manifests([tmp_path / "shard-0" / "manifest.csv",
+                              tmp_path / "shard-1" / "manifest.csv"])  # fmt: skip
+    assert list(merged["file"]) == list(first["file"]) + list(second["file"])
+    sample_grid(merged, tmp_path / "grid.png", "text2img-pretrained")
+    assert read_rgb(tmp_path / "grid.png").shape[0] > 100

@@ -1,0 +1,25 @@
+"""Paper 2's Figure 3 grid, one run (params.run_id: n<real>_s<source>_x<per real>_t<0|1>_seed<k>):
+EfficientNetV2-M on the run's real and synthetic images, tested on the held-out real images and,
+when DDI's external split is an input, on DDI's images of the shared diseases."""
+
+from dermsynth.classify.grid_run import run_grid
+from dermsynth.logs import to_rule_log
+
+with to_rule_log(snakemake.log[0]):
+    run_grid(
+        split=snakemake.input.split,
+        images_dir=snakemake.input.images,
+        synthetic=snakemake.input.get("synthetic"),
+        ddi_split=snakemake.input.get("ddi_split"),
+        ddi_images=snakemake.input.get("ddi_images"),
+        run_id=snakemake.params.run_id,
+        classes=list(snakemake.params.classes),
+        settings=dict(snakemake.params.settings),
+        size=snakemake.params.size,
+        metrics=snakemake.output.metrics,
+        history=snakemake.output.history,
+        model=snakemake.output.model,
+        checkpoint=snakemake.params.checkpoint,
+        run=snakemake.params.run,
+        threads=snakemake.threads,
+    )

@@ -1,0 +1,43 @@
+"""One shard of synthetic images of one class by one method and variant.
+
+input:  model (pretrained diffusers folder: text-to-image for text2img, inpainting otherwise),
+        split + images (split table and preprocessed images folder; text2img and inpaint),
+        inpaint (the inpaint shard k's manifest.csv; inoutpaint only),
+        dreambooth (the class's DreamBooth folder; variant dreambooth only)
+output: manifest (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/shard-{k}/manifest.csv;
+        the images lie beside it)
+params: method, variant, dataset, label (class name), k (shard number), shard_size (items per
+        shard), n (optional: sources are pool ranks < n only), settings (GenerateSettings fields)
+threads, log
+"""
+
+from dermsynth.io import read_table
+from dermsynth.logs import to_rule_log
+from dermsynth.sd.dreambooth import dreambooth_weights
+from dermsynth.sd.generate import (
+    generate_shard,
+    items_from_manifest,
+    sd_shards,
+    settings_from,
+    shard_items,
+    sources_from,
+)
+from dermsynth.sd.sources import training_sources
+
+with to_rule_log(snakemake.log[0]):
+    params, inputs = snakemake.params, snakemake.input
+    settings = settings_from(params.settings)
+    if params.method == "inoutpaint":
+        items = items_from_manifest(inputs.inpaint)
+    else:
+        split = read_table(inputs.split, ["image_id", "label", "split"])
+        frame = training_sources(split, params.label, n=params.get("n"))
+        sources = sources_from(frame, inputs.images, settings.source_size or settings.resolution)
+        shards = sd_shards(sources, settings.per_source, params.shard_size)
+        items = shard_items(sources, settings.per_source, shards[int(params.k)])
+    weights = dreambooth_weights(inputs.dreambooth) if params.variant == "dreambooth" else {}
+    generate_shard(
+        params.method, params.variant, params.dataset, params.label, items,
+        manifest=snakemake.output.manifest, settings=settings, model=inputs.model,
+        threads=snakemake.threads, **weights,
+    )  # fmt: skip
