@@ -19,6 +19,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/glide.smk"
+include: "rules/sd.smk"
 include: "rules/metrics.smk"
 include: "rules/reader_study.smk"
 include: "rules/classify.smk"
@@ -34,3 +35,6 @@ rule all:
         rules.metrics.input,
         rules.reader_study.input,
         rules.table3.input,
+        rules.sd.input,
+        rules.fig3.input,
+        rules.ddi.input,

@@ -66,3 +66,156 @@ rule classify_table3:
 rule table3:
     input:
         rules.classify_table3.output,
+
+
+# Paper 2, Figure 3: EfficientNetV2-M over real images per class x synthetic source x transforms
+# x seed (+ the dose-response runs), one job per run; the DDI malignancy experiment likewise.
+
+
+rule classify_grid_run:
+    input:
+        unpack(grid_run_inputs),
+    output:
+        metrics="results/classify/fig3/{grid_run}/metrics.json",
+        history="results/classify/fig3/{grid_run}/history.csv",
+        model="results/classify/fig3/{grid_run}/model.pt",
+    params:
+        run_id=lambda wildcards: wildcards.grid_run,
+        classes=SD_CLASSES["fitzpatrick17k"],
+        settings=GRID["settings"],
+        size=GRID["image_size"],
+        run=config["run"],
+        # resume state: kept when the job dies (so it is not a declared output)
+        checkpoint=lambda wildcards: f"results/classify/fig3/resume/{wildcards.grid_run}.pt",
+    log:
+        "results/logs/classify/fig3/{grid_run}.log",
+    benchmark:
+        "results/benchmarks/classify/fig3/{grid_run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=4 * 60,
+        gpu=config["resources"]["gpu"],
+    conda:
+        "../envs/classify.yaml"
+    script:
+        "../workflow/scripts/classify_grid_run.py"
+
+
+rule classify_grid_gather:
+    input:
+        metrics=grid_metrics(),
+    output:
+        accuracy=report(
+            "results/tables/fig3_accuracy.csv",
+            caption="../report/fig3_accuracy.rst",
+            category="Classifiers",
+        ),
+        accuracy_figure=report(
+            "results/figures/fig3_accuracy.png",
+            caption="../report/fig3_accuracy.rst",
+            category="Classifiers",
+        ),
+        dose=report(
+            "results/tables/fig3_dose_response.csv",
+            caption="../report/fig3_dose.rst",
+            category="Classifiers",
+        ),
+        dose_figure=report(
+            "results/figures/fig3_dose_response.png",
+            caption="../report/fig3_dose.rst",
+            category="Classifiers",
+        ),
+        skin_type=report(
+            "results/tables/fig3_skin_type.csv",
+            caption="../report/fig3_skin_type.rst",
+            category="Classifiers",
+        ),
+        external=report(
+            "results/tables/fig3_ddi_external.csv",
+            caption="../report/fig3_external.rst",
+            category="Classifiers",
+        ),
+    params:
+        run=config["run"],
+        synthetic_per_real=GRID["synthetic_per_real"],
+    log:
+        "results/logs/classify/fig3_gather.log",
+    benchmark:
+        "results/benchmarks/classify/fig3_gather.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/classify_grid_gather.py"
+
+
+rule classify_ddi_run:
+    input:
+        unpack(ddi_run_inputs),
+    output:
+        metrics="results/classify/ddi/{ddi_run}/metrics.json",
+        history="results/classify/ddi/{ddi_run}/history.csv",
+        model="results/classify/ddi/{ddi_run}/model.pt",
+    params:
+        run_id=lambda wildcards: wildcards.ddi_run,
+        settings=DDI_EXP["settings"],
+        size=DDI_EXP["image_size"],
+        run=config["run"],
+        checkpoint=lambda wildcards: f"results/classify/ddi/resume/{wildcards.ddi_run}.pt",
+    log:
+        "results/logs/classify/ddi/{ddi_run}.log",
+    benchmark:
+        "results/benchmarks/classify/ddi/{ddi_run}.tsv"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=2 * 60,
+        gpu=config["resources"]["gpu"],
+    conda:
+        "../envs/classify.yaml"
+    script:
+        "../workflow/scripts/classify_ddi.py"
+
+
+rule classify_ddi_gather:
+    input:
+        metrics=ddi_metrics(),
+    output:
+        table=report(
+            "results/tables/ddi_malignancy.csv",
+            caption="../report/ddi_malignancy.rst",
+            category="Classifiers",
+        ),
+        figure=report(
+            "results/figures/ddi_malignancy.png",
+            caption="../report/ddi_malignancy.rst",
+            category="Classifiers",
+        ),
+    params:
+        run=config["run"],
+    log:
+        "results/logs/classify/ddi_gather.log",
+    benchmark:
+        "results/benchmarks/classify/ddi_gather.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/classify_ddi_gather.py"
+
+
+rule fig3:
+    input:
+        rules.classify_grid_gather.output,
+
+
+rule ddi:
+    input:
+        rules.classify_ddi_gather.output,

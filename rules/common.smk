@@ -355,3 +355,208 @@ def paper_cnn_outputs():
     if "combined" in PAPER_CNN["variants"] and "paper_random" in PAPER_CNN["protocols"]:
         outputs["table2"] = "results/tables/table2_ai.csv"
     return outputs
+
+
+# --- Paper 2: Stable Diffusion sets and the classifier grid ------------------------------------
+
+from dermsynth.classify.ddi import DDI_CLASSES, ddi_runs
+from dermsynth.classify.grid import grid_runs
+from dermsynth.sd.sets import (
+    BASE_OF,
+    DDI_RUN_KEYS,
+    GRID_RUN_KEYS,
+    class_slug,
+    dreambooth_models,
+    pool_n,
+    shard_count,
+    sources_per_class,
+    synthetic_pools,
+)
+
+GRID = config["classify"]["grid"]
+DDI_EXP = config["classify"]["ddi"]
+SD = config["sd"]
+SD_CLASSES = {
+    "fitzpatrick17k": list(config["datasets"]["fitzpatrick17k"]["classes"]),
+    "ddi": list(DDI_CLASSES),
+}
+SD_SLUGS = {ds: {class_slug(c): c for c in classes} for ds, classes in SD_CLASSES.items()}
+SD_POOLS = synthetic_pools(GRID, DDI_EXP, SD["dreambooth"]["mode"])
+GRID_RUNS = grid_runs({k: v for k, v in GRID.items() if k in GRID_RUN_KEYS})
+DDI_RUNS = ddi_runs({k: v for k, v in DDI_EXP.items() if k in DDI_RUN_KEYS})
+GRID_LARGEST = {}
+for _run in GRID_RUNS:
+    GRID_LARGEST[_run.source] = max(GRID_LARGEST.get(_run.source, 0), _run.real_per_class)
+
+
+wildcard_constraints:
+    sd_method="text2img|inpaint|inoutpaint",
+    sd_variant="pretrained|dreambooth",
+    sd_base="text2img|inpaint",
+    sd_cls="|".join(sorted({s for slugs in SD_SLUGS.values() for s in slugs})),
+    pool=r"all|n\d+",
+    grid_run=r"n\d+_s[A-Za-z0-9-]+_x\d+_t[01]_seed\d+",
+    ddi_run=r"s[A-Za-z0-9-]+_x\d+_t[01]_seed\d+",
+
+
+def sd_pool(wildcards):
+    """The Pool a wildcard set (dataset, method, variant, pool) names."""
+    for pool in SD_POOLS:
+        if (pool.dataset, pool.method, pool.variant, pool.name) == (
+            wildcards.dataset, wildcards.sd_method, wildcards.sd_variant, wildcards.pool,
+        ):  # fmt: skip
+            return pool
+    raise ValueError(
+        f"no classifier run needs {wildcards.sd_method}-{wildcards.sd_variant} "
+        f"{wildcards.dataset} pool {wildcards.pool}"
+    )
+
+
+def sd_shards(pool, slug):
+    counts = sources_per_class(pool, SD_CLASSES[pool.dataset], SD["ddi_sources_per_class"])
+    label = SD_SLUGS[pool.dataset][slug]
+    return shard_count(counts[label], pool.per_source, SD["generate"]["images_per_shard"])
+
+
+def sd_shard_manifests(pool, slugs=None):
+    """Every shard manifest of a pool (all its classes, or those of `slugs`)."""
+    root = f"results/synthetic/sd/{pool.source}/{pool.dataset}"
+    return [
+        f"{root}/{slug}/{pool.name}/shard-{k}/manifest.csv"
+        for slug in (slugs or SD_SLUGS[pool.dataset])
+        for k in range(sd_shards(pool, slug))
+    ]
+
+
+def sd_model(base):
+    return SD["models"][base]
+
+
+def sd_tiny_model_paths():
+    """The configured model folders the demo builds (those under resources/demo/sd/)."""
+    return {
+        base: path for base, path in SD["models"].items() if path.startswith("resources/demo/sd/")
+    }
+
+
+def sd_split(dataset):
+    return f"results/data/{dataset}/splits/{'paper'}.csv"
+
+
+def sd_dreambooth_folder(base, dataset, slug, pool_name):
+    return f"results/models/sd/dreambooth/{base}/{dataset}/{slug}/{pool_name}"
+
+
+def sd_dreambooth_folders():
+    folders = []
+    for base, dataset, n in dreambooth_models(SD_POOLS):
+        name = "all" if n is None else f"n{n}"
+        folders += [sd_dreambooth_folder(base, dataset, s, name) for s in SD_SLUGS[dataset]]
+    return folders
+
+
+def sd_generate_inputs(wildcards):
+    pool = sd_pool(wildcards)
+    inputs = {"model": sd_model(pool.base)}
+    if pool.method == "inoutpaint":
+        inputs["inpaint"] = (
+            f"results/synthetic/sd/inpaint-{pool.variant}/{pool.dataset}/{wildcards.sd_cls}/"
+            f"{pool.name}/shard-{wildcards.k}/manifest.csv"
+        )
+    else:
+        inputs["split"] = sd_split(pool.dataset)
+        inputs["images"] = f"results/data/{pool.dataset}/images"
+    if pool.variant == "dreambooth":
+        inputs["dreambooth"] = sd_dreambooth_folder(
+            pool.base, pool.dataset, wildcards.sd_cls, pool.name
+        )
+    return inputs
+
+
+def sd_generate_minutes(wildcards):
+    """Cluster runtime of a shard: its images x measured seconds per image, plus loading."""
+    pool = sd_pool(wildcards)
+    counts = sources_per_class(pool, SD_CLASSES[pool.dataset], SD["ddi_sources_per_class"])
+    images = counts[SD_SLUGS[pool.dataset][wildcards.sd_cls]] * pool.per_source
+    per_shard = images / sd_shards(pool, wildcards.sd_cls)
+    return int(10 + 1.5 * per_shard * SD["generate"]["seconds_per_image"] / 60)
+
+
+def sd_set_manifests(wildcards):
+    """Every shard of one set (method-variant on a dataset), all pools and classes."""
+    return [
+        manifest
+        for pool in SD_POOLS
+        if (pool.dataset, pool.method, pool.variant)
+        == (wildcards.dataset, wildcards.sd_method, wildcards.sd_variant)
+        for manifest in sd_shard_manifests(pool)
+    ]
+
+
+def sd_sets():
+    return sorted({(p.method, p.variant, p.dataset) for p in SD_POOLS})
+
+
+def sd_products():
+    return [
+        *(f"results/synthetic/sd/{m}-{v}/{d}/manifest.csv" for m, v, d in sd_sets()),
+        *(f"results/figures/sd_{m}-{v}_{d}_samples.png" for m, v, d in sd_sets()),
+        *sd_dreambooth_folders(),
+    ]
+
+
+def grid_synthetic(run):
+    """The shard manifests a grid run reads: its source's pool for its n, every class."""
+    if run.synthetic_per_real == 0:
+        return []
+    method, variant = run.source.split("-")
+    n = pool_n(run.source, run.real_per_class, GRID_LARGEST[run.source],
+               SD["dreambooth"]["mode"])  # fmt: skip
+    (pool,) = [p for p in SD_POOLS if (p.dataset, p.method, p.variant, p.n) ==
+               ("fitzpatrick17k", method, variant, n)]  # fmt: skip
+    return sd_shard_manifests(pool)
+
+
+def grid_run_inputs(wildcards):
+    from dermsynth.classify.grid import parse_run_id
+
+    size = GRID["image_size"]
+    if size not in config["preprocess"]["sizes"]["fitzpatrick17k"]:
+        raise ValueError(
+            f"config classify.grid.image_size {size} is not among preprocess.sizes."
+            f"fitzpatrick17k {config['preprocess']['sizes']['fitzpatrick17k']}"
+        )
+    inputs = {
+        "split": "results/data/fitzpatrick17k/splits/paper.csv",
+        "images": "results/data/fitzpatrick17k/images",
+        "synthetic": grid_synthetic(parse_run_id(wildcards.grid_run)),
+    }
+    if GRID["external"]:
+        inputs["ddi_split"] = "results/data/ddi/splits/external.csv"
+        inputs["ddi_images"] = "results/data/ddi/images"
+    if GRID["settings"].get("weights"):
+        inputs["weights"] = GRID["settings"]["weights"]  # ImageNet weights: never downloaded
+    return inputs
+
+
+def grid_metrics():
+    return [f"results/classify/fig3/{run.run_id}/metrics.json" for run in GRID_RUNS]
+
+
+def ddi_run_inputs(wildcards):
+    from dermsynth.classify.ddi import parse_ddi_run_id
+
+    run = parse_ddi_run_id(wildcards.ddi_run)
+    inputs = {"split": sd_split("ddi"), "images": "results/data/ddi/images"}
+    if run.synthetic_per_real:
+        method, variant = run.source.split("-")
+        (pool,) = [p for p in SD_POOLS if (p.dataset, p.method, p.variant) ==
+                   ("ddi", method, variant)]  # fmt: skip
+        inputs["synthetic"] = sd_shard_manifests(pool)
+    if DDI_EXP["settings"].get("weights"):
+        inputs["weights"] = DDI_EXP["settings"]["weights"]
+    return inputs
+
+
+def ddi_metrics():
+    return [f"results/classify/ddi/{run.run_id}/metrics.json" for run in DDI_RUNS]

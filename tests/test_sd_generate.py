@@ -27,6 +27,7 @@ from dermsynth.sd.generate import (  # noqa: E402
     MANIFEST_COLUMNS,
     GenerateSettings,
     Item,
+    class_shard_items,
     generate_shard,
     image_seed,
     items_from_manifest,
@@ -92,6 +93,17 @@ def test_shards_are_static_ranges_covering_every_item_once(sources):
     ]
     assert sd_shards(None, 7, 5) == [(0, 5), (5, 7)]  # prompt-only text-to-image
     assert [i.index for i in shard_items(None, 7, (5, 7))] == [5, 6]
+
+
+def test_a_fixed_shard_count_spreads_a_classs_items_evenly_and_covers_each_once(sources):
+    shards = [class_shard_items(sources, 3, k, 5) for k in range(5)]
+    assert [len(items) for items in shards] == [2, 2, 3, 2, 3]
+    flat = [(i.source_image, i.index) for items in shards for i in items]
+    assert flat == [(s.image_id, k) for s in sources for k in range(3)]
+    assert class_shard_items(sources[:1], 1, 0, 2) == []  # more shards than items: one empty
+    assert sum(len(class_shard_items(sources[:1], 1, k, 3)) for k in range(3)) == 1
+    with pytest.raises(ValueError, match="shard 5 of 5"):
+        class_shard_items(sources, 3, 5, 5)
 
 
 def test_sources_are_training_images_in_pool_order_carrying_their_pool_rank(sources):
@@ -214,6 +226,11 @@ def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a
     assert list(out["source_image"]) == list(inpainted["source_image"])
     assert list(out["pool_rank"]) == list(inpainted["pool_rank"])
     assert list(out["mask_fraction"]) == list(inpainted["mask_fraction"])  # the same square
+    # a smaller in-then-outpaint set reads the inpainted images of index < its count only
+    fewer = items_from_manifest(tmp_path / "inpaint" / "manifest.csv", per_source=1)
+    assert [(i.source_image, i.index) for i in fewer] == [
+        (s, 0) for s in inpainted["source_image"].unique()
+    ]
     assert set(out["strength"]) == {0.95}
     call = calls[0]
     assert call["strength"] == 0.95

@@ -30,3 +30,13 @@ def test_no_items_make_no_shards():
 def test_fewer_than_one_item_per_shard_is_refused(per_shard):
     with pytest.raises(ValueError, match="per_shard"):
         shard_ranges(10, per_shard)
+
+
+def test_even_ranges_spread_items_over_a_fixed_shard_count_and_may_leave_one_empty():
+    from dermsynth.shards import even_ranges
+
+    assert even_ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert even_ranges(1, 2) == [(0, 0), (0, 1)]
+    assert sum(stop - start for start, stop in even_ranges(461, 7)) == 461
+    with pytest.raises(ValueError):
+        even_ranges(5, 0)

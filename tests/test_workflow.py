@@ -8,6 +8,18 @@ import pandas as pd
 import pytest
 from workflow_helpers import REPO, copy_workflow, job_counts, load_config, snakemake
 
+from dermsynth.classify.ddi import ddi_runs
+from dermsynth.classify.grid import grid_runs
+from dermsynth.sd.sets import (
+    DDI_RUN_KEYS,
+    GRID_RUN_KEYS,
+    dreambooth_models,
+    pool_images,
+    shard_count,
+    sources_per_class,
+    synthetic_pools,
+)
+
 pytestmark = pytest.mark.workflow
 
 DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
@@ -67,8 +79,39 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
     jobs["classify_table3"] = 1
     if not metrics["inception"]["weights"]:
         jobs["inception_random_weights"] = 1
+    jobs.update(sd_and_grid_jobs(config))
     if with_demo:
         jobs.update({f"demo_{d}": 1 for d in DATASETS})
+    return jobs
+
+
+def sd_and_grid_jobs(config: dict) -> dict[str, int]:
+    """Jobs of paper 2's rules: the pools the classifier runs read, their shards and
+    DreamBooth models, the grid and DDI runs."""
+    grid, ddi, sd = config["classify"]["grid"], config["classify"]["ddi"], config["sd"]
+    pools = synthetic_pools(grid, ddi, sd["dreambooth"]["mode"])
+    classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
+               "ddi": ["benign", "malignant"]}  # fmt: skip
+    shards = sum(
+        shard_count(count, pool.per_source, sd["generate"]["images_per_shard"])
+        for pool in pools
+        for count in sources_per_class(
+            pool, classes[pool.dataset], sd["ddi_sources_per_class"]
+        ).values()
+    )
+    jobs = {
+        "sd_generate_shard": shards,
+        "sd_synthetic_set": len({(p.method, p.variant, p.dataset) for p in pools}),
+        "classify_grid_run": len(grid_runs({k: v for k, v in grid.items() if k in GRID_RUN_KEYS})),
+        "classify_grid_gather": 1,
+        "classify_ddi_run": len(ddi_runs({k: v for k, v in ddi.items() if k in DDI_RUN_KEYS})),
+        "classify_ddi_gather": 1,
+    }
+    models = sum(len(classes[dataset]) for _, dataset, _ in dreambooth_models(pools))
+    if models:
+        jobs["sd_dreambooth"] = models
+    if any(path.startswith("resources/demo/sd/") for path in sd["models"].values()):
+        jobs["sd_tiny_models"] = 1
     return jobs
 
 
@@ -87,6 +130,12 @@ def place_paper_inputs(workdir) -> None:
     inception = workdir / config["metrics"]["inception"]["weights"]
     inception.parent.mkdir(parents=True, exist_ok=True)
     inception.touch()
+    for model in config["sd"]["models"].values():
+        (workdir / model).mkdir(parents=True)
+    for experiment in ("grid", "ddi"):
+        weights = workdir / config["classify"][experiment]["settings"]["weights"]
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        weights.touch()
 
 
 def test_paper_dry_run_lists_every_job_of_the_config(tmp_path):
@@ -140,6 +189,14 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/tables/table3_cnn.csv",
         "results/tables/table3_cnn_wide.csv",
         "results/tables/table2_ai.csv",
+        "results/tables/fig3_accuracy.csv",
+        "results/figures/fig3_accuracy.png",
+        "results/tables/fig3_dose_response.csv",
+        "results/figures/fig3_dose_response.png",
+        "results/tables/fig3_skin_type.csv",
+        "results/tables/fig3_ddi_external.csv",
+        "results/tables/ddi_malignancy.csv",
+        "results/figures/ddi_malignancy.png",
     ]:
         assert (workdir / product).stat().st_size > 0, product
 
@@ -175,3 +232,48 @@ def test_report_bundles_the_registered_tables_and_figures(demo_run):
     snakemake(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "data_splits.png" in html and "class_counts.csv" in html
+
+
+def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run):
+    workdir, _ = demo_run
+    config = load_config(REPO / "config/config.yaml")
+    pools = synthetic_pools(config["classify"]["grid"], config["classify"]["ddi"],
+                            config["sd"]["dreambooth"]["mode"])  # fmt: skip
+    manifests = list((workdir / "results/synthetic/sd").glob("*/*/manifest.csv"))
+    assert len(manifests) == len({(p.method, p.variant, p.dataset) for p in pools})
+    # the demo makes every method x variant
+    assert {m.parent.parent.name for m in manifests} == {
+        f"{method}-{variant}" for method in ("text2img", "inpaint", "inoutpaint")
+        for variant in ("pretrained", "dreambooth")
+    }  # fmt: skip
+    for manifest in manifests:
+        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        dataset = manifest.parent.name
+        split = pd.read_csv(workdir / f"results/data/{dataset}/splits/paper.csv", dtype=str)
+        merged = table.merge(split, left_on="source_image", right_on="image_id", how="left")
+        assert len(table) > 0 and (merged["split"] == "train").all(), manifest
+        assert (merged["class"] == merged["label"]).all(), manifest
+        for file in table["file"]:
+            assert (workdir / file).is_file(), file
+
+
+def test_paper_plan_counts_the_grid_the_shards_and_the_images():
+    """Hand-counted from config/paper.yaml (README, "Stable Diffusion track")."""
+    config = load_config(REPO / "config/paper.yaml")
+    jobs = sd_and_grid_jobs(config)
+    # 7 real counts x 7 sources x 2 transforms x 5 seeds; dose: 2 real x 2 sources x 3 counts
+    # beyond the main grid's 10 x 2 transforms x 5 seeds
+    assert jobs["classify_grid_run"] == 490 + 120
+    assert jobs["classify_ddi_run"] == 3 * 2 * 5
+    # per_n DreamBooth: 2 bases x 7 n x 9 classes
+    assert jobs["sd_dreambooth"] == 126
+    # text2img-pretrained 9; inpaint/inoutpaint-pretrained at 75 per real: 6 per class;
+    # 3 DreamBooth methods x 7 n x 9; DDI 2 methods x (2 benign + 1 malignant)
+    assert jobs["sd_generate_shard"] == 9 + 2 * 54 + 3 * 63 + 2 * 3
+    grid, ddi, sd = config["classify"]["grid"], config["classify"]["ddi"], config["sd"]
+    pools = synthetic_pools(grid, ddi, sd["dreambooth"]["mode"])
+    classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
+               "ddi": ["benign", "malignant"]}  # fmt: skip
+    images = sum(pool_images(p, classes[p.dataset], sd["ddi_sources_per_class"]) for p in pools)
+    f17k = 9 * 228 * 10 + 2 * 9 * 228 * 75 + 3 * 9 * (1 + 8 + 16 + 32 + 64 + 128 + 228) * 10
+    assert images == f17k + 2 * 464 * 10 == 466_390

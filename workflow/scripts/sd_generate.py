@@ -4,10 +4,11 @@ input:  model (pretrained diffusers folder: text-to-image for text2img, inpainti
         split + images (split table and preprocessed images folder; text2img and inpaint),
         inpaint (the inpaint shard k's manifest.csv; inoutpaint only),
         dreambooth (the class's DreamBooth folder; variant dreambooth only)
-output: manifest (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/shard-{k}/manifest.csv;
-        the images lie beside it)
-params: method, variant, dataset, label (class name), k (shard number), shard_size (items per
-        shard), n (optional: sources are pool ranks < n only), settings (GenerateSettings fields)
+output: manifest (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/{pool}/shard-{k}/
+        manifest.csv; the images lie beside it)
+params: method, variant, dataset, label (class name), k (shard number), shards (shards of the
+        class), n (sources are pool ranks < n; None: every training image), per_source,
+        settings (GenerateSettings fields)
 threads, log
 """
 
@@ -15,26 +16,24 @@ from dermsynth.io import read_table
 from dermsynth.logs import to_rule_log
 from dermsynth.sd.dreambooth import dreambooth_weights
 from dermsynth.sd.generate import (
+    class_shard_items,
     generate_shard,
     items_from_manifest,
-    sd_shards,
     settings_from,
-    shard_items,
     sources_from,
 )
 from dermsynth.sd.sources import training_sources
 
 with to_rule_log(snakemake.log[0]):
     params, inputs = snakemake.params, snakemake.input
-    settings = settings_from(params.settings)
+    settings = settings_from({**params.settings, "per_source": params.per_source})
     if params.method == "inoutpaint":
-        items = items_from_manifest(inputs.inpaint)
+        items = items_from_manifest(inputs.inpaint, per_source=params.per_source)
     else:
         split = read_table(inputs.split, ["image_id", "label", "split"])
-        frame = training_sources(split, params.label, n=params.get("n"))
+        frame = training_sources(split, params.label, n=params.n)
         sources = sources_from(frame, inputs.images, settings.source_size or settings.resolution)
-        shards = sd_shards(sources, settings.per_source, params.shard_size)
-        items = shard_items(sources, settings.per_source, shards[int(params.k)])
+        items = class_shard_items(sources, params.per_source, int(params.k), params.shards)
     weights = dreambooth_weights(inputs.dreambooth) if params.variant == "dreambooth" else {}
     generate_shard(
         params.method, params.variant, params.dataset, params.label, items,

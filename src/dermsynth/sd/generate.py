@@ -40,7 +40,7 @@ from dermsynth.sd import masks
 from dermsynth.sd.load import check_folder, load_pipeline, model_sha256
 from dermsynth.sd.sources import PROMPT, prompt_for, read_rgb, square_rgb
 from dermsynth.seeds import derived_seed, text_key
-from dermsynth.shards import shard_ranges
+from dermsynth.shards import even_ranges, shard_ranges
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +147,29 @@ def shard_items(
     return items
 
 
-def items_from_manifest(manifest: str | Path) -> list[Item]:
-    """The items of an inpaint shard, each starting from its inpainted image, with its square."""
+def class_shard_items(
+    sources: Sequence[Source], per_source: int, k: int, shards: int
+) -> list[Item]:
+    """The items of shard `k` of `shards` of a class: its sources' items spread evenly over a
+    shard count fixed before the data are read (so the workflow's shard list is static)."""
+    if not 0 <= k < shards:
+        raise ValueError(f"shard {k} of {shards} does not exist")
+    return shard_items(sources, per_source, even_ranges(len(sources) * per_source, shards)[k])
+
+
+def items_from_manifest(manifest: str | Path, per_source: int | None = None) -> list[Item]:
+    """The items of an inpaint shard, each starting from its inpainted image, with its square;
+    with `per_source`, only the images of index < per_source (a smaller set than the inpaint
+    one, e.g. when only inpainting feeds the dose-response runs)."""
     columns = ["file", "method", "source_image", "pool_rank", "skin_type", "index", "mask_fraction"]
     frame = read_table(manifest, columns)
-    if set(frame["method"]) != {"inpaint"}:
+    if len(frame) and set(frame["method"]) != {"inpaint"}:
         raise DataError(manifest, "in-then-outpainting starts from an inpaint shard's manifest")
     return [
         Item(r.source_image, None if r.pool_rank == "" else int(float(r.pool_rank)),
              int(r.index), r.file, r.skin_type, float(r.mask_fraction))
         for r in frame.itertuples(index=False)
+        if per_source is None or int(r.index) < per_source
     ]  # fmt: skip
 
 

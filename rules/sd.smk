@@ -1,0 +1,121 @@
+# Paper 2's Stable Diffusion track (diffusers): DreamBooth per class, then text-to-image,
+# inpainting and in-then-outpainting in static shards. Which sets and pools are made follows from
+# the classifier runs that read them (dermsynth.sd.sets; input functions in common.smk).
+
+
+rule sd_tiny_models:
+    output:
+        **{base: directory(path) for base, path in sd_tiny_model_paths().items()},
+    params:
+        seed=SD["tiny_models"]["seed"],
+        texts=[label for classes in SD_CLASSES.values() for label in classes],
+    log:
+        "results/logs/sd/tiny_models.log",
+    benchmark:
+        "results/benchmarks/sd/tiny_models.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/sd.yaml"
+    script:
+        "../workflow/scripts/sd_tiny_models.py"
+
+
+rule sd_dreambooth:
+    input:
+        model=lambda wildcards: sd_model(wildcards.sd_base),
+        split=lambda wildcards: sd_split(wildcards.dataset),
+        images="results/data/{dataset}/images",
+    output:
+        model=directory("results/models/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}"),
+    params:
+        base=lambda wildcards: wildcards.sd_base,
+        label=lambda wildcards: SD_SLUGS[wildcards.dataset][wildcards.sd_cls],
+        n=lambda wildcards: None if wildcards.pool == "all" else int(wildcards.pool[1:]),
+        settings=SD["dreambooth"]["settings"],
+        # resume state: kept when the job dies (so it is not a declared output)
+        state=lambda wildcards: (
+            f"results/models/sd/dreambooth/resume/{wildcards.sd_base}/{wildcards.dataset}/"
+            f"{wildcards.sd_cls}/{wildcards.pool}.pt"
+        ),
+    log:
+        "results/logs/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}.log",
+    benchmark:
+        "results/benchmarks/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}.tsv"
+    threads: job_threads()
+    resources:
+        mem_mb=32000,
+        runtime=6 * 60,
+        gpu=config["resources"]["gpu"],
+    conda:
+        "../envs/sd.yaml"
+    script:
+        "../workflow/scripts/sd_dreambooth.py"
+
+
+rule sd_generate_shard:
+    input:
+        unpack(sd_generate_inputs),
+    output:
+        manifest=(
+            "results/synthetic/sd/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/"
+            "shard-{k}/manifest.csv"
+        ),
+    params:
+        method=lambda wildcards: wildcards.sd_method,
+        variant=lambda wildcards: wildcards.sd_variant,
+        dataset=lambda wildcards: wildcards.dataset,
+        label=lambda wildcards: SD_SLUGS[wildcards.dataset][wildcards.sd_cls],
+        k=lambda wildcards: int(wildcards.k),
+        shards=lambda wildcards: sd_shards(sd_pool(wildcards), wildcards.sd_cls),
+        n=lambda wildcards: sd_pool(wildcards).n,
+        per_source=lambda wildcards: sd_pool(wildcards).per_source,
+        settings=SD["generate"]["settings"],
+    log:
+        "results/logs/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.log",
+    benchmark:
+        "results/benchmarks/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.tsv"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=sd_generate_minutes,
+        gpu=config["resources"]["gpu"],
+    conda:
+        "../envs/sd.yaml"
+    script:
+        "../workflow/scripts/sd_generate.py"
+
+
+rule sd_synthetic_set:
+    input:
+        manifests=sd_set_manifests,
+    output:
+        manifest="results/synthetic/sd/{sd_method}-{sd_variant}/{dataset}/manifest.csv",
+        grid=report(
+            "results/figures/sd_{sd_method}-{sd_variant}_{dataset}_samples.png",
+            caption="../report/sd_samples.rst",
+            category="Stable Diffusion",
+        ),
+    params:
+        title=lambda wildcards: (
+            f"{wildcards.sd_method}-{wildcards.sd_variant}, {wildcards.dataset} ({config['run']})"
+        ),
+    log:
+        "results/logs/sd/set/{sd_method}-{sd_variant}_{dataset}.log",
+    benchmark:
+        "results/benchmarks/sd/set/{sd_method}-{sd_variant}_{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../envs/sd.yaml"
+    script:
+        "../workflow/scripts/sd_merge.py"
+
+
+rule sd:
+    input:
+        sd_products(),

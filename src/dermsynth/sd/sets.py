@@ -1,0 +1,161 @@
+"""Which synthetic images the Stable Diffusion track makes: derived from the classifiers' needs.
+
+Every synthetic set is made because a classifier run names it: paper 2's Figure 3 grid (and its
+dose-response runs) on Fitzpatrick17k-9, and the DDI malignancy experiment. A set is
+(method, variant, dataset); a *pool* of a set is the real training images it is made from and
+how many synthetic images each gets:
+
+- Fitzpatrick17k pools are "pool_rank < n". A pretrained model (and a DreamBooth model in
+  `full_pool` mode) makes one pool, for the largest n of the runs naming the set: the run with
+  n real images per class reads the images made from ranks < n (nested, as the real pools
+  are). In `per_n` mode a DreamBooth model per n learns from exactly the n images a run with
+  n sees, so each n gets its own pool (and its own DreamBooth model).
+- DDI pools are all of DDI's `paper` training images (`n` None).
+- `per_source` is the largest synthetic-per-real count of the runs reading the pool (the
+  dose-response's 75 where it runs, else 10); a run reads the images of index < its count.
+- In-then-outpainting starts from the inpaint set's images (one pass yields both), so each
+  `inoutpaint` pool brings an `inpaint` pool of the same variant, dataset and n with at least
+  its `per_source`, made even when no run reads it.
+
+Shards are static: a Fitzpatrick17k pool's size is known from the config (n sources per
+class); DDI's counts are declared in config as expected training images per class, and its items
+are spread evenly over the shard count fixed from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dermsynth.classify.ddi import ddi_runs
+from dermsynth.classify.grid import NO_SYNTHETIC, grid_runs
+
+METHODS = ("text2img", "inpaint", "inoutpaint")
+VARIANTS = ("pretrained", "dreambooth")
+BASE_OF = {"text2img": "text2img", "inpaint": "inpaint", "inoutpaint": "inpaint"}
+MODES = ("per_n", "full_pool")
+GRID_DATASET = "fitzpatrick17k"
+DDI_DATASET = "ddi"
+GRID_RUN_KEYS = {"real_per_class", "sources", "synthetic_per_real", "transforms", "seeds",
+                 "dose_response"}  # fmt: skip
+DDI_RUN_KEYS = {"sources", "synthetic_per_real", "transforms", "seeds"}
+
+
+def split_source(source: str) -> tuple[str, str]:
+    """A classifier's synthetic source `method-variant` as (method, variant)."""
+    method, _, variant = source.partition("-")
+    if method not in METHODS or variant not in VARIANTS:
+        raise ValueError(
+            f"synthetic source {source!r} is not <method>-<variant> with method one of "
+            f"{list(METHODS)} and variant one of {list(VARIANTS)}"
+        )
+    return method, variant
+
+
+@dataclass(frozen=True, order=True)
+class Pool:
+    """One pool of a synthetic set: the images of (method, variant) made on `dataset` from
+    pool ranks < n (None: every training image), `per_source` per real image."""
+
+    dataset: str
+    method: str
+    variant: str
+    n: int | None
+    per_source: int
+
+    @property
+    def name(self) -> str:
+        return "all" if self.n is None else f"n{self.n}"
+
+    @property
+    def source(self) -> str:
+        return f"{self.method}-{self.variant}"
+
+    @property
+    def base(self) -> str:
+        return BASE_OF[self.method]
+
+
+def pool_n(source: str, n: int, largest: int, mode: str) -> int:
+    """The Fitzpatrick17k pool a run with `n` real images per class reads of `source`."""
+    if mode not in MODES:
+        raise ValueError(f"DreamBooth mode must be one of {list(MODES)}, not {mode!r}")
+    _, variant = split_source(source)
+    return n if (variant == "dreambooth" and mode == "per_n") else largest
+
+
+def _largest_n(runs: Iterable[Any]) -> dict[str, int]:
+    largest: dict[str, int] = {}
+    for run in runs:
+        if run.source != NO_SYNTHETIC:
+            largest[run.source] = max(largest.get(run.source, 0), run.real_per_class)
+    return largest
+
+
+def synthetic_pools(
+    grid: Mapping[str, Any] | None, ddi: Mapping[str, Any] | None, mode: str
+) -> list[Pool]:
+    """Every pool the configured classifier runs need (grid: `classify.grid`; DDI:
+    `classify.ddi`; either may be None), inpaint pools for in-then-outpainting added."""
+    need: dict[tuple[str, str, str, int | None], int] = {}
+
+    def want(dataset: str, source: str, n: int | None, per_source: int) -> None:
+        method, variant = split_source(source)
+        key = (dataset, method, variant, n)
+        need[key] = max(need.get(key, 0), per_source)
+
+    if grid:
+        runs = grid_runs({k: v for k, v in grid.items() if k in GRID_RUN_KEYS})
+        largest = _largest_n(runs)
+        for run in runs:
+            if run.source != NO_SYNTHETIC:
+                n = pool_n(run.source, run.real_per_class, largest[run.source], mode)
+                want(GRID_DATASET, run.source, n, run.synthetic_per_real)
+    if ddi:
+        for run in ddi_runs({k: v for k, v in ddi.items() if k in DDI_RUN_KEYS}):
+            if run.source != NO_SYNTHETIC:
+                want(DDI_DATASET, run.source, None, run.synthetic_per_real)
+    for (dataset, method, variant, n), per_source in list(need.items()):
+        if method == "inoutpaint":
+            key = (dataset, "inpaint", variant, n)
+            need[key] = max(need.get(key, 0), per_source)
+    return sorted(Pool(*key, per_source) for key, per_source in need.items())
+
+
+def sources_per_class(pool: Pool, classes: Sequence[str], ddi_counts: Mapping[str, int]) -> dict:
+    """Real images each class's part of the pool is made from: n (Fitzpatrick17k), or DDI's
+    expected training images per class (config)."""
+    if pool.n is not None:
+        return {cls: pool.n for cls in classes}
+    missing = [cls for cls in classes if cls not in ddi_counts]
+    if missing:
+        raise ValueError(f"sd.ddi_sources_per_class has no count for class(es) {missing}")
+    return {cls: int(ddi_counts[cls]) for cls in classes}
+
+
+def shard_count(sources: int, per_source: int, images_per_shard: int) -> int:
+    """Shards of one class of a pool: about `images_per_shard` images each, at least one."""
+    return max(1, math.ceil(sources * per_source / images_per_shard))
+
+
+def pool_images(pool: Pool, classes: Sequence[str], ddi_counts: Mapping[str, int]) -> int:
+    """Synthetic images a pool makes (for DDI: as many as the declared counts say)."""
+    return sum(sources_per_class(pool, classes, ddi_counts).values()) * pool.per_source
+
+
+def dreambooth_models(pools: Iterable[Pool]) -> list[tuple[str, str, int | None]]:
+    """(base, dataset, n) of every DreamBooth model the pools need (one per class each)."""
+    return sorted(
+        {(p.base, p.dataset, p.n) for p in pools if p.variant == "dreambooth"},
+        key=lambda m: (m[0], m[1], -1 if m[2] is None else m[2]),
+    )
+
+
+def class_slug(label: str) -> str:
+    """A class name as a path component: lower case, runs of other characters as `_`."""
+    slug = "".join(c if c.isalnum() else "_" for c in label.lower())
+    while "__" in slug:
+        slug = slug.replace("__", "_")
+    return slug.strip("_")

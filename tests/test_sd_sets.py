@@ -1,0 +1,96 @@
+"""dermsynth.sd.sets: the synthetic pools follow from the classifier runs that read them."""
+
+from __future__ import annotations
+
+import pytest
+
+from dermsynth.sd.sets import (
+    Pool,
+    class_slug,
+    dreambooth_models,
+    pool_images,
+    pool_n,
+    shard_count,
+    split_source,
+    synthetic_pools,
+)
+
+GRID = {
+    "real_per_class": [1, 8],
+    "sources": ["none", "inpaint-pretrained", "inoutpaint-dreambooth"],
+    "synthetic_per_real": 10,
+    "transforms": [False, True],
+    "seeds": 2,
+    "image_size": 224,  # keys the runs do not use are ignored
+}
+DDI = {"sources": ["none", "inoutpaint-pretrained"], "synthetic_per_real": 10,
+       "transforms": [True], "seeds": 1}  # fmt: skip
+
+
+def test_a_source_is_a_method_and_a_variant():
+    assert split_source("inoutpaint-dreambooth") == ("inoutpaint", "dreambooth")
+    for bad in ("inpaint", "outpaint-pretrained", "inpaint-finetuned"):
+        with pytest.raises(ValueError, match="method"):
+            split_source(bad)
+
+
+def test_pretrained_sets_make_one_nested_pool_for_the_largest_n():
+    pools = synthetic_pools(GRID, None, "per_n")
+    pretrained = [p for p in pools if p.variant == "pretrained"]
+    assert pretrained == [Pool("fitzpatrick17k", "inpaint", "pretrained", 8, 10)]
+
+
+def test_per_n_dreambooth_makes_a_pool_per_n_and_full_pool_one():
+    per_n = [p for p in synthetic_pools(GRID, None, "per_n") if p.variant == "dreambooth"]
+    assert {(p.method, p.n) for p in per_n} == {
+        ("inpaint", 1), ("inpaint", 8), ("inoutpaint", 1), ("inoutpaint", 8),
+    }  # fmt: skip
+    full = [p for p in synthetic_pools(GRID, None, "full_pool") if p.variant == "dreambooth"]
+    assert {(p.method, p.n) for p in full} == {("inpaint", 8), ("inoutpaint", 8)}
+    assert pool_n("inpaint-dreambooth", 1, 8, "per_n") == 1
+    assert pool_n("inpaint-dreambooth", 1, 8, "full_pool") == 8
+    assert pool_n("inpaint-pretrained", 1, 8, "per_n") == 8
+
+
+def test_inoutpaint_brings_the_inpaint_pool_it_starts_from_even_unread():
+    pools = synthetic_pools(None, DDI, "per_n")
+    assert pools == [
+        Pool("ddi", "inoutpaint", "pretrained", None, 10),
+        Pool("ddi", "inpaint", "pretrained", None, 10),
+    ]
+
+
+def test_per_source_is_the_largest_count_any_run_reads():
+    grid = {**GRID, "dose_response": {"real_per_class": [8], "synthetic_per_real": [25, 75],
+                                      "sources": ["inpaint-pretrained"]}}  # fmt: skip
+    (pool,) = [p for p in synthetic_pools(grid, None, "per_n") if p.source == "inpaint-pretrained"]
+    assert (pool.n, pool.per_source) == (8, 75)
+    # the dreambooth inpaint pool behind inoutpaint keeps the grid's 10
+    dreambooth = [p for p in synthetic_pools(grid, None, "per_n") if p.variant == "dreambooth"]
+    assert {p.per_source for p in dreambooth} == {10}
+
+
+def test_dreambooth_models_are_one_per_base_dataset_and_n():
+    pools = synthetic_pools(GRID, DDI, "per_n")
+    assert dreambooth_models(pools) == [("inpaint", "fitzpatrick17k", 1),
+                                        ("inpaint", "fitzpatrick17k", 8)]  # fmt: skip
+
+
+def test_pool_images_count_n_sources_per_class_or_the_declared_ddi_counts():
+    classes = ["a", "b", "c"]
+    assert pool_images(Pool("fitzpatrick17k", "inpaint", "pretrained", 8, 10), classes, {}) == 240
+    ddi = Pool("ddi", "inpaint", "pretrained", None, 10)
+    assert pool_images(ddi, ["benign", "malignant"], {"benign": 3, "malignant": 2}) == 50
+    with pytest.raises(ValueError, match="malignant"):
+        pool_images(ddi, ["benign", "malignant"], {"benign": 3})
+
+
+def test_shards_hold_about_images_per_shard_and_never_none():
+    assert shard_count(228, 10, 3000) == 1
+    assert shard_count(228, 75, 3000) == 6
+    assert shard_count(0, 10, 3000) == 1
+
+
+def test_class_slugs_are_path_components():
+    assert class_slug("squamous cell carcinoma") == "squamous_cell_carcinoma"
+    assert class_slug("Lupus  erythematosus ") == "lupus_erythematosus"
