@@ -29,7 +29,7 @@ rule classify_cnn:
     threads: job_threads()
     resources:
         mem_mb=16000,
-        runtime=12 * 60,
+        runtime=rule_runtime("classify_cnn"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/classify.yaml"
@@ -56,7 +56,7 @@ rule classify_table3:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("classify_table3"),
     conda:
         "../envs/report.yaml"
     script:

@@ -156,13 +156,6 @@ def glide_shard_indices(wildcards):
     return list(range(start, stop))
 
 
-def glide_shard_minutes(wildcards):
-    """Cluster runtime of a shard: its images x measured seconds per image, plus loading."""
-    sample = config["glide"]["sample"]
-    seconds = sample["images_per_shard"] * sample["seconds_per_image"]
-    return int(10 + 1.5 * seconds / 60)
-
-
 def glide_shard_manifests():
     return [
         f"results/synthetic/glide/{cls}/shard-{k}/manifest.csv"
@@ -355,3 +348,21 @@ def paper_cnn_outputs():
     if "combined" in PAPER_CNN["variants"] and "paper_random" in PAPER_CNN["protocols"]:
         outputs["table2"] = "results/tables/table2_ai.csv"
     return outputs
+
+
+# --- Cluster resources ----------------------------------------------------------------------------
+# A rule's `runtime` (minutes; the SLURM walltime) comes from its estimate in dermsynth.plan:
+# images x measured seconds per image for the samplers, resources.minutes for the rest, with
+# resources.walltime's margin and start-up, widened on each retry. `dermsynth plan` sums the same
+# estimates into GPU-hours. Rules take resources.gpu GPUs per GPU job; profiles/slurm sets its own.
+from dermsynth.plan import job_minutes, walltime_minutes
+
+
+def rule_runtime(rule_name):
+    """The `runtime` resource of a rule: a function of the job's wildcards and attempt."""
+
+    def runtime(wildcards, attempt):
+        estimate = job_minutes(rule_name, dict(wildcards.items()), config)
+        return walltime_minutes(estimate, config["resources"], attempt)
+
+    return runtime
