@@ -250,7 +250,9 @@ def make_plan(
 
 def format_plan(plan: Plan) -> str:
     """The plan as a table, one row per rule, then the totals."""
-    header = f"{'rule':<24} {'jobs':>6} {'gpu/job':>7} {'images':>8} {'GPU-h':>9} {'walltime-h':>10}"
+    header = (
+        f"{'rule':<24} {'jobs':>6} {'gpu/job':>7} {'images':>8} {'GPU-h':>9} {'walltime-h':>10}"
+    )
     lines = [header, "-" * len(header)]
     for rule in plan.rules:
         lines.append(
