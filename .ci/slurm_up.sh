@@ -68,8 +68,20 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 # a fake GPU: the scheduler counts it, jobs get CUDA_VISIBLE_DEVICES, torch still sees no GPU
 echo "NodeName=$host Name=gpu File=/dev/null" >"$ROOT/gres.conf"
-echo "export SLURM_CONF=$ROOT/slurm.conf" >"$ROOT/env"
-export SLURM_CONF=$ROOT/slurm.conf
+# At the default path, as on a real cluster: srun inside a job step does not see SLURM_CONF
+# (the executor's job step clears SLURM_* variables). Never overwrite a slurm.conf not ours.
+for conf in slurm.conf gres.conf; do
+    if [ -e "/etc/slurm/$conf" ] && ! grep -q "^# written by .ci/slurm_up.sh" "/etc/slurm/$conf" \
+        && [ "$conf" = slurm.conf ]; then
+        echo "slurm_up: /etc/slurm/slurm.conf exists and is not ours; not touching it" >&2
+        exit 1
+    fi
+done
+mkdir -p /etc/slurm
+(echo "# written by .ci/slurm_up.sh"; cat "$ROOT/gres.conf") >/etc/slurm/gres.conf
+cp "$ROOT/slurm.conf" /etc/slurm/slurm.conf
+export SLURM_CONF=/etc/slurm/slurm.conf
+echo "export SLURM_CONF=$SLURM_CONF" >"$ROOT/env"
 
 # munged: reuse a running one (its socket answers), else start our own as the munge user
 if ! munge -n >/dev/null 2>&1; then

@@ -136,16 +136,15 @@ def parse_dry_run(output: str) -> list[PlannedJob]:
     jobs, current = [], None
     for line in output.splitlines():
         header = _JOB_HEADER.match(line)
+        match = _FIELD.match(line)
+        if current is not None and not match:  # a job's block ends at its first other line
+            if "jobid" in current:
+                jobs.append(PlannedJob(**current))
+            current = None
         if header:
             current = {"rule": header[1], "wildcards": {}, "resources": {}}
             continue
         if current is None:
-            continue
-        match = _FIELD.match(line)
-        if not match:
-            if "jobid" in current:
-                jobs.append(PlannedJob(**current))
-            current = None
             continue
         key, value = match[1], match[2]
         if key == "jobid":
