@@ -29,7 +29,7 @@ rule classify_cnn:
     threads: job_threads()
     resources:
         mem_mb=16000,
-        runtime=12 * 60,
+        runtime=rule_runtime("classify_cnn"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/classify.yaml"
@@ -56,7 +56,7 @@ rule classify_table3:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("classify_table3"),
     conda:
         "../envs/report.yaml"
     script:
@@ -94,7 +94,7 @@ rule classify_grid_run:
     threads: 1
     resources:
         mem_mb=16000,
-        runtime=4 * 60,
+        runtime=rule_runtime("classify_grid_run"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/classify.yaml"
@@ -146,7 +146,7 @@ rule classify_grid_gather:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("classify_grid_gather"),
     conda:
         "../envs/report.yaml"
     script:
@@ -173,7 +173,7 @@ rule classify_ddi_run:
     threads: 1
     resources:
         mem_mb=16000,
-        runtime=2 * 60,
+        runtime=rule_runtime("classify_ddi_run"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/classify.yaml"
@@ -204,7 +204,7 @@ rule classify_ddi_gather:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("classify_ddi_gather"),
     conda:
         "../envs/report.yaml"
     script:

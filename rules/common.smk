@@ -156,13 +156,6 @@ def glide_shard_indices(wildcards):
     return list(range(start, stop))
 
 
-def glide_shard_minutes(wildcards):
-    """Cluster runtime of a shard: its images x measured seconds per image, plus loading."""
-    sample = config["glide"]["sample"]
-    seconds = sample["images_per_shard"] * sample["seconds_per_image"]
-    return int(10 + 1.5 * seconds / 60)
-
-
 def glide_shard_manifests():
     return [
         f"results/synthetic/glide/{cls}/shard-{k}/manifest.csv"
@@ -366,11 +359,12 @@ from dermsynth.sd.sets import (
     DDI_RUN_KEYS,
     GRID_RUN_KEYS,
     class_slug,
+    config_pools,
     dreambooth_models,
+    find_pool,
     pool_n,
     shard_count,
     sources_per_class,
-    synthetic_pools,
 )
 
 GRID = config["classify"]["grid"]
@@ -381,7 +375,7 @@ SD_CLASSES = {
     "ddi": list(DDI_CLASSES),
 }
 SD_SLUGS = {ds: {class_slug(c): c for c in classes} for ds, classes in SD_CLASSES.items()}
-SD_POOLS = synthetic_pools(GRID, DDI_EXP, SD["dreambooth"]["mode"])
+SD_POOLS = config_pools(config)
 GRID_RUNS = grid_runs({k: v for k, v in GRID.items() if k in GRID_RUN_KEYS})
 DDI_RUNS = ddi_runs({k: v for k, v in DDI_EXP.items() if k in DDI_RUN_KEYS})
 GRID_LARGEST = {}
@@ -401,15 +395,8 @@ wildcard_constraints:
 
 def sd_pool(wildcards):
     """The Pool a wildcard set (dataset, method, variant, pool) names."""
-    for pool in SD_POOLS:
-        if (pool.dataset, pool.method, pool.variant, pool.name) == (
-            wildcards.dataset, wildcards.sd_method, wildcards.sd_variant, wildcards.pool,
-        ):  # fmt: skip
-            return pool
-    raise ValueError(
-        f"no classifier run needs {wildcards.sd_method}-{wildcards.sd_variant} "
-        f"{wildcards.dataset} pool {wildcards.pool}"
-    )
+    return find_pool(SD_POOLS, wildcards.dataset, wildcards.sd_method, wildcards.sd_variant,
+                     wildcards.pool)  # fmt: skip
 
 
 def sd_shards(pool, slug):
@@ -473,15 +460,6 @@ def sd_generate_inputs(wildcards):
     return inputs
 
 
-def sd_generate_minutes(wildcards):
-    """Cluster runtime of a shard: its images x measured seconds per image, plus loading."""
-    pool = sd_pool(wildcards)
-    counts = sources_per_class(pool, SD_CLASSES[pool.dataset], SD["ddi_sources_per_class"])
-    images = counts[SD_SLUGS[pool.dataset][wildcards.sd_cls]] * pool.per_source
-    per_shard = images / sd_shards(pool, wildcards.sd_cls)
-    return int(10 + 1.5 * per_shard * SD["generate"]["seconds_per_image"] / 60)
-
-
 def sd_set_manifests(wildcards):
     """Every shard of one set (method-variant on a dataset), all pools and classes."""
     return [
@@ -512,9 +490,7 @@ def grid_synthetic(run):
     method, variant = run.source.split("-")
     n = pool_n(run.source, run.real_per_class, GRID_LARGEST[run.source],
                SD["dreambooth"]["mode"])  # fmt: skip
-    (pool,) = [p for p in SD_POOLS if (p.dataset, p.method, p.variant, p.n) ==
-               ("fitzpatrick17k", method, variant, n)]  # fmt: skip
-    return sd_shard_manifests(pool)
+    return sd_shard_manifests(find_pool(SD_POOLS, "fitzpatrick17k", method, variant, f"n{n}"))
 
 
 def grid_run_inputs(wildcards):
@@ -550,9 +526,7 @@ def ddi_run_inputs(wildcards):
     inputs = {"split": sd_split("ddi"), "images": "results/data/ddi/images"}
     if run.synthetic_per_real:
         method, variant = run.source.split("-")
-        (pool,) = [p for p in SD_POOLS if (p.dataset, p.method, p.variant) ==
-                   ("ddi", method, variant)]  # fmt: skip
-        inputs["synthetic"] = sd_shard_manifests(pool)
+        inputs["synthetic"] = sd_shard_manifests(find_pool(SD_POOLS, "ddi", method, variant, "all"))
     if DDI_EXP["settings"].get("weights"):
         inputs["weights"] = DDI_EXP["settings"]["weights"]
     return inputs
@@ -560,3 +534,20 @@ def ddi_run_inputs(wildcards):
 
 def ddi_metrics():
     return [f"results/classify/ddi/{run.run_id}/metrics.json" for run in DDI_RUNS]
+
+# --- Cluster resources ----------------------------------------------------------------------------
+# A rule's `runtime` (minutes; the SLURM walltime) comes from its estimate in dermsynth.plan:
+# images x measured seconds per image for the samplers, resources.minutes for the rest, with
+# resources.walltime's margin and start-up, widened on each retry. `dermsynth plan` sums the same
+# estimates into GPU-hours. Rules take resources.gpu GPUs per GPU job; profiles/slurm sets its own.
+from dermsynth.plan import job_minutes, walltime_minutes
+
+
+def rule_runtime(rule_name):
+    """The `runtime` resource of a rule: a function of the job's wildcards and attempt."""
+
+    def runtime(wildcards, attempt):
+        estimate = job_minutes(rule_name, dict(wildcards.items()), config)
+        return walltime_minutes(estimate, config["resources"], attempt)
+
+    return runtime

@@ -15,7 +15,7 @@ rule demo_ham10000:
     threads: job_threads()
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("demo_ham10000"),
     conda:
         "../envs/data.yaml"
     script:
@@ -63,7 +63,7 @@ rule ingest_ham10000:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("ingest_ham10000"),
     conda:
         "../envs/data.yaml"
     script:
@@ -92,7 +92,7 @@ rule ingest_fitzpatrick17k:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("ingest_fitzpatrick17k"),
     conda:
         "../envs/data.yaml"
     script:
@@ -114,7 +114,7 @@ rule ingest_ddi:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("ingest_ddi"),
     conda:
         "../envs/data.yaml"
     script:
@@ -136,7 +136,7 @@ rule resize_images:
     threads: job_threads()
     resources:
         mem_mb=4000,
-        runtime=30,
+        runtime=rule_runtime("resize_images"),
     conda:
         "../envs/data.yaml"
     script:
@@ -157,7 +157,7 @@ rule split:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=5,
+        runtime=rule_runtime("split"),
     conda:
         "../envs/data.yaml"
     script:

@@ -25,7 +25,7 @@ rule glide_finetune:
     threads: job_threads()
     resources:
         mem_mb=32000,
-        runtime=24 * 60,
+        runtime=rule_runtime("glide_finetune"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/glide.yaml"
@@ -52,7 +52,7 @@ rule glide_sample_shard:
     threads: config["glide"]["sample"]["threads"]
     resources:
         mem_mb=16000,
-        runtime=glide_shard_minutes,
+        runtime=rule_runtime("glide_sample_shard"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/glide.yaml"
@@ -85,7 +85,7 @@ rule glide_synthetic_set:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=10,
+        runtime=rule_runtime("glide_synthetic_set"),
     conda:
         "../envs/report.yaml"
     script:

@@ -17,7 +17,7 @@ rule real_image_set:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("real_image_set"),
     conda:
         "../envs/metrics.yaml"
     script:
@@ -36,7 +36,7 @@ rule inception_random_weights:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("inception_random_weights"),
     conda:
         "../envs/metrics.yaml"
     script:
@@ -59,7 +59,7 @@ rule real_features:
     threads: job_threads()
     resources:
         mem_mb=8000,
-        runtime=60,
+        runtime=rule_runtime("real_features"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/metrics.yaml"
@@ -76,6 +76,10 @@ use rule real_features as synthetic_features with:
         "results/logs/metrics/features_synthetic_{method}.log",
     benchmark:
         "results/benchmarks/metrics/features_synthetic_{method}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=rule_runtime("synthetic_features"),
+        gpu=config["resources"]["gpu"],
 
 
 rule quality_table:
@@ -105,7 +109,7 @@ rule quality_table:
     threads: 1
     resources:
         mem_mb=16000,
-        runtime=120,
+        runtime=rule_runtime("quality_table"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/metrics.yaml"
@@ -142,7 +146,7 @@ rule memorization_audit:
     threads: 1
     resources:
         mem_mb=16000,
-        runtime=120,
+        runtime=rule_runtime("memorization_audit"),
     conda:
         "../envs/metrics.yaml"
     script:

@@ -24,7 +24,7 @@ rule reader_study_packet:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("reader_study_packet"),
     conda:
         "../envs/reader_study.yaml"
     script:
@@ -46,7 +46,7 @@ rule reader_simulate:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=10,
+        runtime=rule_runtime("reader_simulate"),
     conda:
         "../envs/reader_study.yaml"
     script:
@@ -87,7 +87,7 @@ rule reader_score:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("reader_score"),
     conda:
         "../envs/reader_study.yaml"
     script:

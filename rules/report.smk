@@ -27,7 +27,7 @@ rule data_summary:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=5,
+        runtime=rule_runtime("data_summary"),
     conda:
         "../envs/report.yaml"
     script:

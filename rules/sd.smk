@@ -16,7 +16,7 @@ rule sd_tiny_models:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=rule_runtime("sd_tiny_models"),
     conda:
         "../envs/sd.yaml"
     script:
@@ -47,7 +47,7 @@ rule sd_dreambooth:
     threads: job_threads()
     resources:
         mem_mb=32000,
-        runtime=6 * 60,
+        runtime=rule_runtime("sd_dreambooth"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/sd.yaml"
@@ -80,7 +80,7 @@ rule sd_generate_shard:
     threads: 1
     resources:
         mem_mb=16000,
-        runtime=sd_generate_minutes,
+        runtime=rule_runtime("sd_generate_shard"),
         gpu=config["resources"]["gpu"],
     conda:
         "../envs/sd.yaml"
@@ -109,7 +109,7 @@ rule sd_synthetic_set:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=20,
+        runtime=rule_runtime("sd_synthetic_set"),
     conda:
         "../envs/sd.yaml"
     script:

@@ -159,3 +159,29 @@ def class_slug(label: str) -> str:
     while "__" in slug:
         slug = slug.replace("__", "_")
     return slug.strip("_")
+
+
+def find_pool(pools: Iterable[Pool], dataset: str, method: str, variant: str, name: str) -> Pool:
+    """The pool of (dataset, method, variant) named `name` (`n228`, `all`)."""
+    for pool in pools:
+        if (pool.dataset, pool.method, pool.variant, pool.name) == (dataset, method, variant, name):
+            return pool
+    raise ValueError(f"no classifier run needs {method}-{variant} {dataset} pool {name}")
+
+
+def config_pools(config: Mapping[str, Any]) -> list[Pool]:
+    """The pools of a workflow config (`classify.grid`, `classify.ddi`, `sd.dreambooth.mode`)."""
+    classify = config["classify"]
+    return synthetic_pools(classify.get("grid"), classify.get("ddi"),
+                           config["sd"]["dreambooth"]["mode"])  # fmt: skip
+
+
+def shard_sizes(pool: Pool, label: str, classes: Sequence[str], ddi_counts: Mapping[str, int],
+                images_per_shard: int) -> list[int]:  # fmt: skip
+    """Images in each shard of one class of a pool (DDI: by its declared training counts)."""
+    from dermsynth.shards import even_ranges
+
+    sources = sources_per_class(pool, classes, ddi_counts)[label]
+    total = sources * pool.per_source
+    ranges = even_ranges(total, shard_count(sources, pool.per_source, images_per_shard))
+    return [stop - start for start, stop in ranges]

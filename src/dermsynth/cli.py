@@ -1,0 +1,51 @@
+"""The `dermsynth` command: `dermsynth plan` prints the cluster plan of a config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dermsynth.plan import format_plan, load_config, make_plan, plan_as_dict, snakemake_jobs
+
+
+def plan(args: argparse.Namespace) -> None:
+    workdir = Path(args.directory).resolve()
+    snakemake_args = [*args.targets]
+    for path in args.configfile:
+        snakemake_args += ["--configfile", path]
+    if args.profile:
+        snakemake_args += ["--workflow-profile", args.profile]
+    jobs, edges = snakemake_jobs(workdir, snakemake_args)
+    result = make_plan(jobs, edges, load_config(workdir, args.configfile))
+    print(json.dumps(plan_as_dict(result), indent=2) if args.json else format_plan(result))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dermsynth")
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan_parser = commands.add_parser(
+        "plan",
+        help="jobs per rule, images, shards, estimated GPU-hours and peak parallel GPUs",
+        description=(
+            "Asks Snakemake for every job of the graph (a dry-run of the whole graph, as if "
+            "nothing were built) and adds up the estimates of dermsynth.plan."
+        ),
+    )
+    plan_parser.add_argument("targets", nargs="*", help="targets (default: all)")
+    plan_parser.add_argument(
+        "--configfile", action="append", default=[], help="e.g. config/paper.yaml"
+    )
+    plan_parser.add_argument(
+        "--profile",
+        default="profiles/slurm",
+        help="workflow profile whose per-rule GPUs count (default profiles/slurm; '' for none)",
+    )
+    plan_parser.add_argument("--directory", default=".", help="the workflow's directory")
+    plan_parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    plan(args)
+
+
+if __name__ == "__main__":
+    main()

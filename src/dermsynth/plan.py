@@ -1,0 +1,356 @@
+"""Cluster plan: how long each job takes, its walltime limit, and the paper graph's totals.
+
+One estimate serves two readers: the rules' `runtime` resource (the SLURM walltime limit) and
+`dermsynth plan`, which asks Snakemake for the jobs of a config and sums GPU-hours.
+A job's estimate is (images it makes) x (measured seconds per image) for the sharded samplers,
+and the configured minutes of its rule (`resources.minutes`) otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dermsynth.shards import shard_ranges
+
+
+def job_images(rule: str, wildcards: Mapping[str, str], config: Mapping) -> int | None:
+    """Images one job of `rule` makes, for the sampling rules; None for the others."""
+    if rule == "glide_sample_shard":
+        sample = config["glide"]["sample"]
+        count = sample["images_per_class"].get(wildcards["cls"], 0)
+        start, stop = shard_ranges(count, sample["images_per_shard"])[int(wildcards["k"])]
+        return stop - start
+    if rule == "sd_generate_shard":
+        return sd_shard_images(wildcards, config)
+    return None
+
+
+def sd_shard_images(wildcards: Mapping[str, str], config: Mapping) -> int:
+    """Images of one Stable Diffusion shard (for DDI: by the declared training counts)."""
+    from dermsynth.classify.ddi import DDI_CLASSES
+    from dermsynth.sd.sets import class_slug, config_pools, find_pool, shard_sizes
+
+    dataset = wildcards["dataset"]
+    pool = find_pool(config_pools(config), dataset, wildcards["sd_method"],
+                     wildcards["sd_variant"], wildcards["pool"])  # fmt: skip
+    classes = (list(DDI_CLASSES) if dataset == "ddi"
+               else list(config["datasets"][dataset]["classes"]))  # fmt: skip
+    (label,) = [c for c in classes if class_slug(c) == wildcards["sd_cls"]]
+    sizes = shard_sizes(pool, label, classes, config["sd"]["ddi_sources_per_class"],
+                        config["sd"]["generate"]["images_per_shard"])  # fmt: skip
+    return sizes[int(wildcards["k"])]
+
+
+def seconds_per_image(rule: str, config: Mapping) -> float:
+    """Measured seconds per image of a sampling rule (on one GPU at paper scale)."""
+    if rule == "glide_sample_shard":
+        return float(config["glide"]["sample"]["seconds_per_image"])
+    if rule == "sd_generate_shard":
+        return float(config["sd"]["generate"]["seconds_per_image"])
+    raise KeyError(f"no seconds per image configured for rule {rule!r}")
+
+
+def training_images(rule: str, wildcards: Mapping[str, str], config: Mapping) -> int | None:
+    """Training images per epoch of a paper 2 classifier run (from its run id); None for the
+    other rules. Fitzpatrick17k: classes x n x (1 + synthetic per real); DDI: its declared
+    training images x (1 + synthetic per real)."""
+    if rule == "classify_grid_run":
+        from dermsynth.classify.grid import parse_run_id
+
+        run = parse_run_id(wildcards["grid_run"])
+        classes = len(config["datasets"]["fitzpatrick17k"]["classes"])
+        return classes * run.real_per_class * (1 + run.synthetic_per_real)
+    if rule == "classify_ddi_run":
+        from dermsynth.classify.ddi import parse_ddi_run_id
+
+        run = parse_ddi_run_id(wildcards["ddi_run"])
+        return sum(config["sd"]["ddi_sources_per_class"].values()) * (1 + run.synthetic_per_real)
+    return None
+
+
+def job_minutes(rule: str, wildcards: Mapping[str, str], config: Mapping) -> float:
+    """Estimated minutes of work of one job (not counting start-up or safety margin).
+
+    Samplers: images x seconds per image. Paper 2's classifier runs: training images x the
+    configured epochs (an upper bound: early stopping ends most runs sooner) x seconds per
+    training image (`resources.train_seconds_per_image`), plus the rule's minutes for loading
+    and testing. Others: the rule's configured minutes."""
+    images = job_images(rule, wildcards, config)
+    if images is not None:
+        return images * seconds_per_image(rule, config) / 60
+    minutes = config["resources"]["minutes"]
+    fixed = float(minutes.get(rule, minutes["default"]))
+    train = training_images(rule, wildcards, config)
+    if train is not None:
+        experiment = config["classify"]["grid" if rule == "classify_grid_run" else "ddi"]
+        epochs = experiment["settings"].get("epochs", 50)
+        return fixed + train * epochs * config["resources"]["train_seconds_per_image"] / 60
+    return fixed
+
+
+def walltime_minutes(estimate: float, resources: Mapping, attempt: int = 1) -> int:
+    """The SLURM walltime limit for a job estimated at `estimate` minutes.
+
+    margin x estimate + start-up, widened on each retry (a timed-out job resumes from its
+    checkpoint or shard, so a retry with more time finishes it).
+    """
+    walltime = resources["walltime"]
+    return math.ceil(walltime["margin"] * estimate * attempt + walltime["startup_minutes"])
+
+
+# --- the plan of a config: jobs from Snakemake's dry-run, estimates from the config ---------
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    jobid: int
+    rule: str
+    wildcards: dict[str, str]
+    resources: dict[str, str]
+
+    @property
+    def gpus(self) -> int:
+        value = self.resources.get("gpu", "0")
+        return int(value) if value.isdigit() else 0
+
+    @property
+    def runtime(self) -> int | None:
+        value = self.resources.get("runtime", "")
+        return int(value) if value.isdigit() else None
+
+
+@dataclass
+class RulePlan:
+    rule: str
+    jobs: int = 0
+    gpus_per_job: int = 0
+    images: int = 0
+    minutes: float = 0.0  # estimated work, all jobs
+    walltime_minutes: int = 0  # the limits requested, all jobs
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.minutes * self.gpus_per_job / 60
+
+
+@dataclass
+class Plan:
+    rules: list[RulePlan]
+    peak_gpus: int
+    makespan_hours: float  # with unlimited GPUs: the longest chain of estimated jobs
+    shards: int = 0
+
+    @property
+    def jobs(self) -> int:
+        return sum(rule.jobs for rule in self.rules)
+
+    @property
+    def images(self) -> int:
+        return sum(rule.images for rule in self.rules)
+
+    @property
+    def gpu_hours(self) -> float:
+        return sum(rule.gpu_hours for rule in self.rules)
+
+    @property
+    def gpu_jobs(self) -> int:
+        return sum(rule.jobs for rule in self.rules if rule.gpus_per_job)
+
+
+_JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$")
+_FIELD = re.compile(r"^\s+(\w+): (.*)$")
+_PAIR = re.compile(r"(\w+)=")
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """'a=1, b=x, y' -> {'a': '1', 'b': 'x, y'} (values may hold commas and spaces)."""
+    keys = list(_PAIR.finditer(text))
+    pairs = {}
+    for key, following in zip(keys, [*keys[1:], None], strict=True):
+        end = following.start() if following else len(text)
+        pairs[key[1]] = text[key.end() : end].rstrip().rstrip(",")
+    return pairs
+
+
+def parse_dry_run(output: str) -> list[PlannedJob]:
+    """The jobs a `snakemake -n` run lists: rule, jobid, wildcards and evaluated resources."""
+    jobs, current = [], None
+    for line in output.splitlines():
+        header = _JOB_HEADER.match(line)
+        match = _FIELD.match(line)
+        if current is not None and not match:  # a job's block ends at its first other line
+            if "jobid" in current:
+                jobs.append(PlannedJob(**current))
+            current = None
+        if header:
+            current = {"rule": header[1], "wildcards": {}, "resources": {}}
+            continue
+        if current is None:
+            continue
+        key, value = match[1], match[2]
+        if key == "jobid":
+            current["jobid"] = int(value)
+        elif key in ("wildcards", "resources"):
+            current[key] = _pairs(value)
+    if current is not None and "jobid" in current:
+        jobs.append(PlannedJob(**current))
+    return jobs
+
+
+def _run(command: Sequence[str], workdir: Path) -> str:
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    return result.stdout + result.stderr
+
+
+def snakemake_jobs(
+    workdir: Path, args: Sequence[str]
+) -> tuple[list[PlannedJob], list[tuple[int, int]]]:
+    """Every job Snakemake would run for `args` (with resources), and the DAG's edges."""
+    base = [sys.executable, "-m", "snakemake", *args]
+    jobs = parse_dry_run(_run([*base, "--dry-run", "--forceall"], workdir))
+    dag = json.loads(
+        next(
+            line
+            for line in _run([*base, "--d3dag", "--forceall"], workdir).splitlines()
+            if line.startswith("{")
+        )
+    )
+    rules = {node["id"]: node["value"]["rule"] for node in dag["nodes"]}
+    listed = {job.jobid: job.rule for job in jobs if job.rule != "all"}
+    if {k: v for k, v in rules.items() if v != "all"} != listed:
+        raise RuntimeError("the dry-run and --d3dag list different jobs; cannot plan")
+    return jobs, [(edge["u"], edge["v"]) for edge in dag["edges"]]
+
+
+def _schedule(
+    jobs: Sequence[PlannedJob], edges: Sequence[tuple[int, int]], minutes: Mapping[int, float]
+) -> tuple[int, float]:
+    """Peak GPUs in use and total minutes, when every job starts as soon as its inputs exist."""
+    parents = defaultdict(list)
+    for u, v in edges:
+        parents[v].append(u)
+    finish: dict[int, float] = {}
+
+    def finish_of(jobid: int) -> float:  # iterative: the paper's DAG is deep in places
+        stack = [jobid]
+        while stack:
+            top = stack[-1]
+            pending = [p for p in parents[top] if p not in finish]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            start = max((finish[p] for p in parents[top]), default=0.0)
+            finish[top] = start + minutes.get(top, 0.0)
+        return finish[jobid]
+
+    events = []
+    for job in jobs:
+        end = finish_of(job.jobid)
+        if job.gpus:
+            events += [(end - minutes[job.jobid], job.gpus), (end, -job.gpus)]
+    peak = running = 0
+    for _, change in sorted(events, key=lambda event: (event[0], event[1])):
+        running += change
+        peak = max(peak, running)
+    return peak, max(finish.values(), default=0.0)
+
+
+def make_plan(
+    jobs: Sequence[PlannedJob], edges: Sequence[tuple[int, int]], config: Mapping
+) -> Plan:
+    """Jobs, images, estimated GPU-hours per rule, peak parallel GPUs and the critical path."""
+    jobs = [job for job in jobs if job.rule != "all"]
+    rules: dict[str, RulePlan] = {}
+    minutes: dict[int, float] = {}
+    shards = 0
+    for job in jobs:
+        rule = rules.setdefault(job.rule, RulePlan(job.rule))
+        estimate = job_minutes(job.rule, job.wildcards, config)
+        images = job_images(job.rule, job.wildcards, config)
+        minutes[job.jobid] = estimate
+        rule.jobs += 1
+        rule.gpus_per_job = max(rule.gpus_per_job, job.gpus)
+        rule.images += images or 0
+        shards += images is not None
+        rule.minutes += estimate
+        rule.walltime_minutes += job.runtime or 0
+    peak, makespan = _schedule(jobs, edges, minutes)
+    return Plan(
+        rules=sorted(rules.values(), key=lambda rule: (-rule.gpu_hours, rule.rule)),
+        peak_gpus=peak,
+        makespan_hours=makespan / 60,
+        shards=shards,
+    )
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as a table, one row per rule, then the totals."""
+    header = (
+        f"{'rule':<24} {'jobs':>6} {'gpu/job':>7} {'images':>8} {'GPU-h':>9} {'walltime-h':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for rule in plan.rules:
+        lines.append(
+            f"{rule.rule:<24} {rule.jobs:>6} {rule.gpus_per_job:>7} {rule.images:>8} "
+            f"{rule.gpu_hours:>9.1f} {rule.walltime_minutes / 60:>10.1f}"
+        )
+    lines += [
+        "-" * len(header),
+        f"{'total':<24} {plan.jobs:>6} {'':>7} {plan.images:>8} {plan.gpu_hours:>9.1f} "
+        f"{sum(rule.walltime_minutes for rule in plan.rules) / 60:>10.1f}",
+        "",
+        f"jobs: {plan.jobs} ({plan.gpu_jobs} on GPUs); sampling shards: {plan.shards}; "
+        f"images: {plan.images}",
+        f"estimated GPU-hours: {plan.gpu_hours:.1f}; peak parallel GPUs: {plan.peak_gpus}; "
+        f"critical path with unlimited GPUs: {plan.makespan_hours:.1f} h",
+    ]
+    return "\n".join(lines)
+
+
+def plan_as_dict(plan: Plan) -> dict:
+    return {
+        "rules": [
+            {
+                "rule": rule.rule,
+                "jobs": rule.jobs,
+                "gpus_per_job": rule.gpus_per_job,
+                "images": rule.images,
+                "gpu_hours": round(rule.gpu_hours, 3),
+                "walltime_hours": round(rule.walltime_minutes / 60, 3),
+            }
+            for rule in plan.rules
+        ],
+        "jobs": plan.jobs,
+        "gpu_jobs": plan.gpu_jobs,
+        "shards": plan.shards,
+        "images": plan.images,
+        "gpu_hours": round(plan.gpu_hours, 3),
+        "peak_gpus": plan.peak_gpus,
+        "critical_path_hours": round(plan.makespan_hours, 3),
+    }
+
+
+def load_config(workdir: Path, configfiles: Sequence[str | Path]) -> dict:
+    """The workflow's config as Snakemake builds it: config/config.yaml, then each configfile
+    merged over it, then the schema's defaults."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    for path in configfiles:
+        update_config(config, yaml.safe_load((workdir / path).read_text()))
+    validate(config, str(workdir / "config" / "schema" / "config.schema.yaml"))
+    return config

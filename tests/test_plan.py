@@ -1,0 +1,174 @@
+"""dermsynth.plan: job estimates, walltimes, the dry-run parser, and the plan of the demo and the
+paper graphs (the real snakemake, under profiles/slurm)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from test_workflow import place_paper_inputs
+from workflow_helpers import REPO, copy_workflow, job_counts, snakemake
+
+from dermsynth.cli import main
+from dermsynth.plan import (
+    PlannedJob,
+    job_images,
+    job_minutes,
+    load_config,
+    make_plan,
+    parse_dry_run,
+    snakemake_jobs,
+    walltime_minutes,
+)
+
+GPU_RULES = {  # rules that get a GPU under profiles/slurm (lead's new rules included)
+    "glide_finetune",
+    "glide_sample_shard",
+    "real_features",
+    "synthetic_features",
+    "quality_table",
+    "classify_cnn",
+    "sd_dreambooth",
+    "sd_generate_shard",
+    "classify_grid_run",
+    "classify_ddi_run",
+}
+
+
+def sample_config(**sample) -> dict:
+    return {
+        "glide": {"sample": sample},
+        "resources": {
+            "walltime": {"margin": 1.5, "startup_minutes": 10},
+            "minutes": {"default": 3, "glide_finetune": 600},
+        },
+    }
+
+
+def test_a_glide_shard_takes_its_own_images_times_seconds_per_image():
+    config = sample_config(images_per_class={"df": 5}, images_per_shard=2, seconds_per_image=30.0)
+    assert [job_images("glide_sample_shard", {"cls": "df", "k": k}, config) for k in "012"] == [
+        2,
+        2,
+        1,
+    ]  # the last shard holds the remainder
+    assert job_minutes("glide_sample_shard", {"cls": "df", "k": "2"}, config) == 0.5
+
+
+def test_other_rules_take_their_configured_minutes_or_the_default():
+    config = sample_config()
+    assert job_minutes("glide_finetune", {"glide_kind": "base"}, config) == 600
+    assert job_minutes("split", {}, config) == 3
+    assert job_images("split", {}, config) is None
+
+
+def test_walltime_adds_margin_and_startup_and_widens_on_each_retry():
+    resources = sample_config()["resources"]
+    assert walltime_minutes(100, resources) == 160
+    assert walltime_minutes(100, resources, attempt=2) == 310
+    assert walltime_minutes(0.1, resources) == math.ceil(0.15 + 10)
+
+
+DRY_RUN = """\
+rule glide_sample_shard:
+    output: results/synthetic/glide/df/shard-1/manifest.csv
+    jobid: 7
+    wildcards: cls=df, k=1
+    resources: tmpdir=/tmp, mem_mb=16000, mem=16 GB, runtime=11, gpu=1
+Shell command: None
+
+rule classify_grid_run:
+    jobid: 9
+    wildcards: label=squamous cell carcinoma, n=8
+    resources: tmpdir=/tmp, slurm_partition=, runtime=30
+localrule all:
+    input: a
+    jobid: 0
+"""
+
+
+def test_dry_run_parser_reads_rule_wildcards_and_resources():
+    jobs = parse_dry_run(DRY_RUN)
+    assert [(job.rule, job.jobid) for job in jobs] == [
+        ("glide_sample_shard", 7),
+        ("classify_grid_run", 9),
+        ("all", 0),
+    ]
+    assert jobs[0].wildcards == {"cls": "df", "k": "1"}
+    assert (jobs[0].gpus, jobs[0].runtime) == (1, 11)
+    assert jobs[1].wildcards == {"label": "squamous cell carcinoma", "n": "8"}
+    assert jobs[1].resources["slurm_partition"] == "" and jobs[1].gpus == 0
+
+
+def test_peak_gpus_counts_independent_gpu_jobs_running_side_by_side():
+    config = sample_config(images_per_class={"df": 6}, images_per_shard=2, seconds_per_image=60)
+    finetune = PlannedJob(1, "glide_finetune", {}, {"gpu": "1"})
+    shards = [
+        PlannedJob(2 + k, "glide_sample_shard", {"cls": "df", "k": str(k)}, {"gpu": "2"})
+        for k in range(3)
+    ]
+    gather = PlannedJob(5, "glide_synthetic_set", {}, {})
+    edges = [(1, 2), (1, 3), (1, 4), (2, 5), (3, 5), (4, 5)]
+    plan = make_plan([finetune, *shards, gather], edges, config)
+    assert plan.peak_gpus == 6  # three shards of two GPUs at once; the fine-tune runs alone
+    assert plan.images == 6 and plan.shards == 3
+    by_rule = {rule.rule: rule for rule in plan.rules}
+    assert by_rule["glide_sample_shard"].gpu_hours == pytest.approx(3 * 2 * 2 / 60)
+    assert by_rule["glide_finetune"].gpu_hours == 10
+    assert by_rule["glide_synthetic_set"].gpu_hours == 0
+    assert plan.makespan_hours == pytest.approx((600 + 2 + 3) / 60)
+
+
+@pytest.mark.workflow
+def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
+    workdir = copy_workflow(tmp_path)
+    jobs, edges = snakemake_jobs(workdir, ["--workflow-profile", "profiles/slurm"])
+    counts = job_counts(snakemake(workdir, "-n").stdout)
+    counts.pop("total")
+    plan = make_plan(jobs, edges, load_config(workdir, []))
+    assert {rule.rule: rule.jobs for rule in plan.rules} == {
+        rule: n for rule, n in counts.items() if rule != "all"
+    }
+    config = load_config(workdir, [])
+    assert plan.images == sum(config["glide"]["sample"]["images_per_class"].values())
+    main(["plan", "--directory", str(workdir)])
+    assert "peak parallel GPUs" in capsys.readouterr().out
+
+
+@pytest.mark.workflow
+def test_paper_dry_run_under_the_slurm_profile_gives_every_job_its_resources(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    place_paper_inputs(workdir)
+    jobs, _ = snakemake_jobs(
+        workdir, ["--configfile", "config/paper.yaml", "--workflow-profile", "profiles/slurm"]
+    )
+    jobs = [job for job in jobs if job.rule != "all"]
+    counts = job_counts(snakemake(workdir, "-n", "--configfile", "config/paper.yaml").stdout)
+    assert len(jobs) == counts["total"] - 1
+    config = load_config(workdir, ["config/paper.yaml"])
+    for job in jobs:
+        assert job.gpus == (1 if job.rule in GPU_RULES else 0), job
+        assert int(job.resources["mem_mb"]) > 0, job
+        expected = walltime_minutes(
+            job_minutes(job.rule, job.wildcards, config), config["resources"]
+        )
+        assert job.runtime == expected, job
+        assert "slurm_partition" in job.resources and "slurm_account" in job.resources
+
+
+@pytest.mark.workflow
+def test_paper_plan_samples_as_many_glide_images_as_ham10000_has(tmp_path, capsys):
+    workdir = copy_workflow(tmp_path)
+    place_paper_inputs(workdir)
+    main(["plan", "--directory", str(workdir), "--configfile", "config/paper.yaml", "--json"])
+    plan = json.loads(capsys.readouterr().out)
+    shards = {row["rule"]: row for row in plan["rules"]}["glide_sample_shard"]
+    assert shards["images"] == 10015
+    config = load_config(REPO, ["config/paper.yaml"])
+    sample = config["glide"]["sample"]
+    assert shards["jobs"] == sum(
+        -(-n // sample["images_per_shard"]) for n in sample["images_per_class"].values()
+    )
+    assert plan["peak_gpus"] >= shards["jobs"]  # every shard can run at once
+    print(f"paper plan: {plan['jobs']} jobs, {plan['gpu_hours']} GPU-h, {plan['peak_gpus']} GPUs")
