@@ -120,6 +120,19 @@ def test_peak_gpus_counts_independent_gpu_jobs_running_side_by_side():
     assert plan.makespan_hours == pytest.approx((600 + 2 + 3) / 60)
 
 
+def sd_images(config) -> int:
+    """Stable Diffusion images a config makes, counted pool by pool (DDI: declared counts)."""
+    from dermsynth.classify.ddi import DDI_CLASSES
+    from dermsynth.sd.sets import config_pools, pool_images
+
+    classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
+               "ddi": list(DDI_CLASSES)}  # fmt: skip
+    return sum(
+        pool_images(pool, classes[pool.dataset], config["sd"]["ddi_sources_per_class"])
+        for pool in config_pools(config)
+    )
+
+
 @pytest.mark.workflow
 def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
     workdir = copy_workflow(tmp_path)
@@ -131,7 +144,9 @@ def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
         rule: n for rule, n in counts.items() if rule != "all"
     }
     config = load_config(workdir, [])
-    assert plan.images == sum(config["glide"]["sample"]["images_per_class"].values())
+    assert plan.images == sum(config["glide"]["sample"]["images_per_class"].values()) + sd_images(
+        config
+    )
     main(["plan", "--directory", str(workdir)])
     assert "peak parallel GPUs" in capsys.readouterr().out
 
@@ -171,4 +186,6 @@ def test_paper_plan_samples_as_many_glide_images_as_ham10000_has(tmp_path, capsy
         -(-n // sample["images_per_shard"]) for n in sample["images_per_class"].values()
     )
     assert plan["peak_gpus"] >= shards["jobs"]  # every shard can run at once
+    sd = {row["rule"]: row for row in plan["rules"]}["sd_generate_shard"]
+    assert sd["images"] == sd_images(config) == 466_390  # README, "The paper's total"
     print(f"paper plan: {plan['jobs']} jobs, {plan['gpu_hours']} GPU-h, {plan['peak_gpus']} GPUs")
