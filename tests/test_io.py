@@ -155,3 +155,29 @@ def test_read_table_names_a_file_it_cannot_parse(tmp_path, content):
     with pytest.raises(DataError, match="cannot parse as CSV") as err:
         read_table(path, ["a"])
     assert err.value.path == str(path)
+
+
+def test_image_is_readable_only_for_a_whole_decodable_image(tmp_path):
+    from PIL import Image
+
+    from dermsynth.io import image_is_readable
+
+    whole = tmp_path / "whole.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(whole)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[:40])  # a write killed half way
+    assert image_is_readable(whole)
+    assert not image_is_readable(cut)
+    assert not image_is_readable(tmp_path / "never_written.png")
+
+
+def test_float_columns_read_numbers_blank_as_nan_and_name_a_bad_cell():
+    import math
+
+    from dermsynth.io import float_columns
+
+    table = pd.DataFrame({"row": ["a", "b"], "f1": ["0.5", ""], "note": ["x", "y"]})
+    values = float_columns(table, ["f1"], "paper.csv")
+    assert values["f1"][0] == 0.5 and math.isnan(values["f1"][1])
+    with pytest.raises(DataError, match=r"paper.csv.*line 3.*f1: not a number: 'n/a'"):
+        float_columns(table.assign(f1=["0.5", "n/a"]), ["f1"], "paper.csv")

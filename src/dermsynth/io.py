@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dermsynth.errors import DataError
+from dermsynth.errors import DataError, csv_line
 
 
 def _umask() -> int:
@@ -86,3 +86,31 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def float_columns(table: pd.DataFrame, columns: Iterable[str], path: str | Path) -> pd.DataFrame:
+    """`columns` of a string table (read_table) as floats, '' as NaN; a cell that is not a
+    number stops with an error naming the file, line and column."""
+    columns = list(columns)
+    for column in columns:
+        for position, value in enumerate(table[column]):
+            try:
+                float(value or "nan")
+            except ValueError:
+                raise DataError(
+                    path, f"{column}: not a number: {value!r}", line=csv_line(position)
+                ) from None
+    return table[columns].replace("", "nan").astype(float)
+
+
+def image_is_readable(path: str | Path) -> bool:
+    """Whether an image file exists and decodes (a shard's resume test: a file cut short by a
+    killed job is made again)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except (OSError, SyntaxError):
+        return False

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
-from dermsynth.plots import save_figure  # noqa: E402
+from dermsynth.plots import draw_confusion, save_figure  # noqa: E402
 
 
 def plot_confusion(
@@ -25,15 +25,7 @@ def plot_confusion(
     counts = confusion_matrix(list(true), list(predicted), labels=list(labels))
     side = 2.2 + 0.55 * len(labels)
     fig, ax = plt.subplots(figsize=(side + 0.8, side), layout="constrained")
-    image = ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(int(counts.max()), 1))
-    for (i, j), n in np.ndenumerate(counts):
-        colour = "white" if n > counts.max() / 2 else "black"
-        ax.text(j, i, str(n), ha="center", va="center", fontsize=8, color=colour)
-    ticks = range(len(labels))
-    ax.set_xticks(ticks, labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(ticks, labels, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    image = draw_confusion(ax, counts, labels)
     fig.colorbar(image, ax=ax, shrink=0.8, label="test images")
     ax.set_title(title, fontsize=9)
     save_figure(fig, path, dpi=120)

@@ -17,8 +17,8 @@ import pandas as pd
 
 from dermsynth.classify.evaluate import METRICS, TEST_SET, read_metrics
 from dermsynth.classify.figures import plot_table3_f1
-from dermsynth.errors import DataError, csv_line
-from dermsynth.io import read_table, write_csv
+from dermsynth.errors import DataError
+from dermsynth.io import float_columns, read_table, write_csv
 
 PAPER_VARIANTS = ("combined", "original", "synthetic")  # Table 3's column order
 PROTOCOLS = ("paper_random", "lesion_grouped")
@@ -33,15 +33,7 @@ AI_COLUMNS = [f"ai_{m}" for m in METRICS]
 
 
 def _floats(path: str | Path, table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    for column in columns:
-        for position, value in enumerate(table[column]):
-            try:
-                float(value or "nan")
-            except ValueError:
-                raise DataError(
-                    path, f"{column}: not a number: {value!r}", line=csv_line(position)
-                ) from None
-    return table[list(columns)].replace("", "nan").astype(float)
+    return float_columns(table, columns, path)
 
 
 def read_paper_table3(path: str | Path) -> pd.DataFrame:

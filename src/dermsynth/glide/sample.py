@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
@@ -31,7 +30,7 @@ from dermsynth.data.png import write_png
 from dermsynth.glide.diffusion import diffusion_for
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
-from dermsynth.io import atomic_path, file_sha256, write_csv
+from dermsynth.io import atomic_path, file_sha256, image_is_readable, write_csv
 from dermsynth.seeds import derived_seed
 
 log = logging.getLogger(__name__)
@@ -199,15 +198,6 @@ def image_name(label: str, index: int) -> str:
     return f"{label}_{index:06d}.png"
 
 
-def _readable(path: Path) -> bool:
-    try:
-        with Image.open(path) as image:
-            image.verify()
-        return True
-    except (OSError, SyntaxError):
-        return False
-
-
 def sample_shard(
     label: str,
     prompt: str,
@@ -231,7 +221,7 @@ def sample_shard(
         torch.set_num_threads(threads)
     folder = Path(manifest).parent
     folder.mkdir(parents=True, exist_ok=True)
-    todo = [i for i in indices if not _readable(folder / image_name(label, i))]
+    todo = [i for i in indices if not image_is_readable(folder / image_name(label, i))]
     log.info(
         "class %s: %d images in shard, %d to sample on %s", label, len(indices), len(todo), device
     )

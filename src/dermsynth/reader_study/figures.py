@@ -11,11 +11,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
-from dermsynth.plots import save_figure  # noqa: E402
+from dermsynth.plots import draw_confusion, save_figure  # noqa: E402
 from dermsynth.reader_study.sheet import SOURCES  # noqa: E402
 
 if TYPE_CHECKING:
@@ -65,15 +64,7 @@ def _confusion_panel(
     ax: plt.Axes, true: pd.Series, predicted: pd.Series, labels: Sequence[str], title: str
 ) -> None:
     counts = confusion_matrix(true, predicted, labels=list(labels))
-    ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(int(counts.max()), 1))
-    for (i, j), n in np.ndenumerate(counts):
-        colour = "white" if n > counts.max() / 2 else "black"
-        ax.text(j, i, str(n), ha="center", va="center", fontsize=8, color=colour)
-    ticks = range(len(labels))
-    ax.set_xticks(ticks, labels, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(ticks, labels, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    draw_confusion(ax, counts, labels)
     accuracy = float((true.to_numpy() == predicted.to_numpy()).mean())
     ax.set_title(f"{title} (accuracy {accuracy:.2f})", fontsize=10)
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import auc, classification_report, roc_curve
 
-from dermsynth.errors import DataError, csv_line
-from dermsynth.io import read_table, write_csv
+from dermsynth.errors import DataError
+from dermsynth.io import float_columns, read_table, write_csv
 from dermsynth.reader_study.figures import plot_confusion, plot_roc
 from dermsynth.reader_study.sheet import SOURCES
 
@@ -145,15 +145,7 @@ def paper_order(classes: Mapping[str, str]) -> list[str]:
 def read_paper_table2(path: str | Path) -> pd.DataFrame:
     """The published Table 2 (columns row, ai_*, derm_*), its derm columns as floats by row."""
     table = read_table(path, ["row", *PAPER_DERM_COLUMNS])
-    for column in PAPER_DERM_COLUMNS:
-        for position, value in enumerate(table[column]):
-            try:
-                float(value or "nan")
-            except ValueError:
-                raise DataError(
-                    path, f"{column}: not a number: {value!r}", line=csv_line(position)
-                ) from None
-    values = table[PAPER_DERM_COLUMNS].replace("", "nan").astype(float)
+    values = float_columns(table, PAPER_DERM_COLUMNS, path)
     return values.set_axis(table["row"].str.strip().str.casefold()).rename(
         columns=lambda c: f"paper_{c}"
     )

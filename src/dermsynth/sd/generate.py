@@ -29,13 +29,12 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from dermsynth.data.png import write_png
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
-from dermsynth.io import atomic_path, read_table, write_csv
+from dermsynth.io import atomic_path, image_is_readable, read_table, write_csv
 from dermsynth.sd import masks
 from dermsynth.sd.load import check_folder, load_pipeline, model_sha256
 from dermsynth.sd.sources import PROMPT, prompt_for, read_rgb, square_rgb
@@ -198,15 +197,6 @@ def image_name(item: Item) -> str:
     return f"{item.index:06d}.png"
 
 
-def _readable(path: Path) -> bool:
-    try:
-        with Image.open(path) as image:
-            image.verify()
-        return True
-    except (OSError, SyntaxError):
-        return False
-
-
 def generate_shard(
     method: str,
     variant: str,
@@ -249,7 +239,11 @@ def generate_shard(
         torch.set_num_threads(threads)
     folder = Path(manifest).parent
     folder.mkdir(parents=True, exist_ok=True)
-    todo = [item for item, name in zip(items, names, strict=True) if not _readable(folder / name)]
+    todo = [
+        item
+        for item, name in zip(items, names, strict=True)
+        if not image_is_readable(folder / name)
+    ]
     log.info(
         "%s-%s %s/%s: %d images in shard, %d to make on %s",
         method, variant, dataset, cls, len(items), len(todo), device,
