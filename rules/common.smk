@@ -399,10 +399,19 @@ def sd_pool(wildcards):
                      wildcards.pool)  # fmt: skip
 
 
-def sd_shards(pool, slug):
+def sd_class_sources(pool, slug):
+    """Real images one class of a pool is made from (n, or DDI's declared training count)."""
     counts = sources_per_class(pool, SD_CLASSES[pool.dataset], SD["ddi_sources_per_class"])
-    label = SD_SLUGS[pool.dataset][slug]
-    return shard_count(counts[label], pool.per_source, SD["generate"]["images_per_shard"])
+    return counts[SD_SLUGS[pool.dataset][slug]]
+
+
+def sd_shards(pool, slug):
+    sources = sd_class_sources(pool, slug)
+    return shard_count(sources, pool.per_source, SD["generate"]["images_per_shard"])
+
+
+def sd_expected_sources(wildcards):
+    return sd_class_sources(sd_pool(wildcards), wildcards.sd_cls)
 
 
 def sd_shard_manifests(pool, slugs=None):
@@ -427,7 +436,7 @@ def sd_tiny_model_paths():
 
 
 def sd_split(dataset):
-    return f"results/data/{dataset}/splits/{'paper'}.csv"
+    return f"results/data/{dataset}/splits/paper.csv"
 
 
 def sd_dreambooth_folder(base, dataset, slug, pool_name):

@@ -72,6 +72,7 @@ rule sd_generate_shard:
         shards=lambda wildcards: sd_shards(sd_pool(wildcards), wildcards.sd_cls),
         n=lambda wildcards: sd_pool(wildcards).n,
         per_source=lambda wildcards: sd_pool(wildcards).per_source,
+        expected_sources=sd_expected_sources,
         settings=SD["generate"]["settings"],
     log:
         "results/logs/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.log",

@@ -276,3 +276,10 @@ def test_merged_manifests_and_the_sample_grid(tiny, sources, tmp_path):
     assert list(merged["file"]) == list(first["file"]) + list(second["file"])
     sample_grid(merged, tmp_path / "grid.png", "text2img-pretrained")
     assert read_rgb(tmp_path / "grid.png").shape[0] > 100
+
+
+def test_a_source_count_other_than_planned_is_logged_and_still_covered(sources, caplog):
+    with caplog.at_level("WARNING", logger="dermsynth.sd.generate"):
+        items = [i for k in range(2) for i in class_shard_items(sources, 1, k, 2, 6)]
+    assert len(items) == len(sources)
+    assert "4 source images where the config plans 6" in caplog.text

@@ -8,6 +8,7 @@ output: manifest (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/{pool}
         manifest.csv; the images lie beside it)
 params: method, variant, dataset, label (class name), k (shard number), shards (shards of the
         class), n (sources are pool ranks < n; None: every training image), per_source,
+        expected_sources (the source count the shards were planned for),
         settings (GenerateSettings fields)
 threads, log
 """
@@ -33,7 +34,9 @@ with to_rule_log(snakemake.log[0]):
         split = read_table(inputs.split, ["image_id", "label", "split"])
         frame = training_sources(split, params.label, n=params.n)
         sources = sources_from(frame, inputs.images, settings.source_size or settings.resolution)
-        items = class_shard_items(sources, params.per_source, int(params.k), params.shards)
+        items = class_shard_items(
+            sources, params.per_source, int(params.k), params.shards, params.expected_sources
+        )
     weights = dreambooth_weights(inputs.dreambooth) if params.variant == "dreambooth" else {}
     generate_shard(
         params.method, params.variant, params.dataset, params.label, items,
