@@ -171,6 +171,11 @@ def glide_prompt(wildcards):
 
 # --- Metrics, audit and reader study (paper 1, sections 2.2-2.3) ----------------------------------
 
+from dermsynth.sd.sets import config_pools
+
+# a Stable Diffusion set as metrics and the reader study name it
+SD_SET_NAME = re.compile(r"(text2img|inpaint|inoutpaint)-(pretrained|dreambooth)-(fitzpatrick17k|ddi)")
+
 
 def synthetic_source(method):
     """A synthetic set: its manifest, and the real images its generator was trained on."""
@@ -182,7 +187,40 @@ def synthetic_source(method):
             "protocol": train_on["protocol"],
             "splits": train_on["splits"],
         }
-    raise ValueError(f"unknown synthetic set {method!r}")
+    match = SD_SET_NAME.fullmatch(method)
+    if match:
+        sd_method, variant, dataset = match.groups()
+        made = {(p.method, p.variant, p.dataset) for p in config_pools(config)}
+        if (sd_method, variant, dataset) not in made:
+            raise ValueError(
+                f"{method!r} is scored, but no classifier run makes it: add "
+                f"{sd_method}-{variant} to classify.{'grid' if dataset != 'ddi' else 'ddi'}.sources"
+            )
+        return {
+            "manifest": f"results/synthetic/sd/{sd_method}-{variant}/{dataset}/manifest.csv",
+            "dataset": dataset,
+            "protocol": "paper",
+            "splits": ["train"],  # every training image: DreamBooth and sources come from these
+        }
+    raise ValueError(
+        f"unknown synthetic set {method!r}: glide, or <method>-<variant>-<dataset> of the "
+        "Stable Diffusion track (e.g. inpaint-dreambooth-fitzpatrick17k)"
+    )
+
+
+def metrics_size(dataset):
+    """px a dataset's real and synthetic images are compared at: metrics.image_size for
+    HAM10000 (GLIDE), the Stable Diffusion track's own size (the copies it read) for the rest."""
+    if dataset == "ham10000":
+        return config["metrics"]["image_size"]
+    settings = config["sd"]["generate"]["settings"]
+    return settings.get("source_size") or settings.get("resolution", 512)
+
+
+def features_size(wildcards):
+    if "method" in wildcards.keys():
+        return metrics_size(synthetic_source(wildcards.method)["dataset"])
+    return metrics_size(REAL_SETS[wildcards.real_set]["dataset"])
 
 
 METRIC_METHODS = list(config["metrics"]["methods"])
@@ -208,10 +246,11 @@ wildcard_constraints:
 def real_set_inputs(wildcards):
     source = REAL_SETS[wildcards.real_set]
     dataset = source["dataset"]
-    size = config["metrics"]["image_size"]
+    size = metrics_size(dataset)
     if size not in config["preprocess"]["sizes"][dataset]:
         raise ValueError(
-            f"config metrics.image_size {size} is not among preprocess.sizes.{dataset} "
+            f"config: {dataset} images are compared at {size} px (metrics.image_size for "
+            f"HAM10000, sd.generate.settings.source_size for the rest), not among preprocess.sizes.{dataset} "
             f"{config['preprocess']['sizes'][dataset]}: add it there"
         )
     table = (
@@ -280,8 +319,15 @@ def metrics_products():
 
 
 def metric_classes(method):
-    """Class code -> name of the dataset a synthetic set imitates."""
-    return dict(config["datasets"][synthetic_source(method)["dataset"]]["classes"])
+    """Class code -> name of the dataset a synthetic set imitates (a name -> itself where the
+    dataset's labels are names: Fitzpatrick17k, DDI's benign and malignant)."""
+    dataset = synthetic_source(method)["dataset"]
+    if dataset == "ddi":
+        from dermsynth.classify.ddi import DDI_CLASSES
+
+        return {label: label for label in DDI_CLASSES}
+    classes = config["datasets"][dataset]["classes"]
+    return dict(classes) if isinstance(classes, dict) else {label: label for label in classes}
 
 
 def quality_settings():

@@ -8,7 +8,7 @@ rule real_image_set:
     output:
         images="results/metrics/real/{real_set}.csv",
     params:
-        size=config["metrics"]["image_size"],
+        size=features_size,
         splits=real_set_splits,
     log:
         "results/logs/metrics/real_{real_set}.log",
@@ -49,7 +49,7 @@ rule real_features:
     output:
         features="results/features/real/{real_set}.npz",
     params:
-        size=config["metrics"]["image_size"],
+        size=features_size,
         inception=config["metrics"]["inception"],
         note=inception_note(),
     log:

@@ -60,7 +60,10 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
     jobs["glide_synthetic_set"] = 1
     metrics = config["metrics"]
     methods = len(metrics["methods"])
-    real_sets = 1  # every scored set is GLIDE's, trained on one HAM10000 split
+    # GLIDE's real set is one HAM10000 split; a Stable Diffusion set's is its dataset's
+    # training images (<method>-<variant>-<dataset>), shared by the sets of one dataset
+    real_sets = len({m.rsplit("-", 1)[-1] if m != "glide" else "ham10000" for m in
+                     metrics["methods"]})  # fmt: skip
     jobs.update(
         real_image_set=real_sets,
         real_features=real_sets,
@@ -197,6 +200,8 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/tables/fig3_ddi_external.csv",
         "results/tables/ddi_malignancy.csv",
         "results/figures/ddi_malignancy.png",
+        "results/tables/table1_inoutpaint-dreambooth-ddi_quality.csv",
+        "results/audit/inoutpaint-dreambooth-ddi_memorization.csv",
     ]:
         assert (workdir / product).stat().st_size > 0, product
 
@@ -277,3 +282,17 @@ def test_paper_plan_counts_the_grid_the_shards_and_the_images():
     images = sum(pool_images(p, classes[p.dataset], sd["ddi_sources_per_class"]) for p in pools)
     f17k = 9 * 228 * 10 + 2 * 9 * 228 * 75 + 3 * 9 * (1 + 8 + 16 + 32 + 64 + 128 + 228) * 10
     assert images == f17k + 2 * 464 * 10 == 466_390
+
+
+def test_scoring_a_stable_diffusion_set_no_run_makes_is_refused_naming_it(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "extra.yaml").write_text(
+        "metrics:\n  methods: [glide, text2img-dreambooth-fitzpatrick17k]\n"
+    )
+    result = snakemake(workdir, "-n", "--configfile", "extra.yaml", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert (
+        "'text2img-dreambooth-fitzpatrick17k' is scored, but no classifier run makes it" in output
+    )
+    assert "classify.grid.sources" in output
