@@ -401,7 +401,6 @@ def paper_cnn_outputs():
 from dermsynth.classify.ddi import DDI_CLASSES, ddi_runs
 from dermsynth.classify.grid import grid_runs
 from dermsynth.sd.sets import (
-    BASE_OF,
     DDI_RUN_KEYS,
     GRID_RUN_KEYS,
     class_slug,
