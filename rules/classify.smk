@@ -58,7 +58,7 @@ rule classify_table3:
         mem_mb=2000,
         runtime=rule_runtime("classify_table3"),
     conda:
-        "../envs/report.yaml"
+        "../envs/classify.yaml"  # dermsynth.classify imports torch and timm
     script:
         "../workflow/scripts/classify_table3.py"
 
@@ -148,7 +148,7 @@ rule classify_grid_gather:
         mem_mb=2000,
         runtime=rule_runtime("classify_grid_gather"),
     conda:
-        "../envs/report.yaml"
+        "../envs/classify.yaml"  # dermsynth.classify imports torch and timm
     script:
         "../workflow/scripts/classify_grid_gather.py"
 
@@ -206,7 +206,7 @@ rule classify_ddi_gather:
         mem_mb=2000,
         runtime=rule_runtime("classify_ddi_gather"),
     conda:
-        "../envs/report.yaml"
+        "../envs/classify.yaml"  # dermsynth.classify imports torch and timm
     script:
         "../workflow/scripts/classify_ddi_gather.py"
 

@@ -171,7 +171,7 @@ def glide_prompt(wildcards):
 
 # --- Metrics, audit and reader study (paper 1, sections 2.2-2.3) ----------------------------------
 
-from dermsynth.sd.sets import config_pools
+from dermsynth.sd.sets import config_pools, dataset_classes
 
 # a Stable Diffusion set as metrics and the reader study name it
 SD_SET_NAME = re.compile(r"(text2img|inpaint|inoutpaint)-(pretrained|dreambooth)-(fitzpatrick17k|ddi)")
@@ -322,12 +322,9 @@ def metric_classes(method):
     """Class code -> name of the dataset a synthetic set imitates (a name -> itself where the
     dataset's labels are names: Fitzpatrick17k, DDI's benign and malignant)."""
     dataset = synthetic_source(method)["dataset"]
-    if dataset == "ddi":
-        from dermsynth.classify.ddi import DDI_CLASSES
-
-        return {label: label for label in DDI_CLASSES}
-    classes = config["datasets"][dataset]["classes"]
-    return dict(classes) if isinstance(classes, dict) else {label: label for label in classes}
+    if dataset == "ham10000":
+        return dict(config["datasets"]["ham10000"]["classes"])
+    return {label: label for label in dataset_classes(config)[dataset]}
 
 
 def quality_settings():
@@ -398,16 +395,16 @@ def paper_cnn_outputs():
 
 # --- Paper 2: Stable Diffusion sets and the classifier grid ------------------------------------
 
-from dermsynth.classify.ddi import DDI_CLASSES, ddi_runs
-from dermsynth.classify.grid import grid_runs
 from dermsynth.sd.sets import (
-    DDI_RUN_KEYS,
-    GRID_RUN_KEYS,
     class_slug,
     config_pools,
+    dataset_classes,
     dreambooth_models,
     find_pool,
+    largest_real_per_class,
     pool_n,
+    section_ddi_runs,
+    section_grid_runs,
     shard_count,
     sources_per_class,
 )
@@ -415,17 +412,12 @@ from dermsynth.sd.sets import (
 GRID = config["classify"]["grid"]
 DDI_EXP = config["classify"]["ddi"]
 SD = config["sd"]
-SD_CLASSES = {
-    "fitzpatrick17k": list(config["datasets"]["fitzpatrick17k"]["classes"]),
-    "ddi": list(DDI_CLASSES),
-}
+SD_CLASSES = dataset_classes(config)
 SD_SLUGS = {ds: {class_slug(c): c for c in classes} for ds, classes in SD_CLASSES.items()}
 SD_POOLS = config_pools(config)
-GRID_RUNS = grid_runs({k: v for k, v in GRID.items() if k in GRID_RUN_KEYS})
-DDI_RUNS = ddi_runs({k: v for k, v in DDI_EXP.items() if k in DDI_RUN_KEYS})
-GRID_LARGEST = {}
-for _run in GRID_RUNS:
-    GRID_LARGEST[_run.source] = max(GRID_LARGEST.get(_run.source, 0), _run.real_per_class)
+GRID_RUNS = section_grid_runs(GRID)
+DDI_RUNS = section_ddi_runs(DDI_EXP)
+GRID_LARGEST = largest_real_per_class(GRID_RUNS)
 
 
 wildcard_constraints:

@@ -8,13 +8,11 @@ import pandas as pd
 import pytest
 from workflow_helpers import REPO, copy_workflow, job_counts, load_config, snakemake
 
-from dermsynth.classify.ddi import ddi_runs
-from dermsynth.classify.grid import grid_runs
 from dermsynth.sd.sets import (
-    DDI_RUN_KEYS,
-    GRID_RUN_KEYS,
     dreambooth_models,
     pool_images,
+    section_ddi_runs,
+    section_grid_runs,
     shard_count,
     sources_per_class,
     synthetic_pools,
@@ -105,9 +103,9 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
     jobs = {
         "sd_generate_shard": shards,
         "sd_synthetic_set": len({(p.method, p.variant, p.dataset) for p in pools}),
-        "classify_grid_run": len(grid_runs({k: v for k, v in grid.items() if k in GRID_RUN_KEYS})),
+        "classify_grid_run": len(section_grid_runs(grid)),
         "classify_grid_gather": 1,
-        "classify_ddi_run": len(ddi_runs({k: v for k, v in ddi.items() if k in DDI_RUN_KEYS})),
+        "classify_ddi_run": len(section_ddi_runs(ddi)),
         "classify_ddi_gather": 1,
     }
     models = sum(len(classes[dataset]) for _, dataset, _ in dreambooth_models(pools))

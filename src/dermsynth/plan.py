@@ -35,14 +35,12 @@ def job_images(rule: str, wildcards: Mapping[str, str], config: Mapping) -> int 
 
 def sd_shard_images(wildcards: Mapping[str, str], config: Mapping) -> int:
     """Images of one Stable Diffusion shard (for DDI: by the declared training counts)."""
-    from dermsynth.classify.ddi import DDI_CLASSES
-    from dermsynth.sd.sets import class_slug, config_pools, find_pool, shard_sizes
+    from dermsynth.sd.sets import class_slug, config_pools, dataset_classes, find_pool, shard_sizes
 
     dataset = wildcards["dataset"]
     pool = find_pool(config_pools(config), dataset, wildcards["sd_method"],
                      wildcards["sd_variant"], wildcards["pool"])  # fmt: skip
-    classes = (list(DDI_CLASSES) if dataset == "ddi"
-               else list(config["datasets"][dataset]["classes"]))  # fmt: skip
+    classes = dataset_classes(config)[dataset]
     (label,) = [c for c in classes if class_slug(c) == wildcards["sd_cls"]]
     sizes = shard_sizes(pool, label, classes, config["sd"]["ddi_sources_per_class"],
                         config["sd"]["generate"]["images_per_shard"])  # fmt: skip

@@ -32,15 +32,11 @@ TABLE2_VARIANT, TABLE2_PROTOCOL = "combined", "paper_random"
 AI_COLUMNS = [f"ai_{m}" for m in METRICS]
 
 
-def _floats(path: str | Path, table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    return float_columns(table, columns, path)
-
-
 def read_paper_table3(path: str | Path) -> pd.DataFrame:
     """The published Table 3 (`variant, row, class, precision, recall, f1`) in long form:
     `variant, row, class, metric, paper_value`, without the values the paper does not print."""
     table = read_table(path, ["variant", "row", "class", *METRICS])
-    values = _floats(path, table, METRICS)
+    values = float_columns(table, METRICS, path)
     long = pd.concat([table[["variant", "row", "class"]], values], axis=1).melt(
         id_vars=["variant", "row", "class"], var_name="metric", value_name="paper_value"
     )
@@ -175,7 +171,7 @@ def table3_wide(long: pd.DataFrame, paper: pd.DataFrame | None) -> pd.DataFrame:
 def read_paper_table2_ai(path: str | Path) -> pd.DataFrame:
     """The published Table 2's AI columns (`row, class, ai_precision, ai_recall, ai_f1`)."""
     table = read_table(path, ["row", "class", *AI_COLUMNS])
-    return pd.concat([table[["row", "class"]], _floats(path, table, AI_COLUMNS)], axis=1)
+    return pd.concat([table[["row", "class"]], float_columns(table, AI_COLUMNS, path)], axis=1)
 
 
 def table2_ai(

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dermsynth.classify.ddi import ddi_runs
+from dermsynth.classify.ddi import DDI_CLASSES, ddi_runs
 from dermsynth.classify.grid import NO_SYNTHETIC, grid_runs
 
 METHODS = ("text2img", "inpaint", "inoutpaint")
@@ -86,12 +86,33 @@ def pool_n(source: str, n: int, largest: int, mode: str) -> int:
     return n if (variant == "dreambooth" and mode == "per_n") else largest
 
 
-def _largest_n(runs: Iterable[Any]) -> dict[str, int]:
+def section_grid_runs(grid: Mapping[str, Any] | None) -> list:
+    """The runs of a `classify.grid` section (its other keys, image_size and settings, are the
+    runs' shared settings)."""
+    return grid_runs({k: v for k, v in grid.items() if k in GRID_RUN_KEYS}) if grid else []
+
+
+def section_ddi_runs(ddi: Mapping[str, Any] | None) -> list:
+    """The runs of a `classify.ddi` section."""
+    return ddi_runs({k: v for k, v in ddi.items() if k in DDI_RUN_KEYS}) if ddi else []
+
+
+def largest_real_per_class(runs: Iterable[Any]) -> dict[str, int]:
+    """Per synthetic source, the largest real images per class of the runs that read it."""
     largest: dict[str, int] = {}
     for run in runs:
         if run.source != NO_SYNTHETIC:
             largest[run.source] = max(largest.get(run.source, 0), run.real_per_class)
     return largest
+
+
+def dataset_classes(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The class labels synthetic images carry, per dataset: Fitzpatrick17k's configured F17k-9
+    labels, DDI's benign and malignant."""
+    return {
+        GRID_DATASET: list(config["datasets"][GRID_DATASET]["classes"]),
+        DDI_DATASET: list(DDI_CLASSES),
+    }
 
 
 def synthetic_pools(
@@ -106,17 +127,15 @@ def synthetic_pools(
         key = (dataset, method, variant, n)
         need[key] = max(need.get(key, 0), per_source)
 
-    if grid:
-        runs = grid_runs({k: v for k, v in grid.items() if k in GRID_RUN_KEYS})
-        largest = _largest_n(runs)
-        for run in runs:
-            if run.source != NO_SYNTHETIC:
-                n = pool_n(run.source, run.real_per_class, largest[run.source], mode)
-                want(GRID_DATASET, run.source, n, run.synthetic_per_real)
-    if ddi:
-        for run in ddi_runs({k: v for k, v in ddi.items() if k in DDI_RUN_KEYS}):
-            if run.source != NO_SYNTHETIC:
-                want(DDI_DATASET, run.source, None, run.synthetic_per_real)
+    runs = section_grid_runs(grid)
+    largest = largest_real_per_class(runs)
+    for run in runs:
+        if run.source != NO_SYNTHETIC:
+            n = pool_n(run.source, run.real_per_class, largest[run.source], mode)
+            want(GRID_DATASET, run.source, n, run.synthetic_per_real)
+    for run in section_ddi_runs(ddi):
+        if run.source != NO_SYNTHETIC:
+            want(DDI_DATASET, run.source, None, run.synthetic_per_real)
     for (dataset, method, variant, n), per_source in list(need.items()):
         if method == "inoutpaint":
             key = (dataset, "inpaint", variant, n)
