@@ -403,6 +403,7 @@ from dermsynth.sd.sets import (
     find_pool,
     largest_real_per_class,
     pool_n,
+    release_model_pool,
     section_ddi_runs,
     section_grid_runs,
     shard_count,
@@ -425,7 +426,7 @@ wildcard_constraints:
     sd_variant="pretrained|dreambooth",
     sd_base="text2img|inpaint",
     sd_cls="|".join(sorted({s for slugs in SD_SLUGS.values() for s in slugs})),
-    pool=r"all|n\d+",
+    pool=r"all|release|n\d+",
     grid_run=r"n\d+_s[A-Za-z0-9-]+_x\d+_t[01]_seed\d+",
     ddi_run=r"s[A-Za-z0-9-]+_x\d+_t[01]_seed\d+",
 
@@ -496,12 +497,13 @@ def sd_generate_inputs(wildcards):
             f"results/synthetic/sd/inpaint-{pool.variant}/{pool.dataset}/{wildcards.sd_cls}/"
             f"{pool.name}/shard-{wildcards.k}/manifest.csv"
         )
-    else:
+    elif not pool.release:  # a release is made from prompts alone
         inputs["split"] = sd_split(pool.dataset)
         inputs["images"] = f"results/data/{pool.dataset}/images"
     if pool.variant == "dreambooth":
+        trained = release_model_pool(pool, SD_POOLS) if pool.release else pool
         inputs["dreambooth"] = sd_dreambooth_folder(
-            pool.base, pool.dataset, wildcards.sd_cls, pool.name
+            pool.base, pool.dataset, wildcards.sd_cls, trained.name
         )
     return inputs
 

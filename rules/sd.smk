@@ -71,6 +71,7 @@ rule sd_generate_shard:
         k=lambda wildcards: int(wildcards.k),
         shards=lambda wildcards: sd_shards(sd_pool(wildcards), wildcards.sd_cls),
         n=lambda wildcards: sd_pool(wildcards).n,
+        release=lambda wildcards: sd_pool(wildcards).release,
         per_source=lambda wildcards: sd_pool(wildcards).per_source,
         expected_sources=sd_expected_sources,
         settings=SD["generate"]["settings"],

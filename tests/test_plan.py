@@ -7,8 +7,8 @@ import json
 import math
 
 import pytest
-from test_workflow import place_paper_inputs
-from workflow_helpers import REPO, copy_workflow, job_counts, snakemake
+from test_workflow import expected_jobs, place_paper_inputs
+from workflow_helpers import copy_workflow, job_counts, snakemake
 
 from dermsynth.cli import main
 from dermsynth.plan import (
@@ -149,19 +149,33 @@ def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
     )
     main(["plan", "--directory", str(workdir)])
     assert "peak parallel GPUs" in capsys.readouterr().out
+    main(["plan", "--directory", str(workdir), "--json", "data_summary"])  # a target narrows it
+    narrowed = json.loads(capsys.readouterr().out)
+    assert {row["rule"] for row in narrowed["rules"]} == {
+        "data_summary", "split", "ingest_ham10000", "ingest_fitzpatrick17k",
+        "ingest_ddi", "demo_ham10000", "demo_fitzpatrick17k", "demo_ddi",
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def paper_jobs(tmp_path_factory):
+    """The paper graph's jobs and edges under profiles/slurm, asked of Snakemake once."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("paper"))
+    place_paper_inputs(workdir)
+    args = ["--configfile", "config/paper.yaml", "--workflow-profile", "profiles/slurm"]
+    jobs, edges = snakemake_jobs(workdir, args)
+    return workdir, jobs, edges
 
 
 @pytest.mark.workflow
-def test_paper_dry_run_under_the_slurm_profile_gives_every_job_its_resources(tmp_path):
-    workdir = copy_workflow(tmp_path)
-    place_paper_inputs(workdir)
-    jobs, _ = snakemake_jobs(
-        workdir, ["--configfile", "config/paper.yaml", "--workflow-profile", "profiles/slurm"]
-    )
+def test_paper_dry_run_under_the_slurm_profile_gives_every_job_its_resources(paper_jobs):
+    workdir, jobs, _ = paper_jobs
     jobs = [job for job in jobs if job.rule != "all"]
-    counts = job_counts(snakemake(workdir, "-n", "--configfile", "config/paper.yaml").stdout)
-    assert len(jobs) == counts["total"] - 1
     config = load_config(workdir, ["config/paper.yaml"])
+    rules = {job.rule for job in jobs}
+    expected = expected_jobs(config, with_demo=False)
+    expected.pop("all")
+    assert {r: sum(job.rule == r for job in jobs) for r in rules} == expected
     for job in jobs:
         assert job.gpus == (1 if job.rule in GPU_RULES else 0), job
         assert int(job.resources["mem_mb"]) > 0, job
@@ -173,19 +187,18 @@ def test_paper_dry_run_under_the_slurm_profile_gives_every_job_its_resources(tmp
 
 
 @pytest.mark.workflow
-def test_paper_plan_samples_as_many_glide_images_as_ham10000_has(tmp_path, capsys):
-    workdir = copy_workflow(tmp_path)
-    place_paper_inputs(workdir)
-    main(["plan", "--directory", str(workdir), "--configfile", "config/paper.yaml", "--json"])
-    plan = json.loads(capsys.readouterr().out)
-    shards = {row["rule"]: row for row in plan["rules"]}["glide_sample_shard"]
-    assert shards["images"] == 10015
-    config = load_config(REPO, ["config/paper.yaml"])
+def test_paper_plan_samples_as_many_glide_images_as_ham10000_has(paper_jobs):
+    workdir, jobs, edges = paper_jobs
+    config = load_config(workdir, ["config/paper.yaml"])
+    plan = make_plan(jobs, edges, config)
+    rules = {rule.rule: rule for rule in plan.rules}
+    shards = rules["glide_sample_shard"]
+    assert shards.images == 10015
     sample = config["glide"]["sample"]
-    assert shards["jobs"] == sum(
+    assert shards.jobs == sum(
         -(-n // sample["images_per_shard"]) for n in sample["images_per_class"].values()
     )
-    assert plan["peak_gpus"] >= shards["jobs"]  # every shard can run at once
-    sd = {row["rule"]: row for row in plan["rules"]}["sd_generate_shard"]
-    assert sd["images"] == sd_images(config) == 466_390  # README, "The paper's total"
-    print(f"paper plan: {plan['jobs']} jobs, {plan['gpu_hours']} GPU-h, {plan['peak_gpus']} GPUs")
+    assert plan.peak_gpus >= shards.jobs  # every shard can run at once
+    sd = rules["sd_generate_shard"]
+    assert sd.images == sd_images(config) == 458_920  # README, "The paper's total"
+    print(f"paper plan: {plan.jobs} jobs, {plan.gpu_hours:.1f} GPU-h, {plan.peak_gpus} GPUs")

@@ -32,8 +32,8 @@ from dermsynth.sd.generate import (  # noqa: E402
     image_seed,
     items_from_manifest,
     merge_manifests,
+    prompt_shard_items,
     sample_grid,
-    sd_shards,
     shard_items,
     sources_from,
 )
@@ -85,14 +85,21 @@ def pixels(manifest: pd.DataFrame) -> np.ndarray:
 
 
 def test_shards_are_static_ranges_covering_every_item_once(sources):
-    shards = sd_shards(sources, 10, 15)
-    assert shards == sd_shards(len(sources), 10, 15) == [(0, 15), (15, 30), (30, 40)]
+    shards = [(0, 15), (15, 30), (30, 40)]
     items = [item for shard in shards for item in shard_items(sources, 10, shard)]
     assert [(i.source_image, i.index) for i in items] == [
         (s.image_id, k) for s in sources for k in range(10)
     ]
-    assert sd_shards(None, 7, 5) == [(0, 5), (5, 7)]  # prompt-only text-to-image
-    assert [i.index for i in shard_items(None, 7, (5, 7))] == [5, 6]
+
+
+def test_a_release_shards_prompt_only_items_with_no_source_each_index_once():
+    shards = [prompt_shard_items(7, k, 3) for k in range(3)]
+    assert [len(items) for items in shards] == [2, 2, 3]
+    items = [item for shard in shards for item in shard]
+    assert [i.index for i in items] == list(range(7))
+    assert {(i.source_image, i.pool_rank, i.init_file) for i in items} == {("", None, "")}
+    with pytest.raises(ValueError, match="shard 3 of 3"):
+        prompt_shard_items(7, 3, 3)
 
 
 def test_a_fixed_shard_count_spreads_a_classs_items_evenly_and_covers_each_once(sources):
@@ -271,9 +278,12 @@ def test_variants_and_methods_are_checked(tiny, sources, tmp_path):
 def test_merged_manifests_and_the_sample_grid(tiny, sources, tmp_path):
     first = run(tiny, shard_items(sources, 2, (0, 3)), tmp_path / "shard-0")
     second = run(tiny, shard_items(sources, 2, (3, 5)), tmp_path / "shard-1")
-    merged = merge_manifests([tmp_path / "shard-0" / "manifest.csv",
-                              tmp_path / "shard-1" / "manifest.csv"])  # fmt: skip
-    assert list(merged["file"]) == list(first["file"]) + list(second["file"])
+    # a release shard: prompt-only images, no source and no start image
+    release = run(tiny, prompt_shard_items(2, 0, 1), tmp_path / "release")
+    assert (release[["source_image", "init_image", "pool_rank"]] == "").all(axis=None)
+    manifests = [tmp_path / f / "manifest.csv" for f in ("release", "shard-0", "shard-1")]
+    merged = merge_manifests(manifests)
+    assert list(merged["file"]) == [*release["file"], *first["file"], *second["file"]]
     sample_grid(merged, tmp_path / "grid.png", "text2img-pretrained")
     assert read_rgb(tmp_path / "grid.png").shape[0] > 100
 

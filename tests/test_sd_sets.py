@@ -7,9 +7,11 @@ import pytest
 from dermsynth.sd.sets import (
     Pool,
     class_slug,
+    config_pools,
     dreambooth_models,
     pool_images,
     pool_n,
+    release_model_pool,
     shard_count,
     split_source,
     synthetic_pools,
@@ -94,3 +96,33 @@ def test_shards_hold_about_images_per_shard_and_never_none():
 def test_class_slugs_are_path_components():
     assert class_slug("squamous cell carcinoma") == "squamous_cell_carcinoma"
     assert class_slug("Lupus  erythematosus ") == "lupus_erythematosus"
+
+
+def release_config(release: dict | None, mode: str = "per_n") -> dict:
+    grid = {**GRID, "sources": ["none", "text2img-dreambooth", "inpaint-pretrained"]}
+    return {"classify": {"grid": grid, "ddi": DDI},
+            "sd": {"dreambooth": {"mode": mode}, "release": release}}  # fmt: skip
+
+
+def test_a_release_is_one_prompt_only_pool_per_class_count_that_trains_no_model():
+    config = release_config(
+        {"dataset": "fitzpatrick17k", "source": "text2img-dreambooth", "per_class": 25}
+    )
+    pools = config_pools(config)
+    release = pools[-1]
+    assert release == Pool("fitzpatrick17k", "text2img", "dreambooth", None, 25, release=True)
+    assert release.name == "release"
+    assert pool_images(release, ["a", "b", "c"], {}) == 75  # per class, whatever the pools
+    # it uses the largest DreamBooth text-to-image pool's models and adds none
+    assert release_model_pool(release, pools).name == "n8"
+    assert dreambooth_models(pools) == dreambooth_models(pools[:-1])
+    assert config_pools(release_config(None)) == pools[:-1]
+
+
+def test_a_release_is_refused_unless_text_to_image_with_a_model_to_use():
+    inpaint = {"dataset": "fitzpatrick17k", "source": "inpaint-pretrained", "per_class": 5}
+    with pytest.raises(ValueError, match="from prompts alone.*text2img"):
+        config_pools(release_config(inpaint))
+    on_ddi = {"dataset": "ddi", "source": "text2img-dreambooth", "per_class": 5}
+    with pytest.raises(ValueError, match=r"no classifier run reads text2img-dreambooth.*\.ddi"):
+        config_pools(release_config(on_ddi))

@@ -9,13 +9,13 @@ import pytest
 from workflow_helpers import REPO, copy_workflow, job_counts, load_config, snakemake
 
 from dermsynth.sd.sets import (
+    config_pools,
     dreambooth_models,
     pool_images,
     section_ddi_runs,
     section_grid_runs,
     shard_count,
     sources_per_class,
-    synthetic_pools,
 )
 
 pytestmark = pytest.mark.workflow
@@ -90,7 +90,7 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
     """Jobs of paper 2's rules: the pools the classifier runs read, their shards and
     DreamBooth models, the grid and DDI runs."""
     grid, ddi, sd = config["classify"]["grid"], config["classify"]["ddi"], config["sd"]
-    pools = synthetic_pools(grid, ddi, sd["dreambooth"]["mode"])
+    pools = config_pools(config)
     classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
                "ddi": ["benign", "malignant"]}  # fmt: skip
     shards = sum(
@@ -240,8 +240,7 @@ def test_report_bundles_the_registered_tables_and_figures(demo_run):
 def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run):
     workdir, _ = demo_run
     config = load_config(REPO / "config/config.yaml")
-    pools = synthetic_pools(config["classify"]["grid"], config["classify"]["ddi"],
-                            config["sd"]["dreambooth"]["mode"])  # fmt: skip
+    pools = config_pools(config)
     manifests = list((workdir / "results/synthetic/sd").glob("*/*/manifest.csv"))
     assert len(manifests) == len({(p.method, p.variant, p.dataset) for p in pools})
     # the demo makes every method x variant
@@ -251,6 +250,11 @@ def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run)
     }  # fmt: skip
     for manifest in manifests:
         table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        # the release's images (sd.release) are made from prompts alone
+        release = table["file"].str.contains("/release/shard-")
+        assert (table.loc[release, ["source_image", "pool_rank"]] == "").all(axis=None)
+        assert (table.loc[release, "method"] == "text2img").all()
+        table = table[~release]
         dataset = manifest.parent.name
         split = pd.read_csv(workdir / f"results/data/{dataset}/splits/paper.csv", dtype=str)
         merged = table.merge(split, left_on="source_image", right_on="image_id", how="left")
@@ -261,25 +265,35 @@ def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run)
 
 
 def test_paper_plan_counts_the_grid_the_shards_and_the_images():
-    """Hand-counted from config/paper.yaml (README, "Stable Diffusion track")."""
+    """Hand-counted from config/paper.yaml (README, "The paper's total")."""
     config = load_config(REPO / "config/paper.yaml")
     jobs = sd_and_grid_jobs(config)
-    # 7 real counts x 7 sources x 2 transforms x 5 seeds; dose: 2 real x 2 sources x 3 counts
+    # 7 real counts x 7 sources x 2 transforms x 5 seeds; dose: 2 real x 1 source x 3 counts
     # beyond the main grid's 10 x 2 transforms x 5 seeds
-    assert jobs["classify_grid_run"] == 490 + 120
+    assert jobs["classify_grid_run"] == 490 + 60
     assert jobs["classify_ddi_run"] == 3 * 2 * 5
-    # per_n DreamBooth: 2 bases x 7 n x 9 classes
+    # per_n DreamBooth: 2 bases x 7 n x 9 classes; the release trains none
     assert jobs["sd_dreambooth"] == 126
-    # text2img-pretrained 9; inpaint/inoutpaint-pretrained at 75 per real: 6 per class;
-    # 3 DreamBooth methods x 7 n x 9; DDI 2 methods x (2 benign + 1 malignant)
-    assert jobs["sd_generate_shard"] == 9 + 2 * 54 + 3 * 63 + 2 * 3
-    grid, ddi, sd = config["classify"]["grid"], config["classify"]["ddi"], config["sd"]
-    pools = synthetic_pools(grid, ddi, sd["dreambooth"]["mode"])
+    # per class, 3,000 images a shard: text2img-, inpaint-, inoutpaint-pretrained 1 each;
+    # text2img-dreambooth 5 n x 1 + n128 x 75 (4) + n228 x 75 (6); inpaint- and
+    # inoutpaint-dreambooth 7 n x 1; the release 2; DDI 2 methods x (2 benign + 1 malignant)
+    assert jobs["sd_generate_shard"] == 9 * (3 + 5 + 4 + 6 + 2 * 7 + 2) + 2 * 3
+    sd = config["sd"]
     classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
                "ddi": ["benign", "malignant"]}  # fmt: skip
-    images = sum(pool_images(p, classes[p.dataset], sd["ddi_sources_per_class"]) for p in pools)
-    f17k = 9 * 228 * 10 + 2 * 9 * 228 * 75 + 3 * 9 * (1 + 8 + 16 + 32 + 64 + 128 + 228) * 10
-    assert images == f17k + 2 * 464 * 10 == 466_390
+    pools = config_pools(config)
+    images = {p: pool_images(p, classes[p.dataset], sd["ddi_sources_per_class"]) for p in pools}
+    n_sum = 1 + 8 + 16 + 32 + 64 + 128 + 228
+    runs = (
+        3 * 9 * 228 * 10  # the pretrained sets, one nested pool of 228 per class
+        + 3 * 9 * n_sum * 10  # per_n DreamBooth, 10 per real image
+        + 9 * (128 + 228) * (75 - 10)  # the dose response's DreamBooth text-to-image
+        + 2 * 464 * 10  # DDI's inpaint and in-then-outpaint
+    )
+    release = [p for p in pools if p.release]
+    assert sum(images[p] for p in pools if not p.release) == runs == 407_890
+    assert [images[p] for p in release] == [9 * 5_670]
+    assert sum(images.values()) == 458_920  # the slides' total
 
 
 def test_scoring_a_stable_diffusion_set_no_run_makes_is_refused_naming_it(tmp_path):

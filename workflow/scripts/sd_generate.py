@@ -1,13 +1,15 @@
 """One shard of synthetic images of one class by one method and variant.
 
 input:  model (pretrained diffusers folder: text-to-image for text2img, inpainting otherwise),
-        split + images (split table and preprocessed images folder; text2img and inpaint),
+        split + images (split table and preprocessed images folder; text2img and inpaint, not a
+        release),
         inpaint (the inpaint shard k's manifest.csv; inoutpaint only),
         dreambooth (the class's DreamBooth folder; variant dreambooth only)
 output: manifest (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/{pool}/shard-{k}/
         manifest.csv; the images lie beside it)
 params: method, variant, dataset, label (class name), k (shard number), shards (shards of the
-        class), n (sources are pool ranks < n; None: every training image), per_source,
+        class), n (sources are pool ranks < n; None: every training image), release (prompt-only
+        images, no source: per_source is the class's count), per_source,
         expected_sources (the source count the shards were planned for),
         settings (GenerateSettings fields)
 threads, log
@@ -20,6 +22,7 @@ from dermsynth.sd.generate import (
     class_shard_items,
     generate_shard,
     items_from_manifest,
+    prompt_shard_items,
     settings_from,
     sources_from,
 )
@@ -30,6 +33,8 @@ with to_rule_log(snakemake.log[0]):
     settings = settings_from({**params.settings, "per_source": params.per_source})
     if params.method == "inoutpaint":
         items = items_from_manifest(inputs.inpaint, per_source=params.per_source)
+    elif params.release:
+        items = prompt_shard_items(params.per_source, int(params.k), params.shards)
     else:
         split = read_table(inputs.split, ["image_id", "label", "split"])
         frame = training_sources(split, params.label, n=params.n)

@@ -39,7 +39,7 @@ from dermsynth.sd import masks
 from dermsynth.sd.load import check_folder, load_pipeline, model_sha256
 from dermsynth.sd.sources import PROMPT, prompt_for, read_rgb, square_rgb
 from dermsynth.seeds import derived_seed, text_key
-from dermsynth.shards import even_ranges, shard_ranges
+from dermsynth.shards import even_ranges
 
 log = logging.getLogger(__name__)
 
@@ -118,18 +118,6 @@ def sources_from(frame: pd.DataFrame, images_dir: str | Path, size: int) -> list
     ]
 
 
-def sd_shards(
-    sources: Sequence | int | None, per_source: int, shard_size: int
-) -> list[tuple[int, int]]:
-    """Static [start, stop) ranges over the items (source-major, then index) of a class.
-
-    `sources` is the source list or its length; None means prompt-only text-to-image, whose
-    `per_source` images have no source.
-    """
-    count = 1 if sources is None else sources if isinstance(sources, int) else len(sources)
-    return shard_ranges(count * per_source, shard_size)
-
-
 def shard_items(
     sources: Sequence[Source] | None, per_source: int, shard: tuple[int, int]
 ) -> list[Item]:
@@ -164,6 +152,14 @@ def class_shard_items(
             "more" if len(sources) > expected_sources else "fewer", len(sources),
         )  # fmt: skip
     return shard_items(sources, per_source, even_ranges(len(sources) * per_source, shards)[k])
+
+
+def prompt_shard_items(count: int, k: int, shards: int) -> list[Item]:
+    """The items of shard `k` of `shards` of a prompt-only class (a release): `count` images
+    with no source image, indices spread evenly over the shards."""
+    if not 0 <= k < shards:
+        raise ValueError(f"shard {k} of {shards} does not exist")
+    return shard_items(None, count, even_ranges(count, shards)[k])
 
 
 def items_from_manifest(manifest: str | Path, per_source: int | None = None) -> list[Item]:
@@ -422,13 +418,16 @@ def sample_grid(merged: pd.DataFrame, path: str | Path, title: str, per_class: i
         squeeze=False,
     )  # fmt: skip
     for row, cls in enumerate(classes):
-        rows = merged[merged["class"] == cls].sort_values(["source_image", "index"]).head(per_class)
+        rows = merged[merged["class"] == cls]
+        # images made from a real image first (a release's prompt-only images have none)
+        rows = rows.assign(_prompt_only=rows["source_image"] == "")
+        rows = rows.sort_values(["_prompt_only", "source_image", "index"]).head(per_class)
         cells = list(rows["file"])
         if with_init:
             cells = [rows["init_image"].iloc[0], *cells]
         for col, ax in enumerate(axes[row]):
             ax.set_axis_off()
-            if col < len(cells):
+            if col < len(cells) and cells[col]:
                 ax.imshow(read_rgb(cells[col]))
         axes[row][0].set_title(cls if not with_init else f"{cls}\n(start image)", fontsize=7)
     fig.suptitle(title, fontsize=9)

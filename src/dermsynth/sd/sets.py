@@ -20,6 +20,10 @@ how many synthetic images each gets:
 Shards are static: a Fitzpatrick17k pool's size is known from the config (n sources per
 class); DDI's counts are declared in config as expected training images per class, and its items
 are spread evenly over the shard count fixed from them.
+
+One set no run reads may be added: the *release* (`sd.release`), prompt-only text-to-image
+images per class, as a released dataset has beyond what its experiments read. Its pool is named
+`release`; a DreamBooth release uses the model of the set's largest pool on that dataset.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ METHODS = ("text2img", "inpaint", "inoutpaint")
 VARIANTS = ("pretrained", "dreambooth")
 BASE_OF = {"text2img": "text2img", "inpaint": "inpaint", "inoutpaint": "inpaint"}
 MODES = ("per_n", "full_pool")
+RELEASE = "release"
 GRID_DATASET = "fitzpatrick17k"
 DDI_DATASET = "ddi"
 GRID_RUN_KEYS = {"real_per_class", "sources", "synthetic_per_real", "transforms", "seeds",
@@ -64,9 +69,12 @@ class Pool:
     variant: str
     n: int | None
     per_source: int
+    release: bool = False  # prompt-only: per_source images per class, no source image
 
     @property
     def name(self) -> str:
+        if self.release:
+            return RELEASE
         return "all" if self.n is None else f"n{self.n}"
 
     @property
@@ -145,7 +153,10 @@ def synthetic_pools(
 
 def sources_per_class(pool: Pool, classes: Sequence[str], ddi_counts: Mapping[str, int]) -> dict:
     """Real images each class's part of the pool is made from: n (Fitzpatrick17k), or DDI's
-    expected training images per class (config)."""
+    expected training images per class (config); a release pool counts as one (its images
+    have no source)."""
+    if pool.release:
+        return {cls: 1 for cls in classes}
     if pool.n is not None:
         return {cls: pool.n for cls in classes}
     missing = [cls for cls in classes if cls not in ddi_counts]
@@ -167,7 +178,7 @@ def pool_images(pool: Pool, classes: Sequence[str], ddi_counts: Mapping[str, int
 def dreambooth_models(pools: Iterable[Pool]) -> list[tuple[str, str, int | None]]:
     """(base, dataset, n) of every DreamBooth model the pools need (one per class each)."""
     return sorted(
-        {(p.base, p.dataset, p.n) for p in pools if p.variant == "dreambooth"},
+        {(p.base, p.dataset, p.n) for p in pools if p.variant == "dreambooth" and not p.release},
         key=lambda m: (m[0], m[1], -1 if m[2] is None else m[2]),
     )
 
@@ -181,18 +192,61 @@ def class_slug(label: str) -> str:
 
 
 def find_pool(pools: Iterable[Pool], dataset: str, method: str, variant: str, name: str) -> Pool:
-    """The pool of (dataset, method, variant) named `name` (`n228`, `all`)."""
+    """The pool of (dataset, method, variant) named `name` (`n228`, `all`, `release`)."""
     for pool in pools:
         if (pool.dataset, pool.method, pool.variant, pool.name) == (dataset, method, variant, name):
             return pool
     raise ValueError(f"no classifier run needs {method}-{variant} {dataset} pool {name}")
 
 
+def release_pool(release: Mapping[str, Any] | None, pools: Sequence[Pool]) -> Pool | None:
+    """The pool of `sd.release` ({dataset, source, per_class}; None: no release): prompt-only
+    text-to-image images that no classifier run reads. A DreamBooth release needs a DreamBooth
+    text-to-image pool on its dataset, whose model it uses (`release_model_pool`)."""
+    if not release:
+        return None
+    method, variant = split_source(release["source"])
+    if method != "text2img":
+        raise ValueError(
+            f"sd.release.source {release['source']!r}: a release is made from prompts alone, so "
+            "its method must be text2img"
+        )
+    dataset = release["dataset"]
+    if dataset not in (GRID_DATASET, DDI_DATASET):
+        raise ValueError(
+            f"sd.release.dataset must be {GRID_DATASET} or {DDI_DATASET}, not {dataset!r}"
+        )
+    pool = Pool(dataset, method, variant, None, int(release["per_class"]), release=True)
+    if variant == "dreambooth":
+        release_model_pool(pool, pools)
+    return pool
+
+
+def release_model_pool(release: Pool, pools: Iterable[Pool]) -> Pool:
+    """The pool whose DreamBooth models a DreamBooth release uses: the largest text-to-image
+    DreamBooth pool on its dataset (`all`, or the largest n)."""
+    candidates = [
+        p for p in pools
+        if (p.dataset, p.method, p.variant) == (release.dataset, "text2img", "dreambooth")
+        and not p.release
+    ]  # fmt: skip
+    if not candidates:
+        raise ValueError(
+            f"sd.release.source text2img-dreambooth on {release.dataset}: no classifier run reads "
+            f"text2img-dreambooth there, so no DreamBooth model exists to make the release; add it "
+            f"to classify.{'ddi' if release.dataset == DDI_DATASET else 'grid'}.sources"
+        )
+    return max(candidates, key=lambda p: math.inf if p.n is None else p.n)
+
+
 def config_pools(config: Mapping[str, Any]) -> list[Pool]:
-    """The pools of a workflow config (`classify.grid`, `classify.ddi`, `sd.dreambooth.mode`)."""
+    """The pools of a workflow config (`classify.grid`, `classify.ddi`, `sd.dreambooth.mode`),
+    and the release's (`sd.release`) last."""
     classify = config["classify"]
-    return synthetic_pools(classify.get("grid"), classify.get("ddi"),
-                           config["sd"]["dreambooth"]["mode"])  # fmt: skip
+    pools = synthetic_pools(classify.get("grid"), classify.get("ddi"),
+                            config["sd"]["dreambooth"]["mode"])  # fmt: skip
+    release = release_pool(config["sd"].get("release"), pools)
+    return pools + ([release] if release else [])
 
 
 def shard_sizes(pool: Pool, label: str, classes: Sequence[str], ddi_counts: Mapping[str, int],
