@@ -27,22 +27,6 @@ from dermsynth.data.ingest import ingest_ddi, ingest_fitzpatrick17k, ingest_ham1
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
-# The longest test files, started first: the whole demo graph, and a real SLURM run that mostly
-# waits. pytest-xdist (`--dist loadfile`, `--no-loadscope-reorder` in pyproject.toml) hands out
-# files in collection order, so each starts at once on its own worker and the short files
-# fill the time around them.
-LONG_FIRST = ("test_workflow.py", "test_slurm.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> tuple[int, bool]:
-        name = item.path.name
-        first = LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
-        return first, "demo_run" not in getattr(item, "fixturenames", ())  # the graph first
-
-    items.sort(key=rank)  # stable: the order within and among the other files is kept
-
-
 HAM_LESIONS_PER_CLASS = 20
 HAM_IMAGES_PER_LESION = (1, 3)
 HAM_SIZE = (120, 90)
