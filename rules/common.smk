@@ -400,10 +400,10 @@ from dermsynth.sd.sets import (
     config_pools,
     dataset_classes,
     dreambooth_models,
+    dreambooth_pool,
     find_pool,
     largest_real_per_class,
     pool_n,
-    release_model_pool,
     section_ddi_runs,
     section_grid_runs,
     shard_count,
@@ -501,9 +501,8 @@ def sd_generate_inputs(wildcards):
         inputs["split"] = sd_split(pool.dataset)
         inputs["images"] = f"results/data/{pool.dataset}/images"
     if pool.variant == "dreambooth":
-        trained = release_model_pool(pool, SD_POOLS) if pool.release else pool
         inputs["dreambooth"] = sd_dreambooth_folder(
-            pool.base, pool.dataset, wildcards.sd_cls, trained.name
+            pool.base, pool.dataset, wildcards.sd_cls, dreambooth_pool(pool, SD_POOLS).name
         )
     return inputs
 

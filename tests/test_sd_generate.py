@@ -32,7 +32,6 @@ from dermsynth.sd.generate import (  # noqa: E402
     image_seed,
     items_from_manifest,
     merge_manifests,
-    prompt_shard_items,
     sample_grid,
     shard_items,
     sources_from,
@@ -93,13 +92,13 @@ def test_shards_are_static_ranges_covering_every_item_once(sources):
 
 
 def test_a_release_shards_prompt_only_items_with_no_source_each_index_once():
-    shards = [prompt_shard_items(7, k, 3) for k in range(3)]
+    shards = [class_shard_items(None, 7, k, 3, expected_sources=1) for k in range(3)]
     assert [len(items) for items in shards] == [2, 2, 3]
     items = [item for shard in shards for item in shard]
     assert [i.index for i in items] == list(range(7))
     assert {(i.source_image, i.pool_rank, i.init_file) for i in items} == {("", None, "")}
     with pytest.raises(ValueError, match="shard 3 of 3"):
-        prompt_shard_items(7, 3, 3)
+        class_shard_items(None, 7, 3, 3)
 
 
 def test_a_fixed_shard_count_spreads_a_classs_items_evenly_and_covers_each_once(sources):
@@ -279,7 +278,7 @@ def test_merged_manifests_and_the_sample_grid(tiny, sources, tmp_path):
     first = run(tiny, shard_items(sources, 2, (0, 3)), tmp_path / "shard-0")
     second = run(tiny, shard_items(sources, 2, (3, 5)), tmp_path / "shard-1")
     # a release shard: prompt-only images, no source and no start image
-    release = run(tiny, prompt_shard_items(2, 0, 1), tmp_path / "release")
+    release = run(tiny, class_shard_items(None, 2, 0, 1), tmp_path / "release")
     assert (release[["source_image", "init_image", "pool_rank"]] == "").all(axis=None)
     manifests = [tmp_path / f / "manifest.csv" for f in ("release", "shard-0", "shard-1")]
     merged = merge_manifests(manifests)

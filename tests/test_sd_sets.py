@@ -9,9 +9,9 @@ from dermsynth.sd.sets import (
     class_slug,
     config_pools,
     dreambooth_models,
+    dreambooth_pool,
     pool_images,
     pool_n,
-    release_model_pool,
     shard_count,
     split_source,
     synthetic_pools,
@@ -114,7 +114,8 @@ def test_a_release_is_one_prompt_only_pool_per_class_count_that_trains_no_model(
     assert release.name == "release"
     assert pool_images(release, ["a", "b", "c"], {}) == 75  # per class, whatever the pools
     # it uses the largest DreamBooth text-to-image pool's models and adds none
-    assert release_model_pool(release, pools).name == "n8"
+    assert dreambooth_pool(release, pools).name == "n8"
+    assert all(dreambooth_pool(p, pools) is p for p in pools[:-1])
     assert dreambooth_models(pools) == dreambooth_models(pools[:-1])
     assert config_pools(release_config(None)) == pools[:-1]
 

@@ -22,7 +22,6 @@ from dermsynth.sd.generate import (
     class_shard_items,
     generate_shard,
     items_from_manifest,
-    prompt_shard_items,
     settings_from,
     sources_from,
 )
@@ -33,12 +32,13 @@ with to_rule_log(snakemake.log[0]):
     settings = settings_from({**params.settings, "per_source": params.per_source})
     if params.method == "inoutpaint":
         items = items_from_manifest(inputs.inpaint, per_source=params.per_source)
-    elif params.release:
-        items = prompt_shard_items(params.per_source, int(params.k), params.shards)
     else:
-        split = read_table(inputs.split, ["image_id", "label", "split"])
-        frame = training_sources(split, params.label, n=params.n)
-        sources = sources_from(frame, inputs.images, settings.source_size or settings.resolution)
+        sources = None  # a release: prompts alone
+        if not params.release:
+            split = read_table(inputs.split, ["image_id", "label", "split"])
+            frame = training_sources(split, params.label, n=params.n)
+            size = settings.source_size or settings.resolution
+            sources = sources_from(frame, inputs.images, size)
         items = class_shard_items(
             sources, params.per_source, int(params.k), params.shards, params.expected_sources
         )

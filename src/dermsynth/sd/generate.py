@@ -135,31 +135,24 @@ def shard_items(
 
 
 def class_shard_items(
-    sources: Sequence[Source], per_source: int, k: int, shards: int,
+    sources: Sequence[Source] | None, per_source: int, k: int, shards: int,
     expected_sources: int | None = None,
 ) -> list[Item]:  # fmt: skip
     """The items of shard `k` of `shards` of a class: its sources' items spread evenly over a
     shard count fixed before the data are read (so the workflow's shard list is static).
+    `sources` None is a prompt-only class (a release): `per_source` images with no source.
     `expected_sources` is the count the shard count was planned for (DDI's declared training
     images): a different count is logged, since shard sizes and walltimes follow from it."""
     if not 0 <= k < shards:
         raise ValueError(f"shard {k} of {shards} does not exist")
-    if expected_sources is not None and expected_sources != len(sources):
+    count = 1 if sources is None else len(sources)
+    if expected_sources is not None and expected_sources != count:
         log.warning(
             "%d source images where the config plans %d (sd.ddi_sources_per_class): shards "
             "hold %s images than planned; set the count to %d",
-            len(sources), expected_sources,
-            "more" if len(sources) > expected_sources else "fewer", len(sources),
+            count, expected_sources, "more" if count > expected_sources else "fewer", count,
         )  # fmt: skip
-    return shard_items(sources, per_source, even_ranges(len(sources) * per_source, shards)[k])
-
-
-def prompt_shard_items(count: int, k: int, shards: int) -> list[Item]:
-    """The items of shard `k` of `shards` of a prompt-only class (a release): `count` images
-    with no source image, indices spread evenly over the shards."""
-    if not 0 <= k < shards:
-        raise ValueError(f"shard {k} of {shards} does not exist")
-    return shard_items(None, count, even_ranges(count, shards)[k])
+    return shard_items(sources, per_source, even_ranges(count * per_source, shards)[k])
 
 
 def items_from_manifest(manifest: str | Path, per_source: int | None = None) -> list[Item]:

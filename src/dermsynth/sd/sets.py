@@ -202,7 +202,7 @@ def find_pool(pools: Iterable[Pool], dataset: str, method: str, variant: str, na
 def release_pool(release: Mapping[str, Any] | None, pools: Sequence[Pool]) -> Pool | None:
     """The pool of `sd.release` ({dataset, source, per_class}; None: no release): prompt-only
     text-to-image images that no classifier run reads. A DreamBooth release needs a DreamBooth
-    text-to-image pool on its dataset, whose model it uses (`release_model_pool`)."""
+    text-to-image pool on its dataset, whose model it uses (`dreambooth_pool`)."""
     if not release:
         return None
     method, variant = split_source(release["source"])
@@ -218,23 +218,26 @@ def release_pool(release: Mapping[str, Any] | None, pools: Sequence[Pool]) -> Po
         )
     pool = Pool(dataset, method, variant, None, int(release["per_class"]), release=True)
     if variant == "dreambooth":
-        release_model_pool(pool, pools)
+        dreambooth_pool(pool, pools)  # refuses a release with no model to use
     return pool
 
 
-def release_model_pool(release: Pool, pools: Iterable[Pool]) -> Pool:
-    """The pool whose DreamBooth models a DreamBooth release uses: the largest text-to-image
-    DreamBooth pool on its dataset (`all`, or the largest n)."""
+def dreambooth_pool(pool: Pool, pools: Iterable[Pool]) -> Pool:
+    """The pool whose DreamBooth models make `pool`'s images: the pool itself, or for a release
+    (which trains none) the largest text-to-image DreamBooth pool on its dataset (`all`, or the
+    largest n)."""
+    if not pool.release:
+        return pool
     candidates = [
         p for p in pools
-        if (p.dataset, p.method, p.variant) == (release.dataset, "text2img", "dreambooth")
+        if (p.dataset, p.method, p.variant) == (pool.dataset, "text2img", "dreambooth")
         and not p.release
     ]  # fmt: skip
     if not candidates:
         raise ValueError(
-            f"sd.release.source text2img-dreambooth on {release.dataset}: no classifier run reads "
+            f"sd.release.source text2img-dreambooth on {pool.dataset}: no classifier run reads "
             f"text2img-dreambooth there, so no DreamBooth model exists to make the release; add it "
-            f"to classify.{'ddi' if release.dataset == DDI_DATASET else 'grid'}.sources"
+            f"to classify.{'ddi' if pool.dataset == DDI_DATASET else 'grid'}.sources"
         )
     return max(candidates, key=lambda p: math.inf if p.n is None else p.n)
 
