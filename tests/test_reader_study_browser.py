@@ -120,6 +120,29 @@ def intended(key: pd.DataFrame) -> dict[str, tuple[str, str]]:
     return answers
 
 
+def wait_until_stored(browser, index: int) -> None:
+    """Wait until Chromium's storage holds the page's place `index`, read in a second tab.
+
+    A page's localStorage writes reach the browser process asynchronously, so a reload at once
+    can read the store before the last write lands (seen once on a loaded 2-core machine). The
+    page saves on every click; the test checks that a reload restores what was stored."""
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    page, url = browser.current_window_handle, browser.current_url
+    browser.switch_to.new_window("tab")
+    try:
+        browser.get(url)  # the page only reads the store when it loads
+        script = ("const packet = JSON.parse(document.getElementById('packet').textContent);"
+                  "const saved = JSON.parse(localStorage.getItem(packet.storageKey));"
+                  "return saved ? saved.index : null;")  # fmt: skip
+        WebDriverWait(browser, 10, poll_frequency=0.05).until(
+            lambda driver: driver.execute_script(script) == index
+        )
+    finally:
+        browser.close()
+        browser.switch_to.window(page)
+
+
 def click_answer(browser, entity: str, source: str) -> None:
     browser.find_element("id", f"entity-{list(CLASSES).index(entity) + 1}").click()
     browser.find_element("id", "source-ai" if source == "AI-generated" else "source-real").click()
@@ -157,6 +180,7 @@ def test_answers_clicked_in_the_page_survive_a_reload_and_score_as_given(
     assert seen == list(key["image_id"])  # the page shows the packet's order
     assert browser.find_element("id", "next").get_property("disabled")
 
+    wait_until_stored(browser, len(key) - 1)
     browser.refresh()  # the answers and the place are kept in localStorage
     assert shown_id(browser) == seen[-1]
     assert "8 answered" in browser.find_element("id", "progress").text
