@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from dermsynth.classify.accuracy import external_metrics, held_out_metrics
-from dermsynth.classify.ddi import ddi_runs, malignancy_metrics
+from dermsynth.classify.ddi import ddi_runs
+from dermsynth.classify.ddi_run import malignancy_metrics
 from dermsynth.classify.figure3 import (
     dose_table,
     external_table,

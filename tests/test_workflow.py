@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -157,6 +161,19 @@ def test_paper_dry_run_names_the_missing_raw_file(tmp_path):
     result = snakemake(workdir, "-n", "--configfile", "config/paper.yaml", check=False)
     assert result.returncode != 0
     assert "resources/raw/ham10000/HAM10000_metadata.csv" in result.stdout + result.stderr
+
+
+def test_reading_the_workflow_imports_no_torch():
+    """Every dry run, and every cluster job (it runs snakemake inside), parses the Snakefile: the
+    modules the rules import must not pull in torch, timm or diffusers (seconds each)."""
+    text = "\n".join(p.read_text() for p in [REPO / "Snakefile", *(REPO / "rules").glob("*.smk")])
+    modules = sorted(set(re.findall(r"^\s*from (dermsynth[\w.]*) import", text, re.M)))
+    assert {"dermsynth.sd.sets", "dermsynth.classify.ddi", "dermsynth.plan"} <= set(modules)
+    code = f"import json, sys; import {', '.join(modules)}; print(json.dumps(list(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    heavy = {"torch", "timm", "diffusers", "transformers", "scipy"} & set(json.loads(loaded.stdout))
+    assert not heavy, f"reading the workflow imports {sorted(heavy)}"
 
 
 def test_demo_graph_builds_every_product(demo_run):

@@ -4,25 +4,20 @@ none or 10 synthetic images per real image (inpaint, in-then-outpaint), with and
 transforms, over seeds; accuracy with a 95% CI overall and per skin-tone group (FST 1-2, 3-4,
 5-6), on real test images only.
 
-A run id is `s{source}_x{per_real}_t{0|1}_seed{k}` (`snone_x0_t1_seed0`).
+A run id is `s{source}_x{per_real}_t{0|1}_seed{k}` (`snone_x0_t1_seed0`). This module holds the
+runs and their images (the workflow reads it to list jobs, without torch); `ddi_run` trains one.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import torch
 
-from dermsynth.classify.accuracy import CI_METHOD, held_out_metrics
-from dermsynth.classify.efficientnet import save_efficientnet
-from dermsynth.classify.evaluate import write_metrics
 from dermsynth.classify.grid import (
     NO_SYNTHETIC,
     SyntheticInput,
@@ -33,13 +28,9 @@ from dermsynth.classify.grid import (
     seed_list,
     synthetic_images,
 )
-from dermsynth.classify.grid_run import logits_of, run_settings, train_on_frames, training_record
-from dermsynth.classify.settings import GridSettings
-from dermsynth.classify.train import pick_device
 from dermsynth.errors import DataError, csv_line
-from dermsynth.io import read_table, write_csv
+from dermsynth.io import read_table
 
-log = logging.getLogger(__name__)
 EXPERIMENT = "ddi_malignancy"
 DDI_CLASSES = ("benign", "malignant")  # DDI's metadata: malignant True / False
 SKIN_TONE_GROUPS = ("12", "34", "56")  # DDI's skin_tone column: FST I-II, III-IV, V-VI
@@ -131,75 +122,3 @@ def ddi_training_set(
         )  # fmt: skip
         frames["train"] = pd.concat([frames["train"], made], ignore_index=True)
     return frames
-
-
-def malignancy_metrics(
-    logits: np.ndarray, labels: Iterable[str], skin_types: Iterable[str]
-) -> dict[str, Any]:
-    """Accuracy with its Wilson interval, overall and per skin-tone group, and the per-class
-    accuracies (benign: specificity, malignant: sensitivity)."""
-    scores = held_out_metrics(logits, list(labels), DDI_CLASSES, list(skin_types))
-    return {
-        "accuracy": scores["top1"],
-        "per_skin_tone": {g: s["top1"] for g, s in scores["per_skin_type"].items()},
-        "per_class": {c: s["top1"] for c, s in scores["per_class"].items()},
-    }
-
-
-def run_ddi(
-    *,
-    split: str | Path,
-    images_dir: str | Path,
-    size: int,
-    run_id: str,
-    settings: GridSettings | Mapping[str, Any],
-    metrics: str | Path,
-    history: str | Path,
-    model: str | Path,
-    checkpoint: str | Path,
-    run: str,
-    synthetic: SyntheticInput = None,
-    device: str | None = None,
-    threads: int | None = None,
-) -> dict[str, Any]:
-    """Train the DDI run `run_id` (resuming from `checkpoint`), test it on the split's real test
-    images, write metrics.json, the history CSV and the weights, and remove the checkpoint."""
-    if threads:
-        torch.set_num_threads(threads)
-    device = pick_device(device)
-    ddi_run = parse_ddi_run_id(run_id)
-    settings = run_settings(settings, seed=ddi_run.seed, transforms=ddi_run.transforms)
-    frames = ddi_training_set(
-        split, images_dir, size=size, synthetic=synthetic if ddi_run.synthetic_per_real else None,
-        synthetic_per_real=ddi_run.synthetic_per_real,
-    )  # fmt: skip
-    network, trained, resolved, seconds = train_on_frames(
-        frames, DDI_CLASSES, settings, checkpoint=checkpoint, device=device
-    )
-    test = frames["test"]
-    logits = logits_of(network, test, DDI_CLASSES, resolved, device)
-    record = {
-        "run": run,
-        "experiment": EXPERIMENT,
-        "run_id": run_id,
-        **asdict(ddi_run),
-        "classes": list(DDI_CLASSES),
-        "ci_method": CI_METHOD,
-        **malignancy_metrics(logits, test["label"], test["skin_type"]),
-        **training_record(frames, trained, DDI_CLASSES),
-        "image_size": resolved.image_size,
-        "source_image_size": size,
-        "device": str(device),
-        "train_seconds": seconds,
-        "settings": asdict(resolved),
-    }
-    log.info(
-        "DDI %s: accuracy %.3f [%.3f, %.3f] on %d real test images", run_id,
-        record["accuracy"]["accuracy"], record["accuracy"]["ci_low"],
-        record["accuracy"]["ci_high"], record["n_test"],
-    )  # fmt: skip
-    write_csv(trained, history)
-    save_efficientnet(network, resolved, DDI_CLASSES, model, extra={"run_id": run_id})
-    write_metrics(record, metrics)
-    Path(checkpoint).unlink(missing_ok=True)
-    return record
