@@ -145,12 +145,12 @@ def runs(cluster, tmp_path_factory):
         text=True,
     )
     try:
-        cancelled = cancel_when_checkpointed(on_slurm, slurm_run, timeout=240)
-        output, _ = slurm_run.communicate(timeout=300)
+        cancelled = cancel_when_checkpointed(on_slurm, slurm_run, timeout=900)
+        output, _ = slurm_run.communicate(timeout=900)
         print(
             f"reduced target through SLURM, one job cancelled: {time.perf_counter() - start:.1f} s"
         )
-        local_output, _ = local_run.communicate(timeout=300)
+        local_output, _ = local_run.communicate(timeout=900)
     finally:
         for process in (slurm_run, local_run):
             if process.poll() is None:
