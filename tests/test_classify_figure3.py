@@ -11,6 +11,7 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import modules_loaded_by
 
 from dermsynth.classify.accuracy import external_metrics, held_out_metrics
 from dermsynth.classify.ddi import ddi_runs
@@ -149,3 +150,9 @@ def test_ddi_malignancy_table_per_arm_and_skin_tone(tmp_path):
     overall = table[table["skin_tone"] == "all"]
     assert set(overall["n_images"]) == {30} and set(overall["n_seeds"]) == {2}
     assert (tmp_path / "ddi.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gathering_imports_no_torch():
+    """The gather job reads metrics.json files into Figure 3 and the DDI table: it must not spend
+    seconds importing torch and timm, as the training runs do."""
+    assert not {"torch", "timm"} & modules_loaded_by("dermsynth.classify.figure3")

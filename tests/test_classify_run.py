@@ -12,10 +12,10 @@ import pytest
 from classify_fixtures import CLASSES, SIZE, write_toy_dataset
 
 from dermsynth.classify.data import load_image_set, variant_frames
-from dermsynth.classify.evaluate import classification_metrics, predict
+from dermsynth.classify.evaluate import classification_metrics
 from dermsynth.classify.run import load_model, run_paper_cnn
 from dermsynth.classify.settings import CNNSettings
-from dermsynth.classify.train import HISTORY_COLUMNS
+from dermsynth.classify.train import HISTORY_COLUMNS, predict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = CNNSettings(

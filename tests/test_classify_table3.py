@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import modules_loaded_by
 
 from dermsynth.classify.evaluate import metrics_record
 from dermsynth.classify.table3 import (
@@ -197,3 +198,9 @@ def test_table2_needs_the_combined_paper_random_run(tmp_path, records):
             table=tmp_path / "t.csv", wide=tmp_path / "w.csv", figure=tmp_path / "f.png",
             run="test", paper_table2=PAPER_TABLE2, table2=tmp_path / "t2.csv",
         )  # fmt: skip
+
+
+def test_gathering_imports_no_torch():
+    """The gather job reads metrics.json files into Table 3: it must not spend seconds
+    importing torch and timm, as the training runs do."""
+    assert not {"torch", "timm"} & modules_loaded_by("dermsynth.classify.table3")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -51,3 +52,13 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 def load_config(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
+
+
+def modules_loaded_by(*modules: str) -> set[str]:
+    """Every module a fresh interpreter holds after importing `modules`: what a job or a
+    snakemake parse that imports them pays for."""
+    code = f"import json, sys; import {', '.join(modules)}; print(json.dumps(list(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"importing {modules} failed:\n{result.stderr}")
+    return set(json.loads(result.stdout))

@@ -14,11 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from scipy import stats
-from torch import nn
-
-from dermsynth.classify.train import BatchSource, model_input
 
 LEVEL = 0.95
 CI_METHOD = "Wilson score interval over test images (95%)"
@@ -69,16 +65,6 @@ def top_k_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     k = min(k, logits.shape[1])
     top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
     return (top == labels[:, None]).any(axis=1)
-
-
-def predict_logits(model: nn.Module, batches: BatchSource) -> np.ndarray:
-    """The logits (float32, N x classes) of every image of `batches`, in order, no augmentation."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for x, _ in batches.epoch(0):
-            out.append(model(model_input(x, batches.device)).float().cpu())
-    return torch.cat(out).numpy()
 
 
 def _grouped(

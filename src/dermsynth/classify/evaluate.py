@@ -11,34 +11,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.metrics import classification_report
-from torch import nn
 
-from dermsynth.classify.data import Batches, ImageSet
-from dermsynth.classify.train import model_input, pick_device
 from dermsynth.io import atomic_path
 from dermsynth.reader_study.score import paper_order
 
 TEST_SET = "real images only"
 METRICS = ("precision", "recall", "f1")
-
-
-def predict(
-    model: nn.Module,
-    data: ImageSet,
-    *,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-) -> np.ndarray:
-    """The predicted class index of every image of `data`, in order (no augmentation)."""
-    device = pick_device(device)
-    model = model.to(device).eval()
-    predictions = []
-    with torch.no_grad():
-        for x, _ in Batches(data, batch_size, device=device).epoch(0):
-            predictions.append(model(model_input(x, device)).float().argmax(1).cpu())
-    return torch.cat(predictions).numpy()
 
 
 def _scores(values: Mapping[str, float]) -> dict[str, float | int]:

@@ -28,8 +28,8 @@ from dermsynth.classify.accuracy import (  # noqa: E402
 )
 from dermsynth.classify.ddi import EXPERIMENT as DDI_EXPERIMENT  # noqa: E402
 from dermsynth.classify.evaluate import TEST_SET, read_metrics  # noqa: E402
+from dermsynth.classify.grid import EXPERIMENT as GRID_EXPERIMENT  # noqa: E402
 from dermsynth.classify.grid import NO_SYNTHETIC  # noqa: E402
-from dermsynth.classify.grid_run import EXPERIMENT as GRID_EXPERIMENT  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.io import write_csv  # noqa: E402
 from dermsynth.plots import save_figure  # noqa: E402

@@ -26,6 +26,7 @@ from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError, csv_line
 from dermsynth.io import read_table
 
+EXPERIMENT = "fitzpatrick17k_grid"
 NO_SYNTHETIC = "none"
 SOURCE_NAME = re.compile(r"[A-Za-z0-9-]+")
 RUN_ID = re.compile(

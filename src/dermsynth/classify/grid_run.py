@@ -22,11 +22,11 @@ from dermsynth.classify.accuracy import (
     counts_by,
     external_metrics,
     held_out_metrics,
-    predict_logits,
 )
 from dermsynth.classify.efficientnet import save_efficientnet
 from dermsynth.classify.evaluate import TEST_SET, write_metrics
 from dermsynth.classify.grid import (
+    EXPERIMENT,
     SyntheticInput,
     external_images,
     grid_training_set,
@@ -34,11 +34,10 @@ from dermsynth.classify.grid import (
 )
 from dermsynth.classify.loader import FileBatches, file_image_set
 from dermsynth.classify.settings import GridSettings, grid_settings_from
-from dermsynth.classify.train import pick_device, train_efficientnet
+from dermsynth.classify.train import pick_device, predict_logits, train_efficientnet
 from dermsynth.io import write_csv
 
 log = logging.getLogger(__name__)
-EXPERIMENT = "fitzpatrick17k_grid"
 
 
 def run_settings(

@@ -14,10 +14,10 @@ import torch
 
 from dermsynth.classify.cnn import PaperCNN
 from dermsynth.classify.data import load_image_set, variant_frames
-from dermsynth.classify.evaluate import metrics_record, predict, write_metrics
+from dermsynth.classify.evaluate import metrics_record, write_metrics
 from dermsynth.classify.figures import plot_confusion, plot_loss_curves
 from dermsynth.classify.settings import CNNSettings
-from dermsynth.classify.train import pick_device, train_classifier
+from dermsynth.classify.train import pick_device, predict, train_classifier
 from dermsynth.io import atomic_path, write_csv
 from dermsynth.reader_study.score import paper_order
 

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -87,6 +88,29 @@ def model_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
         return x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def predict_logits(model: nn.Module, batches: BatchSource) -> np.ndarray:
+    """The logits (float32, N x classes) of every image of `batches`, in order, no augmentation."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for x, _ in batches.epoch(0):
+            out.append(model(model_input(x, batches.device)).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def predict(
+    model: nn.Module,
+    data: ImageSet,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """The predicted class index of every image of `data`, in order (no augmentation)."""
+    device = pick_device(device)
+    logits = predict_logits(model.to(device), Batches(data, batch_size, device=device))
+    return logits.argmax(1)
 
 
 def mean_loss(
