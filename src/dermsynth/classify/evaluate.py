@@ -1,6 +1,8 @@
 """The test set's verdict on a trained network (paper 1, 2.4: "We evaluated the model's
-performance using the test set. We computed the classification report"): predictions, and the
-report's numbers as `metrics.json`. The test set holds real images only."""
+performance using the test set. We computed the classification report"): the report's numbers
+from the predictions (`classify.train.predict`) as `metrics.json`, and reading them back. The
+test set holds real images only. No torch here: the gather jobs read metrics through this module.
+"""
 
 from __future__ import annotations
 
