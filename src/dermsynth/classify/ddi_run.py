@@ -17,13 +17,16 @@ import torch
 
 from dermsynth.classify.accuracy import CI_METHOD, held_out_metrics
 from dermsynth.classify.ddi import DDI_CLASSES, EXPERIMENT, ddi_training_set, parse_ddi_run_id
-from dermsynth.classify.efficientnet import save_efficientnet
-from dermsynth.classify.evaluate import write_metrics
 from dermsynth.classify.grid import SyntheticInput
-from dermsynth.classify.grid_run import logits_of, run_settings, train_on_frames, training_record
+from dermsynth.classify.grid_run import (
+    logits_of,
+    run_settings,
+    train_on_frames,
+    training_record,
+    write_run,
+)
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.train import pick_device
-from dermsynth.io import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +84,14 @@ def run_ddi(
         "classes": list(DDI_CLASSES),
         "ci_method": CI_METHOD,
         **malignancy_metrics(logits, test["label"], test["skin_type"]),
-        **training_record(frames, trained, DDI_CLASSES),
-        "image_size": resolved.image_size,
-        "source_image_size": size,
-        "device": str(device),
-        "train_seconds": seconds,
-        "settings": asdict(resolved),
-    }
+        **training_record(frames, trained, DDI_CLASSES, settings=resolved, source_size=size,
+                          device=device, seconds=seconds),
+    }  # fmt: skip
     log.info(
         "DDI %s: accuracy %.3f [%.3f, %.3f] on %d real test images", run_id,
         record["accuracy"]["accuracy"], record["accuracy"]["ci_low"],
         record["accuracy"]["ci_high"], record["n_test"],
     )  # fmt: skip
-    write_csv(trained, history)
-    save_efficientnet(network, resolved, DDI_CLASSES, model, extra={"run_id": run_id})
-    write_metrics(record, metrics)
-    Path(checkpoint).unlink(missing_ok=True)
+    write_run(record, network, trained, resolved, DDI_CLASSES, metrics=metrics, history=history,
+              model=model, checkpoint=checkpoint)  # fmt: skip
     return record

@@ -82,9 +82,11 @@ def logits_of(
 
 
 def training_record(
-    frames: Mapping[str, pd.DataFrame], history: pd.DataFrame, classes: Sequence[str]
-) -> dict[str, Any]:
-    """The counts of a run's images and the end of its training."""
+    frames: Mapping[str, pd.DataFrame], history: pd.DataFrame, classes: Sequence[str], *,
+    settings: GridSettings, source_size: int, device: torch.device, seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    """The counts of a run's images, the end of its training and how it was trained: the
+    network's input size, the resized copies read (`source_size`), device, seconds, settings."""
     train = frames["train"]
     improved = history.loc[history["improved"].astype(bool), "epoch"]
     return {
@@ -98,7 +100,25 @@ def training_record(
         "best_epoch": int(improved.iloc[-1]) if len(improved) else 0,
         "epochs_run": len(history),
         "best_val_loss": float(history["val_loss"].min()) if len(history) else float("nan"),
+        "image_size": settings.image_size,
+        "source_image_size": source_size,
+        "device": str(device),
+        "train_seconds": seconds,
+        "settings": asdict(settings),
     }
+
+
+def write_run(
+    record: Mapping[str, Any], network: nn.Module, history_frame: pd.DataFrame,
+    settings: GridSettings, classes: Sequence[str], *,
+    metrics: str | Path, history: str | Path, model: str | Path, checkpoint: str | Path,
+) -> None:  # fmt: skip
+    """Write a trained run's history CSV, weights and metrics.json, then remove its checkpoint:
+    a run killed before the end resumes from the checkpoint."""
+    write_csv(history_frame, history)
+    save_efficientnet(network, settings, classes, model, extra={"run_id": record["run_id"]})
+    write_metrics(record, metrics)
+    Path(checkpoint).unlink(missing_ok=True)
 
 
 def run_grid(
@@ -163,20 +183,14 @@ def run_grid(
         "ci_method": CI_METHOD,
         **scores,
         "ddi_external": external,
-        **training_record(frames, trained, classes),
-        "image_size": resolved.image_size,
-        "source_image_size": size,
-        "device": str(device),
-        "train_seconds": seconds,
-        "settings": asdict(resolved),
-    }
+        **training_record(frames, trained, classes, settings=resolved, source_size=size,
+                          device=device, seconds=seconds),
+    }  # fmt: skip
     log.info(
         "%s: top-1 %.3f [%.3f, %.3f], top-3 %.3f on %d real test images (best epoch %d of %d)",
         run_id, record["top1"]["accuracy"], record["top1"]["ci_low"], record["top1"]["ci_high"],
         record["top3"]["accuracy"], record["n_test"], record["best_epoch"], record["epochs_run"],
     )  # fmt: skip
-    write_csv(trained, history)
-    save_efficientnet(network, resolved, classes, model, extra={"run_id": run_id})
-    write_metrics(record, metrics)
-    Path(checkpoint).unlink(missing_ok=True)
+    write_run(record, network, trained, resolved, classes, metrics=metrics, history=history,
+              model=model, checkpoint=checkpoint)  # fmt: skip
     return record
