@@ -79,6 +79,8 @@ DDI_DISEASES = {
 DDI_PER_DISEASE_AND_TONE = 4  # two train, one val, one test per disease and skin tone
 DDI_TONES = ("12", "34", "56")
 DDI_SPLIT_OF_IMAGE = ["train", "train", "val", "test"]
+# real DDI training images: two per disease and skin tone
+DDI_TRAIN = len(DDI_DISEASES) * len(DDI_TONES) * DDI_SPLIT_OF_IMAGE.count("train")
 DDI_PER_REAL = 2
 
 

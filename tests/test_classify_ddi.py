@@ -6,17 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from classify_fixtures import (
-    DDI_DISEASES,
     DDI_PER_REAL,
-    DDI_TONES,
+    DDI_TRAIN,
     GRID_SIZE,
     write_grid_toy,
 )
 
 from dermsynth.classify.ddi import DdiRun, ddi_runs, ddi_training_set, parse_ddi_run_id
 from dermsynth.errors import DataError
-
-N_TRAIN = len(DDI_DISEASES) * len(DDI_TONES) * 2  # two training images per disease and tone
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +27,14 @@ def test_every_real_training_image_trains_with_its_synthetic_ones(toy):
         synthetic_per_real=DDI_PER_REAL,
     )  # fmt: skip
     train = frames["train"]
-    assert (train["source"] == "real").sum() == N_TRAIN
+    assert (train["source"] == "real").sum() == DDI_TRAIN
     synthetic = train[train["source"] == "synthetic"]
-    assert len(synthetic) == DDI_PER_REAL * N_TRAIN
+    assert len(synthetic) == DDI_PER_REAL * DDI_TRAIN
     assert set(synthetic["image_id"]) == set(train.loc[train["source"] == "real", "image_id"])
     for name in ("val", "test"):
         assert set(frames[name]["source"]) == {"real"}
     real_only = ddi_training_set(toy.ddi_paper, toy.ddi_images, size=GRID_SIZE)
-    assert len(real_only["train"]) == N_TRAIN
+    assert len(real_only["train"]) == DDI_TRAIN
 
 
 def test_a_synthetic_image_of_a_validation_image_is_refused(toy, tmp_path):

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from classify_fixtures import DDI_DISEASES, DDI_TONES, GRID_SIZE, write_grid_toy
+from classify_fixtures import DDI_TONES, DDI_TRAIN, GRID_SIZE, write_grid_toy
 
 from dermsynth.classify.ddi_run import run_ddi
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = {"model_name": "test_efficientnet", "image_size": GRID_SIZE, "epochs": 2, "lr": 3e-3}
-N_TRAIN = len(DDI_DISEASES) * len(DDI_TONES) * 2  # two training images per disease and tone
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def test_a_run_reports_accuracy_overall_and_per_skin_tone(toy, tmp_path):
         checkpoint=tmp_path / "c.pt", run="test", device="cpu",
     )  # fmt: skip
     assert json.loads((tmp_path / "metrics.json").read_text())["test_set"] == "real images only"
-    assert (record["n_train_real"], record["n_train_synthetic"]) == (N_TRAIN, 2 * N_TRAIN)
+    assert (record["n_train_real"], record["n_train_synthetic"]) == (DDI_TRAIN, 2 * DDI_TRAIN)
     overall, tones = record["accuracy"], record["per_skin_tone"]
     assert list(tones) == list(DDI_TONES)
     assert sum(t["n"] for t in tones.values()) == overall["n"] == record["n_test"] == 9
