@@ -76,21 +76,26 @@ rule classify_grid_run:
     input:
         unpack(grid_run_inputs),
     output:
-        metrics="results/classify/fig3/{grid_run}/metrics.json",
-        history="results/classify/fig3/{grid_run}/history.csv",
-        model="results/classify/fig3/{grid_run}/model.pt",
+        metrics="results/classify/fig3/{grid_protocol}/{grid_run}/metrics.json",
+        history="results/classify/fig3/{grid_protocol}/{grid_run}/history.csv",
+        model="results/classify/fig3/{grid_protocol}/{grid_run}/model.pt",
     params:
         run_id=lambda wildcards: wildcards.grid_run,
+        protocol=lambda wildcards: wildcards.grid_protocol,
         classes=SD_CLASSES["fitzpatrick17k"],
+        val_per_class=GRID["val_per_class"],
+        split_seed=GRID["split_seed"],
         settings=GRID["settings"],
         size=GRID["image_size"],
         run=config["run"],
         # resume state: kept when the job dies (so it is not a declared output)
-        checkpoint=lambda wildcards: f"results/classify/fig3/resume/{wildcards.grid_run}.pt",
+        checkpoint=lambda wildcards: (
+            f"results/classify/fig3/resume/{wildcards.grid_protocol}/{wildcards.grid_run}.pt"
+        ),
     log:
-        "results/logs/classify/fig3/{grid_run}.log",
+        "results/logs/classify/fig3/{grid_protocol}/{grid_run}.log",
     benchmark:
-        "results/benchmarks/classify/fig3/{grid_run}.tsv"
+        "results/benchmarks/classify/fig3/{grid_protocol}/{grid_run}.tsv"
     threads: 1
     resources:
         mem_mb=16000,
@@ -134,6 +139,16 @@ rule classify_grid_gather:
         external=report(
             "results/tables/fig3_ddi_external.csv",
             caption="../report/fig3_external.rst",
+            category="Classifiers",
+        ),
+        protocols=report(
+            "results/tables/fig3_protocols.csv",
+            caption="../report/fig3_protocols.rst",
+            category="Classifiers",
+        ),
+        protocols_figure=report(
+            "results/figures/fig3_protocols.png",
+            caption="../report/fig3_protocols.rst",
             category="Classifiers",
         ),
     params:

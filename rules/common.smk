@@ -16,6 +16,7 @@ from dermsynth.glide.defaults import (
     model_and_diffusion_defaults,
     model_and_diffusion_defaults_upsampler,
 )
+from dermsynth.design.draws import released_paths
 from dermsynth.shards import shard_ranges
 
 DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
@@ -50,10 +51,13 @@ def demo_outputs(dataset):
     """The demo files of a dataset: its distributed layout, under resources/demo/."""
     layout = RAW_LAYOUT[dataset]
     root = Path(DEMO_ROOT) / dataset
-    return {
+    outputs = {
         "metadata": str(root / layout["metadata"]),
         **{folder: directory(str(root / folder)) for folder in layout["images"]},
     }
+    if dataset == "fitzpatrick17k" and config["demo"]["fitzpatrick17k"].get("released"):
+        outputs.update(released_paths(root / "fitz_metadata"))  # paper 2's released split
+    return outputs
 
 
 def root_of_input(wildcards, input):
@@ -92,7 +96,18 @@ def split_tables(dataset=None):
     ]
 
 
+def split_inputs(wildcards):
+    """pairs.csv, and for Fitzpatrick17k the authors' released split files."""
+    inputs = {"pairs": pairs_table(wildcards.dataset)}
+    if wildcards.dataset == "fitzpatrick17k":
+        inputs.update(released_paths(config["splits"]["fitzpatrick17k"]["paper"]["released"]))
+    return inputs
+
+
 def split_settings(wildcards):
+    """A split's settings (Fitzpatrick17k's are its released files, which are inputs)."""
+    if wildcards.dataset == "fitzpatrick17k":
+        return {}
     return config["splits"][wildcards.dataset][wildcards.protocol]
 
 
@@ -171,7 +186,7 @@ def glide_prompt(wildcards):
 
 # --- Metrics, audit and reader study (paper 1, sections 2.2-2.3) ----------------------------------
 
-from dermsynth.sd.sets import config_pools, dataset_classes
+from dermsynth.design.pools import config_pools, dataset_classes
 
 # a Stable Diffusion set as metrics and the reader study name it
 SD_SET_NAME = re.compile(r"(text2img|inpaint|inoutpaint)-(pretrained|dreambooth)-(fitzpatrick17k|ddi)")
@@ -395,19 +410,22 @@ def paper_cnn_outputs():
 
 # --- Paper 2: Stable Diffusion sets and the classifier grid ------------------------------------
 
-from dermsynth.sd.sets import (
+from dermsynth.design.pools import (
     class_slug,
-    config_pools,
-    dataset_classes,
     dreambooth_models,
     dreambooth_pool,
     find_pool,
-    largest_real_per_class,
-    pool_n,
-    section_ddi_runs,
-    section_grid_runs,
+    grid_run_pool,
     shard_count,
     sources_per_class,
+    split_source,
+)
+from dermsynth.design.runs import (
+    PROTOCOLS as GRID_PROTOCOLS,
+    parse_ddi_run_id,
+    parse_run_id,
+    section_ddi_runs,
+    section_grid_runs,
 )
 
 GRID = config["classify"]["grid"]
@@ -418,7 +436,6 @@ SD_SLUGS = {ds: {class_slug(c): c for c in classes} for ds, classes in SD_CLASSE
 SD_POOLS = config_pools(config)
 GRID_RUNS = section_grid_runs(GRID)
 DDI_RUNS = section_ddi_runs(DDI_EXP)
-GRID_LARGEST = largest_real_per_class(GRID_RUNS)
 
 
 wildcard_constraints:
@@ -427,7 +444,8 @@ wildcard_constraints:
     sd_base="text2img|inpaint",
     sd_cls="|".join(sorted({s for slugs in SD_SLUGS.values() for s in slugs})),
     pool=r"all|release|n\d+",
-    grid_run=r"n\d+_s[A-Za-z0-9-]+_x\d+_t[01]_seed\d+",
+    grid_protocol="|".join(GRID_PROTOCOLS),
+    grid_run=r"n\d+_s[A-Za-z0-9-]+_x\d+(from\d+)?_t[01]_seed\d+",
     ddi_run=r"s[A-Za-z0-9-]+_x\d+_t[01]_seed\d+",
 
 
@@ -438,8 +456,8 @@ def sd_pool(wildcards):
 
 
 def sd_class_sources(pool, slug):
-    """Real images one class of a pool is made from (n, or DDI's declared training count)."""
-    counts = sources_per_class(pool, SD_CLASSES[pool.dataset], SD["ddi_sources_per_class"])
+    """Real images one class of a pool is made from (n, or the expected training count)."""
+    counts = sources_per_class(pool, SD_CLASSES[pool.dataset], SD["sources_per_class"])
     return counts[SD_SLUGS[pool.dataset][slug]]
 
 
@@ -460,6 +478,13 @@ def sd_shard_manifests(pool, slugs=None):
         for slug in (slugs or SD_SLUGS[pool.dataset])
         for k in range(sd_shards(pool, slug))
     ]
+
+
+def sd_draw(wildcards):
+    """How a pool's source images are drawn: its n (None: every training image) and, for
+    strict's n, the draw's validation count and split seed."""
+    n = None if wildcards.pool in ("all", "release") else int(wildcards.pool[1:])
+    return {"n": n, "val_per_class": GRID["val_per_class"], "split_seed": GRID["split_seed"]}
 
 
 def sd_model(base):
@@ -530,30 +555,21 @@ def sd_products():
     ]
 
 
-def grid_synthetic(run):
-    """The shard manifests a grid run reads: its source's pool for its n, every class."""
-    if run.synthetic_per_real == 0:
-        return []
-    method, variant = run.source.split("-")
-    n = pool_n(run.source, run.real_per_class, GRID_LARGEST[run.source],
-               SD["dreambooth"]["mode"])  # fmt: skip
-    return sd_shard_manifests(find_pool(SD_POOLS, "fitzpatrick17k", method, variant, f"n{n}"))
-
-
 def grid_run_inputs(wildcards):
-    from dermsynth.classify.grid import parse_run_id
-
     size = GRID["image_size"]
     if size not in config["preprocess"]["sizes"]["fitzpatrick17k"]:
         raise ValueError(
             f"config classify.grid.image_size {size} is not among preprocess.sizes."
             f"fitzpatrick17k {config['preprocess']['sizes']['fitzpatrick17k']}"
         )
+    run = parse_run_id(wildcards.grid_run, wildcards.grid_protocol)
     inputs = {
         "split": "results/data/fitzpatrick17k/splits/paper.csv",
         "images": "results/data/fitzpatrick17k/images",
-        "synthetic": grid_synthetic(parse_run_id(wildcards.grid_run)),
     }
+    if run.synthetic_per_real:
+        pool = grid_run_pool(run, SD_POOLS, GRID_RUNS, SD["dreambooth"]["mode"])
+        inputs["synthetic"] = sd_shard_manifests(pool)
     if GRID["external"]:
         inputs["ddi_split"] = "results/data/ddi/splits/external.csv"
         inputs["ddi_images"] = "results/data/ddi/images"
@@ -563,16 +579,14 @@ def grid_run_inputs(wildcards):
 
 
 def grid_metrics():
-    return [f"results/classify/fig3/{run.run_id}/metrics.json" for run in GRID_RUNS]
+    return [f"results/classify/fig3/{run.path_id}/metrics.json" for run in GRID_RUNS]
 
 
 def ddi_run_inputs(wildcards):
-    from dermsynth.classify.ddi import parse_ddi_run_id
-
     run = parse_ddi_run_id(wildcards.ddi_run)
     inputs = {"split": sd_split("ddi"), "images": "results/data/ddi/images"}
     if run.synthetic_per_real:
-        method, variant = run.source.split("-")
+        method, variant = split_source(run.source)
         inputs["synthetic"] = sd_shard_manifests(find_pool(SD_POOLS, "ddi", method, variant, "all"))
     if DDI_EXP["settings"].get("weights"):
         inputs["weights"] = DDI_EXP["settings"]["weights"]

@@ -145,7 +145,7 @@ rule resize_images:
 
 rule split:
     input:
-        pairs="results/data/{dataset}/pairs.csv",
+        unpack(split_inputs),
     output:
         split="results/data/{dataset}/splits/{protocol}.csv",
     params:

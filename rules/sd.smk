@@ -1,6 +1,6 @@
 # Paper 2's Stable Diffusion track (diffusers): DreamBooth per class, then text-to-image,
 # inpainting and in-then-outpainting in static shards. Which sets and pools are made follows from
-# the classifier runs that read them (dermsynth.sd.sets; input functions in common.smk).
+# the classifier runs that read them (dermsynth.design.pools; input functions in common.smk).
 
 
 rule sd_tiny_models:
@@ -33,7 +33,7 @@ rule sd_dreambooth:
     params:
         base=lambda wildcards: wildcards.sd_base,
         label=lambda wildcards: SD_SLUGS[wildcards.dataset][wildcards.sd_cls],
-        n=lambda wildcards: None if wildcards.pool == "all" else int(wildcards.pool[1:]),
+        draw=sd_draw,
         settings=SD["dreambooth"]["settings"],
         # resume state: kept when the job dies (so it is not a declared output)
         state=lambda wildcards: (
@@ -70,7 +70,7 @@ rule sd_generate_shard:
         label=lambda wildcards: SD_SLUGS[wildcards.dataset][wildcards.sd_cls],
         k=lambda wildcards: int(wildcards.k),
         shards=lambda wildcards: sd_shards(sd_pool(wildcards), wildcards.sd_cls),
-        n=lambda wildcards: sd_pool(wildcards).n,
+        draw=sd_draw,
         release=lambda wildcards: sd_pool(wildcards).release,
         per_source=lambda wildcards: sd_pool(wildcards).per_source,
         expected_sources=sd_expected_sources,

@@ -2,11 +2,12 @@
 
 - `write_toy_dataset` (paper 1): three classes of six flat-coloured 24 px real images each (four
   train, one val, one test) in `resized_path`'s layout, and two 40 px synthetic images per class.
-- `write_grid_toy` (paper 2): a Fitzpatrick17k-like split of four classes, each a training pool
-  of `POOL` images (pool_rank 0..POOL-1), `VAL` val and `TEST` test images, skin types cycling
-  through 1-6 and unknown; a synthetic manifest of `PER_REAL` images per pool image (`index`
-  0..PER_REAL-1); DDI's `external` split (two diseases shared with the toy classes, one not) and
-  `paper` split (benign / malignant, skin tones 12, 34, 56) with a manifest of its own.
+- `write_grid_toy` (paper 2): a Fitzpatrick17k-like released split of four classes, each
+  `POOL + VAL` training rows (a draw of `VAL` validation images leaves a pool of `POOL`) and
+  `TEST` test images, skin types cycling through 1-6 and unknown; a synthetic manifest of
+  `PER_REAL` images per training row (`index` 0..PER_REAL-1); DDI's `external` split (two
+  diseases shared with the toy classes, one not) and `paper` split (benign / malignant, skin
+  tones 12, 34, 56) with a manifest of its own.
   Every image is noise on its class's colour, so a network can learn the classes quickly.
 """
 
@@ -110,22 +111,24 @@ def _write(path: Path, pixels: np.ndarray) -> str:
 def write_grid_toy(root: Path) -> GridToy:
     """Paper 2's toy datasets under `root` (see the module docstring)."""
     rows, manifest, seed = [], [], 0
+    released_row = {"train": 0, "test": 0}
     for c, (label, colour) in enumerate(zip(GRID_CLASSES, GRID_COLOURS, strict=True)):
-        kinds = ["train"] * POOL + ["val"] * VAL + ["test"] * TEST
+        kinds = ["train"] * (POOL + VAL) + ["test"] * TEST
         for i, split in enumerate(kinds):
             image_id = f"f17k_{c}_{i:02d}"
             seed += 1
             _write(resized_path(root / "images", GRID_SIZE, image_id), noisy_image(colour, seed))
-            rank = i if split == "train" else pd.NA
-            rows.append((image_id, label, split, rank, SKIN_TYPES[i % len(SKIN_TYPES)]))
+            rows.append((image_id, label, split, SKIN_TYPES[i % len(SKIN_TYPES)],
+                         released_row[split]))  # fmt: skip
+            released_row[split] += 1
             if split != "train":
                 continue
-            for k in range(PER_REAL):
+            for k in range(PER_REAL):  # for every training row, as the authors generated
                 seed += 1
                 file = _write(root / "synthetic" / f"{image_id}_{k}.png", noisy_image(colour, seed))
-                manifest.append((file, label, image_id, i, k))
+                manifest.append((file, label, image_id, "", k))
     split = root / "split.csv"
-    pd.DataFrame(rows, columns=["image_id", "label", "split", "pool_rank", "skin_type"]).to_csv(
+    pd.DataFrame(rows, columns=["image_id", "label", "split", "skin_type", "released_row"]).to_csv(
         split, index=False
     )
     synthetic = root / "synthetic" / "manifest.csv"

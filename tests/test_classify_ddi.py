@@ -12,7 +12,8 @@ from classify_fixtures import (
     write_grid_toy,
 )
 
-from dermsynth.classify.ddi import DdiRun, ddi_runs, ddi_training_set, parse_ddi_run_id
+from dermsynth.classify.ddi import ddi_training_set
+from dermsynth.design.runs import DdiRun, ddi_runs, parse_ddi_run_id
 from dermsynth.errors import DataError
 
 

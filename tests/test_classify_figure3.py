@@ -14,7 +14,6 @@ import pytest
 from workflow_helpers import modules_loaded_by
 
 from dermsynth.classify.accuracy import external_metrics, held_out_metrics
-from dermsynth.classify.ddi import ddi_runs
 from dermsynth.classify.ddi_run import malignancy_metrics
 from dermsynth.classify.figure3 import (
     dose_table,
@@ -23,14 +22,16 @@ from dermsynth.classify.figure3 import (
     gather_ddi,
     gather_grid,
     main_synthetic_per_real,
+    protocol_table,
     skin_type_table,
 )
-from dermsynth.classify.grid import grid_runs
+from dermsynth.design.runs import ddi_runs, grid_runs
 from dermsynth.errors import DataError
 
 CLASSES = ["psoriasis", "lichen planus", "basal cell carcinoma", "squamous cell carcinoma"]
 SOURCES = ["inpaint-pretrained", "text2img-dreambooth"]
 GRID = {
+    "protocols": ["authors", "strict"],
     "real_per_class": [1, 4, 8], "sources": SOURCES, "synthetic_per_real": 10,
     "transforms": [False, True], "seeds": 3,
     "dose_response": {"real_per_class": [8], "synthetic_per_real": [10, 25]},
@@ -68,7 +69,8 @@ def records() -> list[dict]:
 
 def test_figure3_has_one_row_per_real_count_source_and_transforms(records):
     table = fig3_table(records)
-    assert len(table) == 3 * (1 + len(SOURCES)) * 2
+    assert len(table) == 2 * 3 * (1 + len(SOURCES)) * 2  # protocols x n x sources x transforms
+    assert list(table["protocol"].iloc[[0, -1]]) == ["authors", "strict"]
     assert set(table["n_seeds"]) == {3} and set(table["synthetic_per_real"]) == {0, 10}
     assert table["source"].iloc[0] == "none"  # the real-only baseline first
     assert (table["top3_mean"] >= table["top1_mean"]).all()
@@ -80,10 +82,10 @@ def test_figure3_has_one_row_per_real_count_source_and_transforms(records):
 def test_the_mean_is_over_seeds(records):
     table = fig3_table(records)
     cell = table[(table["real_per_class"] == 4) & (table["source"] == SOURCES[0])
-                 & table["transforms"]].iloc[0]  # fmt: skip
+                 & table["transforms"] & (table["protocol"] == "strict")].iloc[0]  # fmt: skip
     accuracies = [r["top1"]["accuracy"] for r in records if r["real_per_class"] == 4
                   and r["source"] == SOURCES[0] and r["transforms"]
-                  and r["synthetic_per_real"] == 10]  # fmt: skip
+                  and r["synthetic_per_real"] == 10 and r["protocol"] == "strict"]  # fmt: skip
     assert len(accuracies) == 3 and cell["top1_mean"] == pytest.approx(np.mean(accuracies))
     assert cell["seeds"] == "0 1 2" and cell["ci_method"].startswith("Student-t")
 
@@ -99,16 +101,18 @@ def test_dose_response_holds_every_synthetic_count_at_its_real_counts(records):
     table = dose_table(records)
     assert set(table["real_per_class"]) == {8}
     assert set(table["synthetic_per_real"]) == {0, 10, 25}
-    assert len(table) == (1 + 2 * len(SOURCES)) * 2
+    assert len(table) == 2 * (1 + 2 * len(SOURCES)) * 2
 
 
 def test_skin_type_and_external_tables(records):
     skins = skin_type_table(records)
     assert set(skins["skin_type"]) == {"1", "2", "3", "4", "5", "6"}
-    per_cell = skins.groupby(["real_per_class", "source", "synthetic_per_real", "transforms"])
+    per_cell = skins.groupby(
+        ["protocol", "real_per_class", "source", "synthetic_per_real", "transforms"]
+    )
     assert (per_cell["n_images"].sum() == N_TEST).all()
     external = external_table(records)
-    assert len(external) == len(fig3_table(records)) + len(SOURCES) * 2  # + the x25 cells
+    assert len(external) == len(fig3_table(records)) + 2 * len(SOURCES) * 2  # + the x25 cells
     assert set(external["shared_classes"]) == {"basal cell carcinoma; squamous cell carcinoma"}
     assert set(external["n_images"]) == {10}
 
@@ -116,20 +120,41 @@ def test_skin_type_and_external_tables(records):
 def test_gathering_writes_every_table_and_figure(tmp_path, records):
     paths = []
     for record in records:
-        path = tmp_path / "runs" / record["run_id"] / "metrics.json"
+        path = tmp_path / "runs" / record["protocol"] / record["run_id"] / "metrics.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps(record))
         paths.append(path)
     out = {
         name: tmp_path / f"{name}.{'png' if 'figure' in name else 'csv'}"
-        for name in ("accuracy", "accuracy_figure", "dose", "dose_figure", "skin_type", "external")
-    }
+        for name in ("accuracy", "accuracy_figure", "dose", "dose_figure", "skin_type", "external",
+                     "protocols", "protocols_figure")
+    }  # fmt: skip
     table = gather_grid(paths, run="test", **out)  # fmt: skip
-    assert pd.read_csv(out["accuracy"]).shape[0] == len(table) == 18
-    for name in ("accuracy_figure", "dose_figure"):
+    assert pd.read_csv(out["accuracy"]).shape[0] == len(table) == 36
+    assert pd.read_csv(out["protocols"]).shape[0] == 2 * 3 * len(SOURCES) * 2
+    for name in ("accuracy_figure", "dose_figure", "protocols_figure"):
         assert out[name].read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(DataError, match="a second run"):
         gather_grid([paths[0], paths[0]], run="test", **out)
+
+
+def test_the_protocol_table_is_each_sources_gain_paired_by_seed(records):
+    table = protocol_table(records)
+    assert set(table["protocol"]) == {"authors", "strict"}
+    assert set(table["source"]) == set(SOURCES) and set(table["n_seeds"]) == {3}
+    cell = table[(table["protocol"] == "authors") & (table["real_per_class"] == 1)
+                 & (table["source"] == SOURCES[1]) & ~table["transforms"]].iloc[0]  # fmt: skip
+
+    def top1(source, seed):
+        (value,) = [r["top1"]["accuracy"] for r in records if r["protocol"] == "authors"
+                    and r["real_per_class"] == 1 and r["source"] == source
+                    and not r["transforms"] and r["seed"] == seed
+                    and r["synthetic_per_real"] in (0, 10)]  # fmt: skip
+        return value
+
+    gains = [top1(SOURCES[1], seed) - top1("none", seed) for seed in range(3)]
+    assert cell["top1_gain_mean"] == pytest.approx(np.mean(gains))
+    assert cell["top1_gain_ci_low"] < cell["top1_gain_mean"] < cell["top1_gain_ci_high"]
 
 
 def test_ddi_malignancy_table_per_arm_and_skin_tone(tmp_path):

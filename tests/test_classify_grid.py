@@ -1,8 +1,9 @@
-"""dermsynth.classify.grid: a grid run's images (nested real pools, synthetic images only of the
-pool's sources and only in training, s per real image), its run id, and the grid's runs.
+"""dermsynth.classify.grid: a grid run's images (its protocol's draw of real images, synthetic
+images only of those sources, only in training, s per real image from the run's first index).
 
-The toy data is classify_fixtures' `write_grid_toy`: four classes, a pool of six per class, four
-synthetic images per pool image, DDI's external split with two shared diseases.
+The toy data is classify_fixtures' `write_grid_toy`: four classes of `POOL + VAL` training rows
+(a pool of `POOL` after the validation draw), `PER_REAL` synthetic images per training row, DDI's
+external split with two shared diseases.
 """
 
 from __future__ import annotations
@@ -20,28 +21,9 @@ from classify_fixtures import (
     write_grid_toy,
 )
 
-from dermsynth.classify.grid import (
-    GridRun,
-    external_images,
-    grid_runs,
-    grid_training_set,
-    parse_run_id,
-)
+from dermsynth.classify.grid import external_images, grid_training_set
+from dermsynth.design.runs import NO_SYNTHETIC, GridRun
 from dermsynth.errors import DataError
-
-PAPER_SOURCES = [
-    f"{method}-{variant}"
-    for method in ("text2img", "inpaint", "inoutpaint")
-    for variant in ("pretrained", "dreambooth")
-]
-PAPER_GRID = {
-    "real_per_class": [1, 8, 16, 32, 64, 128, 228],
-    "sources": PAPER_SOURCES,
-    "synthetic_per_real": 10,
-    "transforms": [False, True],
-    "seeds": 5,
-    "dose_response": {"real_per_class": [128, 228], "synthetic_per_real": [10, 25, 50, 75]},
-}
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +32,15 @@ def toy(tmp_path_factory) -> GridToy:
     return write_grid_toy(tmp_path_factory.mktemp("grid_toy"))
 
 
-def training_set(toy: GridToy, n: int, per_real: int = 0, **changes) -> dict[str, pd.DataFrame]:
+def training_set(
+    toy: GridToy, n: int, per_real: int = 0, *, protocol: str = "authors", seed: int = 0,
+    first_index: int = 0, **changes,
+) -> dict[str, pd.DataFrame]:  # fmt: skip
+    source = "inpaint-pretrained" if per_real else NO_SYNTHETIC
+    run = GridRun(protocol, n, source, per_real, True, seed, first_index)
     arguments = {
-        "size": GRID_SIZE, "real_per_class": n, "classes": GRID_CLASSES,
-        "synthetic": toy.synthetic if per_real else None, "synthetic_per_real": per_real,
+        "size": GRID_SIZE, "run": run, "classes": GRID_CLASSES, "val_per_class": VAL,
+        "split_seed": 0, "synthetic": toy.synthetic if per_real else None,
     }  # fmt: skip
     return grid_training_set(toy.split, toy.images, **{**arguments, **changes})
 
@@ -62,30 +49,47 @@ def real_ids(frame: pd.DataFrame) -> set[str]:
     return set(frame.loc[frame["source"] == "real", "image_id"])
 
 
-def test_real_pools_are_nested_and_hold_n_images_per_class(toy):
-    pools = {n: real_ids(training_set(toy, n)["train"]) for n in (1, 3, POOL)}
+@pytest.mark.parametrize("protocol", ["authors", "strict"])
+def test_real_draws_are_nested_in_n_and_hold_n_images_per_class(toy, protocol):
+    pools = {n: real_ids(training_set(toy, n, protocol=protocol)["train"]) for n in (1, 3, POOL)}
     assert pools[1] < pools[3] < pools[POOL]
     for n in (1, 3, POOL):
-        counts = training_set(toy, n)["train"]["label"].value_counts()
+        counts = training_set(toy, n, protocol=protocol)["train"]["label"].value_counts()
         assert counts.to_dict() == dict.fromkeys(GRID_CLASSES, n)
-    split = pd.read_csv(toy.split, dtype={"pool_rank": "Int64"})
-    assert pools[3] == set(split.loc[split["pool_rank"] < 3, "image_id"])
 
 
-def test_synthetic_images_come_only_from_sources_in_the_pool(toy):
+def test_authors_seeds_draw_other_images_and_strict_seeds_do_not(toy):
+    def drawn(protocol, seed):
+        frames = training_set(toy, 3, protocol=protocol, seed=seed)
+        return real_ids(frames["train"]), set(frames["val"]["image_id"])
+
+    assert drawn("authors", 1) != drawn("authors", 2)
+    assert drawn("strict", 1) == drawn("strict", 2) == drawn("authors", 0)  # split seed 0
+
+
+def test_synthetic_images_come_only_from_the_runs_real_images(toy):
     train = training_set(toy, 2, per_real=3)["train"]
     synthetic = train[train["source"] == "synthetic"]
     assert set(synthetic["image_id"]) == real_ids(train)
     manifest = pd.read_csv(toy.synthetic)
     chosen = manifest[manifest["file"].isin(synthetic["file"])]
-    assert (chosen["pool_rank"] < 2).all() and (chosen["index"] < 3).all()
+    assert (chosen["index"] < 3).all()
     # every synthetic image keeps its source's label and skin type
     real = train[train["source"] == "real"].set_index("image_id")
     assert (synthetic["label"].to_numpy() == real.loc[synthetic["image_id"], "label"]).all()
 
 
+def test_a_run_from_a_first_index_reads_the_images_after_it(toy):
+    train = training_set(toy, 2, per_real=2, first_index=1)["train"]
+    files = set(train.loc[train["source"] == "synthetic", "file"])
+    manifest = pd.read_csv(toy.synthetic)
+    assert set(manifest.loc[manifest["file"].isin(files), "index"]) == {1, 2}
+    with pytest.raises(DataError, match=r"fewer than 2 synthetic images \(index 3 to 4\)"):
+        training_set(toy, 2, per_real=2, first_index=PER_REAL - 1)
+
+
 @pytest.mark.parametrize(("n", "per_real"), [(1, 1), (2, 3), (POOL, PER_REAL)])
-def test_s_synthetic_per_real_image_means_s_per_pool_image(toy, n, per_real):
+def test_s_synthetic_per_real_image_means_s_per_drawn_image(toy, n, per_real):
     train = training_set(toy, n, per_real=per_real)["train"]
     synthetic = train[train["source"] == "synthetic"]
     assert len(synthetic) == per_real * n * len(GRID_CLASSES)
@@ -101,6 +105,7 @@ def test_val_and_test_are_real_images_only_whatever_the_run(toy):
             assert not synthetic_files & set(frames[name]["file"])
             assert len(frames[name]) == per_class * len(GRID_CLASSES)
         assert not real_ids(frames["train"]) & set(frames["test"]["image_id"])
+        assert not real_ids(frames["train"]) & set(frames["val"]["image_id"])
 
 
 def test_a_synthetic_image_made_from_a_test_image_is_refused(toy, tmp_path):
@@ -118,14 +123,6 @@ def test_too_few_synthetic_images_per_real_image_is_an_error(toy):
         training_set(toy, 1, per_real=PER_REAL + 1)
 
 
-def test_a_manifest_pool_rank_contradicting_its_source_is_an_error(toy, tmp_path):
-    manifest = pd.read_csv(toy.synthetic)
-    manifest.loc[0, "pool_rank"] = 3
-    manifest.to_csv(bad := tmp_path / "manifest.csv", index=False)
-    with pytest.raises(DataError, match=r"line 2: pool_rank 3 but its source .* has 0"):
-        training_set(toy, 1, per_real=1, synthetic=bad)
-
-
 def test_manifest_shards_are_read_together(toy, tmp_path):
     manifest = pd.read_csv(toy.synthetic)
     halves = [tmp_path / "a.csv", tmp_path / "b.csv"]
@@ -137,45 +134,8 @@ def test_manifest_shards_are_read_together(toy, tmp_path):
 
 
 def test_more_real_images_than_the_pool_holds_is_an_error(toy):
-    with pytest.raises(DataError, match=rf"fewer than {POOL + 1} training pool images"):
+    with pytest.raises(DataError, match=rf"fewer than {POOL + 1} pool images"):
         training_set(toy, POOL + 1)
-
-
-def test_run_ids_round_trip():
-    for run in (
-        GridRun(1, "none", 0, False, 0),
-        GridRun(228, "inoutpaint-dreambooth", 75, True, 4),
-    ):
-        assert parse_run_id(run.run_id) == run
-    assert (
-        GridRun(8, "inpaint-pretrained", 10, True, 2).run_id
-        == "n8_sinpaint-pretrained_x10_t1_seed2"
-    )
-    with pytest.raises(ValueError, match="not a grid run id"):
-        parse_run_id("n8_sinpaint_x10_t2_seed0")
-    with pytest.raises(ValueError, match="'none' goes with 0"):
-        GridRun(8, "none", 10, True, 0)
-    with pytest.raises(ValueError, match="letters, digits and hyphens"):
-        GridRun(8, "in_paint", 10, True, 0)
-
-
-def test_the_paper_grid_has_490_runs_and_360_dose_response_runs_more():
-    runs = grid_runs(PAPER_GRID)
-    main = [r for r in runs if r.synthetic_per_real in (0, 10)]
-    # 7 real counts x (none + 3 methods x 2 variants) x transforms yes/no x 5 seeds
-    assert len(main) == 7 * 7 * 2 * 5 == 490
-    # dose response: 2 real counts x 6 sources x (25, 50, 75) x 2 x 5; the x10 runs are the grid's
-    assert len(runs) - len(main) == 2 * 6 * 3 * 2 * 5 == 360
-    assert len({r.run_id for r in runs}) == len(runs) == 850
-    assert {r.synthetic_per_real for r in runs if r.source == "none"} == {0}
-    narrow = {**PAPER_GRID, "dose_response": {**PAPER_GRID["dose_response"],
-              "sources": ["inpaint-dreambooth"], "transforms": [True]}}  # fmt: skip
-    assert len(grid_runs(narrow)) == 490 + 2 * 3 * 5
-
-
-def test_an_unknown_grid_key_is_an_error():
-    with pytest.raises(ValueError, match=r"unknown grid key\(s\) \['seed'\]"):
-        grid_runs({**PAPER_GRID, "seed": 0})
 
 
 def test_ddi_external_images_are_the_shared_diseases_labelled_with_their_class(toy):

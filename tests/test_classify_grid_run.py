@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, write_grid_toy
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, VAL, write_grid_toy
 
 from dermsynth.classify.efficientnet import load_efficientnet
 from dermsynth.classify.grid_run import logits_of, run_grid
@@ -29,9 +29,10 @@ def grid_run(tmp_path_factory):
                "model": root / "model.pt"}  # fmt: skip
     record = run_grid(
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
-        classes=GRID_CLASSES, settings=SETTINGS, synthetic=toy.synthetic,
-        ddi_split=toy.ddi_external, ddi_images=toy.ddi_images, checkpoint=root / "c.pt",
-        run="test", device="cpu", **outputs,
+        protocol="authors", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
+        settings=SETTINGS, synthetic=toy.synthetic, ddi_split=toy.ddi_external,
+        ddi_images=toy.ddi_images, checkpoint=root / "c.pt", run="test", device="cpu",
+        **outputs,
     )  # fmt: skip
     return toy, root, outputs, record
 
@@ -51,6 +52,18 @@ def test_metrics_json_names_the_run_and_its_images(grid_run):
     assert written["n_train_per_class"] == dict.fromkeys(GRID_CLASSES, 3 + 6)
     assert written["settings"]["batch_size"] == 8  # 36 images: 36 // 10 clipped up to 8
     assert written["ci_method"].startswith("Wilson")
+
+
+def test_metrics_json_names_the_protocol_and_the_real_images_drawn(grid_run):
+    toy, _, outputs, _ = grid_run
+    written = json.loads(outputs["metrics"].read_text())
+    assert (written["protocol"], written["draw_seed"], written["first_index"]) == ("authors", 1, 0)
+    real = written["real_images"]
+    assert len(real["train"]) == 3 * 4 and len(real["val"]) == VAL * 4
+    split = pd.read_csv(toy.split)
+    training = set(split.loc[split["split"] == "train", "image_id"])
+    assert set(real["train"]) | set(real["val"]) <= training
+    assert not set(real["train"]) & set(real["val"])
 
 
 def test_accuracies_come_with_intervals_that_hold_them(grid_run):
@@ -92,7 +105,8 @@ def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
     toy, _, _, _ = grid_run
     record = run_grid(
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id="n1_snone_x0_t0_seed0",
-        classes=GRID_CLASSES, settings={**SETTINGS, "epochs": 1}, synthetic=None,
+        protocol="strict", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
+        settings={**SETTINGS, "epochs": 1}, synthetic=None,
         metrics=tmp_path / "m.json", history=tmp_path / "h.csv", model=tmp_path / "m.pt",
         checkpoint=tmp_path / "c.pt", run="test", device="cpu",
     )  # fmt: skip

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from classify_fixtures import GRID_CLASSES, GRID_SIZE, write_grid_toy
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, VAL, write_grid_toy
 
 from dermsynth.classify.grid import grid_training_set
 from dermsynth.classify.loader import FileBatches, file_image_set
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.transforms import standard_transforms
+from dermsynth.design.runs import GridRun
 from dermsynth.metrics.images import load_rgb
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -20,7 +21,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def data(tmp_path_factory):
     toy = write_grid_toy(tmp_path_factory.mktemp("loader"))
     frames = grid_training_set(
-        toy.split, toy.images, size=GRID_SIZE, real_per_class=2, classes=GRID_CLASSES
+        toy.split,
+        toy.images,
+        size=GRID_SIZE,
+        run=GridRun("strict", 2, "none", 0, True, 0),
+        classes=GRID_CLASSES,
+        val_per_class=VAL,
+        split_seed=0,
     )
     return file_image_set(frames["train"], GRID_CLASSES, GRID_SIZE)
 

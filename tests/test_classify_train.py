@@ -14,7 +14,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import torch
-from classify_fixtures import GRID_CLASSES, GRID_SIZE, write_grid_toy
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, VAL, write_grid_toy
 
 from dermsynth.classify.data import Batches, ImageSet
 from dermsynth.classify.grid import grid_training_set
@@ -27,6 +27,7 @@ from dermsynth.classify.train import (
     train_classifier,
     train_efficientnet,
 )
+from dermsynth.design.runs import GridRun
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 24
@@ -173,7 +174,13 @@ def test_without_early_stop_every_epoch_runs_and_the_best_is_restored(tmp_path, 
 def grid_sets(tmp_path_factory):
     toy = write_grid_toy(tmp_path_factory.mktemp("grid_train"))
     frames = grid_training_set(
-        toy.split, toy.images, size=GRID_SIZE, real_per_class=2, classes=GRID_CLASSES
+        toy.split,
+        toy.images,
+        size=GRID_SIZE,
+        run=GridRun("strict", 2, "none", 0, True, 0),
+        classes=GRID_CLASSES,
+        val_per_class=VAL,
+        split_seed=0,
     )
     return tuple(file_image_set(frames[s], GRID_CLASSES, GRID_SIZE) for s in ("train", "val"))
 

@@ -38,6 +38,9 @@ def test_paper_config_sets_every_key_the_demo_sets_outside_demo():
         config["datasets"]["ham10000"].pop("classes")
         for kind in ("base", "upsample"):
             config["glide"][kind].pop("options")
+        config["sd"].pop("sources_per_class")  # class -> count
+    assert paper["sd"]["release"] is None  # a null replaces the demo's whole release
+    demo["sd"].pop("release")
     assert key_paths(demo) <= key_paths(paper)
 
 
@@ -47,7 +50,12 @@ def test_paper_config_has_the_papers_class_lists_and_split_sizes():
         "akiec", "bcc", "bkl", "df", "mel", "nv", "vasc",
     ]  # fmt: skip
     assert len(paper["datasets"]["fitzpatrick17k"]["classes"]) == 9
-    assert paper["splits"]["fitzpatrick17k"]["paper"]["test_per_class"] * 9 == 360
+    assert paper["splits"]["fitzpatrick17k"]["paper"]["released"].endswith("fitz_metadata")
+    grid = paper["classify"]["grid"]
+    assert grid["protocols"] == ["authors"] and grid["val_per_class"] == 40
+    assert grid["seeds"][0] == 111108 and grid["dose_response"]["seeds"][0] == 119108
+    assert grid["dose_response"]["first_index"] == 10
+    assert sum(paper["sd"]["sources_per_class"]["fitzpatrick17k"].values()) == 3339
     assert paper["splits"]["ham10000"]["paper_random"]["test_fraction"] == 0.2
 
 
@@ -63,10 +71,10 @@ def bad_config_run(tmp_path, edit) -> str:
 
 def test_a_wrong_type_stops_the_run_naming_the_key(tmp_path):
     def edit(config):
-        config["splits"]["fitzpatrick17k"]["paper"]["test_per_class"] = "forty"
+        config["classify"]["grid"]["val_per_class"] = "forty"
 
     message = bad_config_run(tmp_path, edit)
-    assert "test_per_class" in message and "forty" in message
+    assert "val_per_class" in message and "forty" in message
 
 
 def test_an_unknown_key_stops_the_run_naming_it(tmp_path):

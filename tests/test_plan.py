@@ -121,14 +121,13 @@ def test_peak_gpus_counts_independent_gpu_jobs_running_side_by_side():
 
 
 def sd_images(config) -> int:
-    """Stable Diffusion images a config makes, counted pool by pool (DDI: declared counts)."""
-    from dermsynth.classify.ddi import DDI_CLASSES
-    from dermsynth.sd.sets import config_pools, pool_images
+    """Stable Diffusion images a config makes, counted pool by pool (`all`: declared counts)."""
+    from dermsynth.design.pools import DDI_CLASSES, config_pools, pool_images
 
     classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
                "ddi": list(DDI_CLASSES)}  # fmt: skip
     return sum(
-        pool_images(pool, classes[pool.dataset], config["sd"]["ddi_sources_per_class"])
+        pool_images(pool, classes[pool.dataset], config["sd"]["sources_per_class"])
         for pool in config_pools(config)
     )
 
@@ -200,5 +199,5 @@ def test_paper_plan_samples_as_many_glide_images_as_ham10000_has(paper_jobs):
     )
     assert plan.peak_gpus >= shards.jobs  # every shard can run at once
     sd = rules["sd_generate_shard"]
-    assert sd.images == sd_images(config) == 458_920  # README, "The paper's total"
+    assert sd.images == sd_images(config) == 460_045  # README, "The paper's total"
     print(f"paper plan: {plan.jobs} jobs, {plan.gpu_hours:.1f} GPU-h, {plan.peak_gpus} GPUs")

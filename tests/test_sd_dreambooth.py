@@ -23,6 +23,7 @@ from safetensors.torch import load_file  # noqa: E402
 import dermsynth.sd.dreambooth as dreambooth_module  # noqa: E402
 from dermsynth.data.png import write_png  # noqa: E402
 from dermsynth.data.preprocess import resized_path  # noqa: E402
+from dermsynth.design.draws import pool_sources  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.sd.dreambooth import (  # noqa: E402
     DreamBoothSettings,
@@ -31,7 +32,6 @@ from dermsynth.sd.dreambooth import (  # noqa: E402
     train_dreambooth,
 )
 from dermsynth.sd.load import load_pipeline  # noqa: E402
-from dermsynth.sd.sources import training_sources  # noqa: E402
 from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
 
 LABEL = "psoriasis"
@@ -48,7 +48,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def split() -> pd.DataFrame:
-    """Psoriasis: 6 pool images (ranks shuffled), 2 validation, 2 test; lichen planus: 3/1/1."""
+    """Psoriasis: 6 training images (file rows shuffled), 2 validation, 2 test; lichen planus:
+    3/1/1."""
     rows = []
     for label, pool, ranks in ((LABEL, 6, [3, 0, 5, 1, 4, 2]), ("lichen planus", 3, [0, 1, 2])):
         short = label[:3]
@@ -59,7 +60,7 @@ def split() -> pd.DataFrame:
             ("test", 2 if label == LABEL else 1),
         ):
             rows += [(f"{short}-{part}{i}", label, part, "", "3") for i in range(count)]
-    return pd.DataFrame(rows, columns=["image_id", "label", "split", "pool_rank", "skin_type"])
+    return pd.DataFrame(rows, columns=["image_id", "label", "split", "released_row", "skin_type"])
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +78,21 @@ def images_dir(tmp_path_factory, split):
 def train(tiny, split, images_dir, out, kind="text2img", n=None, **changes):
     settings = settings_from({**SETTINGS.__dict__, **changes})
     return train_dreambooth(
-        tiny[kind], kind, LABEL, training_sources(split, LABEL, n=n), images_dir, out,
+        tiny[kind], kind, LABEL, pool_sources(split, LABEL, n), images_dir, out,
         settings, state_path=out.with_suffix(".state.pt"),
     )  # fmt: skip
 
 
-def test_training_sources_are_the_class_pool_in_pool_order(split):
-    sources = training_sources(split, LABEL)
+def test_pool_sources_are_the_class_training_images_in_file_order(split):
+    sources = pool_sources(split, LABEL, None)
     assert list(sources["pool_rank"]) == [0, 1, 2, 3, 4, 5]
+    assert list(sources["image_id"]) == ["pso-train1", "pso-train3", "pso-train5", "pso-train0",
+                                         "pso-train4", "pso-train2"]  # fmt: skip
     assert set(sources["split"]) == {"train"} and set(sources["label"]) == {LABEL}
-    assert list(training_sources(split, LABEL, n=2)["image_id"]) == ["pso-train1", "pso-train3"]
+    first = pool_sources(split, LABEL, 2)  # strict's draw (no validation rows, split seed 0)
+    assert list(first["pool_rank"]) == [0, 1] and set(first["image_id"]) < set(sources["image_id"])
     with pytest.raises(DataError, match="fewer than 7"):
-        training_sources(split, LABEL, n=7)
+        pool_sources(split, LABEL, 7)
 
 
 def test_dreambooth_reads_and_lists_only_the_class_training_images(

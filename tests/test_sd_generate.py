@@ -20,6 +20,7 @@ import pytest  # noqa: E402
 import dermsynth.sd.generate as generate_module  # noqa: E402
 from dermsynth.data.png import write_png  # noqa: E402
 from dermsynth.data.preprocess import resized_path  # noqa: E402
+from dermsynth.design.draws import pool_sources  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.io import file_sha256  # noqa: E402
 from dermsynth.sd import masks  # noqa: E402
@@ -36,7 +37,7 @@ from dermsynth.sd.generate import (  # noqa: E402
     shard_items,
     sources_from,
 )
-from dermsynth.sd.sources import prompt_for, read_rgb, training_sources  # noqa: E402
+from dermsynth.sd.sources import prompt_for, read_rgb  # noqa: E402
 from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
 
 LABEL = "psoriasis"
@@ -54,7 +55,7 @@ def split() -> pd.DataFrame:
     rows = [(f"train{i}", LABEL, "train", str(rank), str(i + 2)) for i, rank in
             enumerate([2, 0, 3, 1])]  # fmt: skip
     rows += [("val0", LABEL, "val", "", "5"), ("test0", LABEL, "test", "", "6")]
-    return pd.DataFrame(rows, columns=["image_id", "label", "split", "pool_rank", "skin_type"])
+    return pd.DataFrame(rows, columns=["image_id", "label", "split", "released_row", "skin_type"])
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def images_dir(tmp_path_factory, split):
 
 @pytest.fixture(scope="module")
 def sources(split, images_dir):
-    return sources_from(training_sources(split, LABEL), images_dir, 64)
+    return sources_from(pool_sources(split, LABEL, None), images_dir, 64)
 
 
 def run(tiny, items, folder, method="text2img", settings=SETTINGS, variant="pretrained", **kw):
@@ -192,7 +193,7 @@ def test_the_manifest_records_provenance_of_every_image(tiny, sources, split, tm
     assert list(on_disk.columns) == MANIFEST_COLUMNS and len(on_disk) == 8
     train = set(split[split["split"] == "train"]["image_id"])
     assert set(manifest["source_image"]) == train  # never a validation or test image
-    ranks = dict(zip(split["image_id"], split["pool_rank"], strict=True))
+    ranks = dict(zip(split["image_id"], split["released_row"], strict=True))
     assert all(str(r.pool_rank) == ranks[r.source_image] for r in manifest.itertuples())
     assert all(os.path.basename(r.init_image) == f"{r.source_image}.png"
                for r in manifest.itertuples())  # fmt: skip

@@ -15,6 +15,7 @@ from dermsynth.data.splits import (
     paper_random,
     shared_label,
 )
+from dermsynth.design.draws import RELEASED_FILES
 from dermsynth.errors import DataError
 
 
@@ -43,7 +44,6 @@ def small_f17k_pairs(images_per_class: dict[str, int]) -> pd.DataFrame:
 PROTOCOLS = [
     ("ham10000", "paper_random"),
     ("ham10000", "lesion_grouped"),
-    ("fitzpatrick17k", "paper"),
     ("ddi", "paper"),
     ("ddi", "external"),
 ]
@@ -131,70 +131,62 @@ def test_paper_random_split_is_the_same_for_a_seed_and_differs_across_seeds(ham_
 
 # --- Fitzpatrick17k: paper 2's split --------------------------------------------------------
 
-SMALL_F17K = {"psoriasis": 12, "lichen planus": 9, "sarcoidosis": 20}
+SMALL_F17K = {"psoriasis": 12, "lichen planus": 9, "sarcoidosis": 20, "folliculitis": 6}
+CLASSES = ["psoriasis", "lichen planus", "sarcoidosis"]  # folliculitis: the released tenth label
 
 
-def test_fitzpatrick_paper_split_holds_out_exactly_test_and_val_per_class_counts():
+@pytest.fixture
+def released(tmp_path):
+    """Small released split files (the authors' layout) over SMALL_F17K, 3 held out per label."""
+    from dermsynth.data.demo import write_released_split
+
     pairs = small_f17k_pairs(SMALL_F17K)
-    split = fitzpatrick_paper(pairs, list(SMALL_F17K), test_per_class=3, val_per_class=2, seed=0)
-    counts = pd.crosstab(split["label"], split["split"])
-    assert counts.to_dict() == {
-        "test": {"lichen planus": 3, "psoriasis": 3, "sarcoidosis": 3},
-        "val": {"lichen planus": 2, "psoriasis": 2, "sarcoidosis": 2},
-        "train": {"lichen planus": 4, "psoriasis": 7, "sarcoidosis": 15},
-    }
+    table = pairs.rename(columns={"image_id": "md5hash"})
+    write_released_split(tmp_path, table, labels=list(SMALL_F17K), held_out_per_label=3)
+    return pairs, tmp_path / RELEASED_FILES["training"], tmp_path / RELEASED_FILES["held_out"]
 
 
-def test_fitzpatrick_paper_pool_rank_numbers_each_class_training_pool_from_zero():
-    pairs = small_f17k_pairs(SMALL_F17K)
-    split = fitzpatrick_paper(pairs, list(SMALL_F17K), test_per_class=3, val_per_class=2, seed=0)
-    train = split[split["split"] == "train"]
-    for label, part in train.groupby("label"):
-        assert sorted(part["pool_rank"]) == list(range(len(part))), label
-    assert split.loc[split["split"] != "train", "pool_rank"].isna().all()
+def test_fitzpatrick_paper_split_is_the_released_files_rows_of_the_classes(released):
+    pairs, training, held_out = released
+    split = fitzpatrick_paper(pairs, CLASSES, training, held_out)
+    counts = pd.crosstab(split["label"], split["split"]).to_dict()
+    assert counts == {"test": {"lichen planus": 3, "psoriasis": 3, "sarcoidosis": 3},
+                      "train": {"lichen planus": 6, "psoriasis": 9, "sarcoidosis": 17}}  # fmt: skip
+    train = pd.read_csv(training, dtype=str)
+    train = train[train["label"].isin(CLASSES)]
+    ours = split[split["split"] == "train"]
+    assert list(ours["image_id"]) == list(train["md5hash"])  # in the file's order
+    assert list(ours["released_row"]) == list(train.index)  # its row in the file
+    skin = pairs.set_index("image_id")["skin_type"]
+    assert list(split["skin_type"]) == list(skin[split["image_id"]])
 
 
-def test_fitzpatrick_paper_pool_rank_below_n_takes_n_per_class_and_grows_by_adding_images():
-    pairs = small_f17k_pairs(SMALL_F17K)
-    split = fitzpatrick_paper(pairs, list(SMALL_F17K), test_per_class=3, val_per_class=2, seed=0)
-    pool_sizes = {"psoriasis": 7, "lichen planus": 4, "sarcoidosis": 15}
-    previous: set[str] = set()
-    for n in (1, 2, 4, 8):
-        chosen = split[(split["pool_rank"] < n).fillna(False)]
-        assert chosen["label"].value_counts().to_dict() == {
-            label: min(n, size) for label, size in pool_sizes.items()
-        }
-        assert previous <= set(chosen["image_id"])
-        previous = set(chosen["image_id"])
+def test_a_released_image_missing_from_pairs_is_named_with_its_line(released):
+    pairs, training, held_out = released
+    gone = pd.read_csv(training, dtype=str)["md5hash"][4]
+    with pytest.raises(DataError, match=rf"{training}, line 6: md5hash '{gone}' is not among"):
+        fitzpatrick_paper(pairs[pairs["image_id"] != gone], CLASSES, training, held_out)
 
 
-def test_fitzpatrick_paper_split_of_a_class_does_not_depend_on_the_other_classes():
-    both = small_f17k_pairs(SMALL_F17K)
-    alone = both[both["label"] == "psoriasis"].reset_index(drop=True)
-    with_others = fitzpatrick_paper(both, list(SMALL_F17K), 3, 2, seed=0)
-    on_its_own = fitzpatrick_paper(alone, ["psoriasis"], 3, 2, seed=0)
-    psoriasis = with_others[with_others["label"] == "psoriasis"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(psoriasis, on_its_own)
-
-
-def test_fitzpatrick_paper_split_is_the_same_for_a_seed_and_differs_across_seeds():
-    pairs = small_f17k_pairs(SMALL_F17K)
-    first = fitzpatrick_paper(pairs, list(SMALL_F17K), 3, 2, seed=0)
-    pd.testing.assert_frame_equal(first, fitzpatrick_paper(pairs, list(SMALL_F17K), 3, 2, seed=0))
-    assert not first["split"].equals(fitzpatrick_paper(pairs, list(SMALL_F17K), 3, 2, 1)["split"])
-
-
-def test_fitzpatrick_paper_split_keeps_each_image_skin_type():
-    pairs = small_f17k_pairs(SMALL_F17K)
-    split = fitzpatrick_paper(pairs, list(SMALL_F17K), 3, 2, seed=0)
-    assert split["skin_type"].tolist() == pairs["skin_type"].tolist()
-
-
-def test_fitzpatrick_paper_split_names_a_class_with_too_few_images():
-    pairs = small_f17k_pairs({"psoriasis": 12, "sarcoidosis": 5})
-    with pytest.raises(DataError, match=r"class 'sarcoidosis' has 5 images.*at least 6") as err:
-        fitzpatrick_paper(pairs, ["psoriasis", "sarcoidosis"], 3, 2, seed=0, source="pairs.csv")
-    assert err.value.path == "pairs.csv"
+def test_a_released_file_that_contradicts_pairs_or_the_other_file_is_refused(released, tmp_path):
+    pairs, training, held_out = released
+    relabelled = pairs.copy()
+    rows = pd.read_csv(held_out, dtype=str)
+    position = int(rows.index[rows["label"] == "lichen planus"][0])
+    relabelled.loc[relabelled["image_id"] == rows["md5hash"][position], "label"] = "sarcoidosis"
+    with pytest.raises(DataError, match=rf"{held_out}, line {position + 2}: .* but 'sarcoidosis'"):
+        fitzpatrick_paper(relabelled, CLASSES, training, held_out)
+    both = pd.read_csv(held_out, dtype=str)
+    both.loc[position, "md5hash"] = pd.read_csv(training, dtype=str)["md5hash"][0]
+    both.loc[position, "label"] = pd.read_csv(training, dtype=str)["label"][0]
+    both.to_csv(bad := tmp_path / "held_out.csv", index=False)
+    line = position + 2
+    with pytest.raises(DataError, match=rf"{bad}, line {line}: .* in the training file too"):
+        fitzpatrick_paper(pairs, CLASSES, training, bad)
+    with pytest.raises(DataError, match="no rows of class"):
+        fitzpatrick_paper(pairs, [*CLASSES, "photodermatoses"], training, held_out)
+    with pytest.raises(DataError, match="file not found"):
+        fitzpatrick_paper(pairs, CLASSES, tmp_path / "absent.csv", held_out)
 
 
 # --- DDI: the authors' split ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -16,15 +17,15 @@ from workflow_helpers import (
     snakemake,
 )
 
-from dermsynth.sd.sets import (
+from dermsynth.design.draws import released_paths
+from dermsynth.design.pools import (
     config_pools,
     dreambooth_models,
     pool_images,
-    section_ddi_runs,
-    section_grid_runs,
     shard_count,
     sources_per_class,
 )
+from dermsynth.design.runs import section_ddi_runs, section_grid_runs
 
 pytestmark = pytest.mark.workflow
 
@@ -105,7 +106,7 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
         shard_count(count, pool.per_source, sd["generate"]["images_per_shard"])
         for pool in pools
         for count in sources_per_class(
-            pool, classes[pool.dataset], sd["ddi_sources_per_class"]
+            pool, classes[pool.dataset], sd["sources_per_class"]
         ).values()
     )
     jobs = {
@@ -132,6 +133,9 @@ def place_paper_inputs(workdir) -> None:
         for folder in folders:
             (root / folder).mkdir(parents=True)
         (root / metadata).touch()
+    for path in released_paths(config["splits"]["fitzpatrick17k"]["paper"]["released"]).values():
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).touch()
     for kind in ("base", "upsample"):
         weights = workdir / config["glide"][kind]["init"]
         weights.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +164,20 @@ def test_paper_dry_run_lists_every_job_of_the_config(tmp_path):
     print(f"paper dry-run: {elapsed:.1f} s, {sum(counts.values())} jobs")
 
 
+def test_paper_dry_run_with_both_protocols_lists_both_grids(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    place_paper_inputs(workdir)
+    (workdir / "both.yaml").write_text("classify:\n  grid:\n    protocols: [authors, strict]\n")
+    result = snakemake(workdir, "-n", "--configfile", "config/paper.yaml", "both.yaml")
+    config = load_config(REPO / "config" / "paper.yaml")
+    config["classify"]["grid"]["protocols"] = ["authors", "strict"]
+    counts = job_counts(result.stdout)
+    counts.pop("total")
+    assert counts == expected_jobs(config, with_demo=False)
+    assert counts["classify_grid_run"] == 2 * 570
+    print(f"paper dry-run, both protocols: {sum(counts.values())} jobs")
+
+
 def test_paper_dry_run_names_the_missing_raw_file(tmp_path):
     workdir = copy_workflow(tmp_path)
     result = snakemake(workdir, "-n", "--configfile", "config/paper.yaml", check=False)
@@ -172,7 +190,9 @@ def test_reading_the_workflow_imports_no_torch():
     modules the rules import must not pull in torch, timm or diffusers (seconds each)."""
     text = "\n".join(p.read_text() for p in [REPO / "Snakefile", *(REPO / "rules").glob("*.smk")])
     modules = sorted(set(re.findall(r"^\s*from (dermsynth[\w.]*) import", text, re.M)))
-    assert {"dermsynth.sd.sets", "dermsynth.classify.ddi", "dermsynth.plan"} <= set(modules)
+    assert {"dermsynth.design.pools", "dermsynth.design.runs", "dermsynth.plan"} <= set(modules)
+    # what the experiment is comes from dermsynth.design, not from the model code
+    assert not [m for m in modules if m.startswith(("dermsynth.sd", "dermsynth.classify"))]
     heavy = {"torch", "timm", "diffusers", "transformers", "scipy"} & modules_loaded_by(*modules)
     assert not heavy, f"reading the workflow imports {sorted(heavy)}"
 
@@ -190,7 +210,10 @@ def test_demo_graph_builds_every_product(demo_run):
             split = pd.read_csv(
                 workdir / f"results/data/{dataset}/splits/{protocol}.csv", dtype=str
             )
-            assert sorted(split["image_id"]) == sorted(pairs["image_id"])
+            if dataset == "fitzpatrick17k":  # the released files' rows of the classes
+                assert set(split["image_id"]) < set(pairs["image_id"])
+            else:
+                assert sorted(split["image_id"]) == sorted(pairs["image_id"])
     for product in [
         "results/data/fitzpatrick17k/class_counts.csv",
         "results/data/fitzpatrick17k/missing.csv",
@@ -214,6 +237,8 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/figures/fig3_dose_response.png",
         "results/tables/fig3_skin_type.csv",
         "results/tables/fig3_ddi_external.csv",
+        "results/tables/fig3_protocols.csv",
+        "results/figures/fig3_protocols.png",
         "results/tables/ddi_malignancy.csv",
         "results/figures/ddi_malignancy.png",
         "results/tables/table1_inoutpaint-dreambooth-ddi_quality.csv",
@@ -282,47 +307,80 @@ def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run)
             assert (workdir / file).is_file(), file
 
 
+def test_demo_runs_read_their_protocols_draw_and_strict_generators_saw_only_their_images(
+    demo_run,
+):
+    workdir, _ = demo_run
+    runs = {}
+    for path in (workdir / "results/classify/fig3").glob("*/*/metrics.json"):
+        record = json.loads(path.read_text())
+        runs[(record["protocol"], record["run_id"])] = record
+    assert {protocol for protocol, _ in runs} == {"authors", "strict"}
+
+    def drawn(protocol, n, seed, part="train"):
+        run_id = f"n{n}_snone_x0_t1_seed{seed}"
+        return set(runs[(protocol, run_id)]["real_images"][part])
+
+    # authors: two seeds of one n draw different real images (and validation), nested in n
+    assert drawn("authors", 2, 111108) != drawn("authors", 2, 111109)
+    assert drawn("authors", 2, 111108, "val") != drawn("authors", 2, 111109, "val")
+    assert drawn("authors", 2, 111108) < drawn("authors", 4, 111108)
+    # strict: one draw for every seed
+    assert drawn("strict", 2, 111108) == drawn("strict", 2, 111109)
+    # strict's DreamBooth model of each n learned from exactly the images its runs use
+    models = workdir / "results/models/sd/dreambooth/text2img/fitzpatrick17k"
+    for record in runs.values():
+        if record["protocol"] != "strict" or record["source"] != "text2img-dreambooth":
+            continue
+        n = record["real_per_class"]
+        for slug in ("psoriasis", "squamous_cell_carcinoma", "basal_cell_carcinoma"):
+            learned = pd.read_csv(models / slug / f"n{n}" / "train_images.csv", dtype=str)
+            assert set(learned["image_id"]) <= set(record["real_images"]["train"])
+            assert not set(learned["image_id"]) & set(record["real_images"]["val"])
+    # the authors' model of a class learned from every training row, validation images too
+    split = pd.read_csv(workdir / "results/data/fitzpatrick17k/splits/paper.csv", dtype=str)
+    learned = pd.read_csv(models / "psoriasis" / "all" / "train_images.csv", dtype=str)
+    training = split[(split["split"] == "train") & (split["label"] == "psoriasis")]
+    assert set(learned["image_id"]) == set(training["image_id"])
+
+
 def test_paper_plan_counts_the_grid_the_shards_and_the_images():
     """Hand-counted from config/paper.yaml (README, "The paper's total")."""
     config = load_config(REPO / "config/paper.yaml")
     jobs = sd_and_grid_jobs(config)
-    # 7 real counts x 7 sources x 2 transforms x 5 seeds; dose: 2 real x 1 source x 3 counts
-    # beyond the main grid's 10 x 2 transforms x 5 seeds
-    assert jobs["classify_grid_run"] == 490 + 60
+    # 7 real counts x 7 sources x 2 transforms x 5 seeds; dose: 2 real x 1 source x 4 counts
+    # from index 10 x 2 transforms x 5 seeds
+    assert jobs["classify_grid_run"] == 490 + 80
     assert jobs["classify_ddi_run"] == 3 * 2 * 5
-    # per_n DreamBooth: 2 bases x 7 n x 9 classes; the release trains none
-    assert jobs["sd_dreambooth"] == 126
-    # per class, 3,000 images a shard: text2img-, inpaint-, inoutpaint-pretrained 1 each;
-    # text2img-dreambooth 5 n x 1 + n128 x 75 (4) + n228 x 75 (6); inpaint- and
-    # inoutpaint-dreambooth 7 n x 1; the release 2; DDI 2 methods x (2 benign + 1 malignant)
-    assert jobs["sd_generate_shard"] == 9 * (3 + 5 + 4 + 6 + 2 * 7 + 2) + 2 * 3
+    # the authors' DreamBooth: 2 bases x 9 classes, each on the class's whole training file
+    assert jobs["sd_dreambooth"] == 18
+    rows = config["sd"]["sources_per_class"]["fitzpatrick17k"]
+    assert sum(rows.values()) == 3339
+
+    def shards(per_source):
+        return sum(-(-count * per_source // 3000) for count in rows.values())
+
+    # five sets at 10 per training row, DreamBooth text-to-image at 85 (the dose response's
+    # indices 10-84), DDI 2 methods x (2 benign + 1 malignant)
+    assert jobs["sd_generate_shard"] == 5 * shards(10) + shards(85) + 2 * 3 == 176
     sd = config["sd"]
     classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
                "ddi": ["benign", "malignant"]}  # fmt: skip
     pools = config_pools(config)
-    images = {p: pool_images(p, classes[p.dataset], sd["ddi_sources_per_class"]) for p in pools}
-    n_sum = 1 + 8 + 16 + 32 + 64 + 128 + 228
-    runs = (
-        3 * 9 * 228 * 10  # the pretrained sets, one nested pool of 228 per class
-        + 3 * 9 * n_sum * 10  # per_n DreamBooth, 10 per real image
-        + 9 * (128 + 228) * (75 - 10)  # the dose response's DreamBooth text-to-image
-        + 2 * 464 * 10  # DDI's inpaint and in-then-outpaint
-    )
-    release = [p for p in pools if p.release]
-    assert sum(images[p] for p in pools if not p.release) == runs == 407_890
-    assert [images[p] for p in release] == [9 * 5_670]
-    assert sum(images.values()) == 458_920  # the slides' total
+    images = {p: pool_images(p, classes[p.dataset], sd["sources_per_class"]) for p in pools}
+    assert not [p for p in pools if p.release]
+    total = 5 * 3339 * 10 + 3339 * 85 + 2 * 464 * 10
+    assert sum(images.values()) == total == 460_045
+    assert total - 458_920 == 1_125  # the slides' total, which no released script produces
 
 
 def test_scoring_a_stable_diffusion_set_no_run_makes_is_refused_naming_it(tmp_path):
     workdir = copy_workflow(tmp_path)
     (workdir / "extra.yaml").write_text(
-        "metrics:\n  methods: [glide, text2img-dreambooth-fitzpatrick17k]\n"
+        "metrics:\n  methods: [glide, inpaint-dreambooth-fitzpatrick17k]\n"
     )
     result = snakemake(workdir, "-n", "--configfile", "extra.yaml", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert (
-        "'text2img-dreambooth-fitzpatrick17k' is scored, but no classifier run makes it" in output
-    )
+    assert "'inpaint-dreambooth-fitzpatrick17k' is scored, but no classifier run makes it" in output
     assert "classify.grid.sources" in output

@@ -35,14 +35,20 @@ def job_images(rule: str, wildcards: Mapping[str, str], config: Mapping) -> int 
 
 def sd_shard_images(wildcards: Mapping[str, str], config: Mapping) -> int:
     """Images of one Stable Diffusion shard (for DDI: by the declared training counts)."""
-    from dermsynth.sd.sets import class_slug, config_pools, dataset_classes, find_pool, shard_sizes
+    from dermsynth.design.pools import (
+        class_slug,
+        config_pools,
+        dataset_classes,
+        find_pool,
+        shard_sizes,
+    )
 
     dataset = wildcards["dataset"]
     pool = find_pool(config_pools(config), dataset, wildcards["sd_method"],
                      wildcards["sd_variant"], wildcards["pool"])  # fmt: skip
     classes = dataset_classes(config)[dataset]
     (label,) = [c for c in classes if class_slug(c) == wildcards["sd_cls"]]
-    sizes = shard_sizes(pool, label, classes, config["sd"]["ddi_sources_per_class"],
+    sizes = shard_sizes(pool, label, classes, config["sd"]["sources_per_class"],
                         config["sd"]["generate"]["images_per_shard"])  # fmt: skip
     return sizes[int(wildcards["k"])]
 
@@ -61,16 +67,16 @@ def training_images(rule: str, wildcards: Mapping[str, str], config: Mapping) ->
     other rules. Fitzpatrick17k: classes x n x (1 + synthetic per real); DDI: its declared
     training images x (1 + synthetic per real)."""
     if rule == "classify_grid_run":
-        from dermsynth.classify.grid import parse_run_id
+        from dermsynth.design.runs import parse_run_id
 
-        run = parse_run_id(wildcards["grid_run"])
+        run = parse_run_id(wildcards["grid_run"], wildcards["grid_protocol"])
         classes = len(config["datasets"]["fitzpatrick17k"]["classes"])
         return classes * run.real_per_class * (1 + run.synthetic_per_real)
     if rule == "classify_ddi_run":
-        from dermsynth.classify.ddi import parse_ddi_run_id
+        from dermsynth.design.runs import parse_ddi_run_id
 
         run = parse_ddi_run_id(wildcards["ddi_run"])
-        return sum(config["sd"]["ddi_sources_per_class"].values()) * (1 + run.synthetic_per_real)
+        return sum(config["sd"]["sources_per_class"]["ddi"].values()) * (1 + run.synthetic_per_real)
     return None
 
 

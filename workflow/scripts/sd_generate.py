@@ -8,13 +8,15 @@ input:  model (pretrained diffusers folder: text-to-image for text2img, inpainti
 output: manifest (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/{pool}/shard-{k}/
         manifest.csv; the images lie beside it)
 params: method, variant, dataset, label (class name), k (shard number), shards (shards of the
-        class), n (sources are pool ranks < n; None: every training image), release (prompt-only
+        class), draw (n: sources are strict's first n images, with its val_per_class and
+        split_seed; n None: every training image of the class), release (prompt-only
         images, no source: per_source is the class's count), per_source,
         expected_sources (the source count the shards were planned for),
         settings (GenerateSettings fields)
 threads, log
 """
 
+from dermsynth.design.draws import pool_sources
 from dermsynth.io import read_table
 from dermsynth.logs import to_rule_log
 from dermsynth.sd.dreambooth import dreambooth_weights
@@ -25,7 +27,6 @@ from dermsynth.sd.generate import (
     settings_from,
     sources_from,
 )
-from dermsynth.sd.sources import training_sources
 
 with to_rule_log(snakemake.log[0]):
     params, inputs = snakemake.params, snakemake.input
@@ -36,7 +37,7 @@ with to_rule_log(snakemake.log[0]):
         sources = None  # a release: prompts alone
         if not params.release:
             split = read_table(inputs.split, ["image_id", "label", "split"])
-            frame = training_sources(split, params.label, n=params.n)
+            frame = pool_sources(split, params.label, **params.draw, source=inputs.split)
             size = settings.source_size or settings.resolution
             sources = sources_from(frame, inputs.images, size)
         items = class_shard_items(

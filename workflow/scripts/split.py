@@ -1,4 +1,5 @@
-"""pairs.csv -> one split protocol's table."""
+"""pairs.csv (and for Fitzpatrick17k the authors' released split files) -> one split protocol's
+table."""
 
 from dermsynth.data.ingest import PAIRS_COLUMNS
 from dermsynth.data.splits import make_split
@@ -7,11 +8,14 @@ from dermsynth.logs import to_rule_log
 
 with to_rule_log(snakemake.log[0]):
     pairs = read_table(snakemake.input.pairs, PAIRS_COLUMNS)
+    released = {
+        k: snakemake.input[k] for k in ("training", "held_out") if k in snakemake.input.keys()
+    }
     table = make_split(
         snakemake.wildcards.dataset,
         snakemake.wildcards.protocol,
         pairs,
-        snakemake.params.settings,
+        {**snakemake.params.settings, **released},
         source=snakemake.input.pairs,
     )
     write_csv(table, snakemake.output.split)

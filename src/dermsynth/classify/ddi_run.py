@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from dermsynth.classify.accuracy import CI_METHOD, held_out_metrics
-from dermsynth.classify.ddi import DDI_CLASSES, EXPERIMENT, ddi_training_set, parse_ddi_run_id
+from dermsynth.classify.ddi import EXPERIMENT, ddi_training_set
 from dermsynth.classify.grid import SyntheticInput
 from dermsynth.classify.grid_run import (
     logits_of,
@@ -27,6 +27,8 @@ from dermsynth.classify.grid_run import (
 )
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.train import pick_device
+from dermsynth.design.pools import DDI_CLASSES
+from dermsynth.design.runs import parse_ddi_run_id
 
 log = logging.getLogger(__name__)
 

@@ -29,24 +29,26 @@ from dermsynth.classify.accuracy import (  # noqa: E402
 from dermsynth.classify.ddi import EXPERIMENT as DDI_EXPERIMENT  # noqa: E402
 from dermsynth.classify.evaluate import TEST_SET, read_metrics  # noqa: E402
 from dermsynth.classify.grid import EXPERIMENT as GRID_EXPERIMENT  # noqa: E402
-from dermsynth.classify.grid import NO_SYNTHETIC  # noqa: E402
+from dermsynth.design.runs import NO_SYNTHETIC, PROTOCOLS  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.io import write_csv  # noqa: E402
 from dermsynth.plots import save_figure  # noqa: E402
 
-GRID_KEYS = ["real_per_class", "source", "synthetic_per_real", "transforms"]
+GRID_KEYS = ["protocol", "real_per_class", "source", "synthetic_per_real", "first_index",
+             "transforms"]  # fmt: skip
 DDI_KEYS = ["source", "synthetic_per_real", "transforms"]
 OVERALL = "all"
 
 
 def read_records(paths: Sequence[str | Path], experiment: str) -> list[dict[str, Any]]:
-    """The metrics.json records of one experiment; a second record of one run id is an error."""
+    """The metrics.json records of one experiment; a second record of one run (protocol and run
+    id) is an error."""
     records, seen = [], {}
     for path in paths:
         record = read_metrics(path)
         if record.get("experiment") != experiment:
             raise DataError(path, f"not a {experiment} run ({record.get('experiment')!r})")
-        run_id = record["run_id"]
+        run_id = f"{record.get('protocol', '')}/{record['run_id']}"
         if run_id in seen:
             raise DataError(path, f"a second run {run_id} (the first: {seen[run_id]})")
         seen[run_id] = path
@@ -70,6 +72,8 @@ def _cell_order(value: Any) -> tuple:
     `unknown` last, digit strings by value (skin types 1..6, 12/34/56), other names by name."""
     if not isinstance(value, str):
         return (1, value, "")
+    if value in PROTOCOLS:
+        return (0, PROTOCOLS.index(value), value)
     rank = {NO_SYNTHETIC: 0, OVERALL: 0, UNKNOWN_SKIN_TYPE: 2}.get(value, 1)
     return (rank, len(value) if value.isdigit() else 0, value)
 
@@ -128,10 +132,83 @@ def fig3_table(
     """Figure 3's numbers: per real images per class x source x transforms, top-1 and top-3
     accuracy on the held-out test set, mean and 95% CI over seeds; runs with no synthetic
     images or the main grid's `synthetic_per_real` (inferred when None)."""
+    return aggregate(main_grid(records, synthetic_per_real), GRID_KEYS, ["top1", "top3"], run)
+
+
+def main_grid(
+    records: Sequence[Mapping[str, Any]], synthetic_per_real: int | None = None
+) -> pd.DataFrame:
+    """The runs of the main grid (no synthetic images, or the main grid's count from index 0)."""
     main = main_synthetic_per_real(records) if synthetic_per_real is None else synthetic_per_real
     runs = _grid_runs(records)
-    runs = runs[runs["synthetic_per_real"].isin([0, main])]
-    return aggregate(runs, GRID_KEYS, ["top1", "top3"], run)
+    return runs[runs["synthetic_per_real"].isin([0, main]) & (runs["first_index"] == 0)]
+
+
+def protocol_table(
+    records: Sequence[Mapping[str, Any]], synthetic_per_real: int | None = None, run: str = ""
+) -> pd.DataFrame:
+    """How much synthetic images gain under each protocol: per protocol x real images per class
+    x source x transforms, top-1 accuracy with the source minus without it, paired by seed (a
+    seed draws the same real images and initialisation in both runs), mean and 95% Student-t
+    interval over seeds (one seed: no interval)."""
+    runs = main_grid(records, synthetic_per_real)
+    pair = ["protocol", "real_per_class", "transforms", "seed"]
+    base = runs[runs["source"] == NO_SYNTHETIC].set_index(pair)["top1"]
+    added = runs[runs["source"] != NO_SYNTHETIC].copy()
+    added["gain"] = (
+        added["top1"].to_numpy() - base.reindex(pd.MultiIndex.from_frame(added[pair])).to_numpy()
+    )
+    added = added.dropna(subset=["gain"])
+    keys = ["protocol", "real_per_class", "source", "synthetic_per_real", "transforms"]
+    rows = []
+    for key, group in added.groupby(keys, sort=False):
+        mean, low, high = seed_interval(group["gain"])
+        rows.append({**dict(zip(keys, key, strict=True)), "n_seeds": len(group),
+                     "seeds": " ".join(str(s) for s in sorted(group["seed"])),
+                     "top1_gain_mean": mean, "top1_gain_ci_low": low, "top1_gain_ci_high": high,
+                     "ci_method": SEED_CI_METHOD})  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=[*keys, "n_seeds", "top1_gain_mean"])
+    table = pd.DataFrame(rows)
+    order = sorted(range(len(table)), key=lambda i: [_cell_order(table.loc[i, k]) for k in keys])
+    return table.loc[order].reset_index(drop=True).assign(test_set=TEST_SET, run=run)
+
+
+def plot_protocols(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
+    """The gain of each synthetic source over real images alone against real images per class,
+    a panel per transforms setting, solid under `authors`, dashed under `strict`."""
+    panels = sorted(set(table["transforms"])) or [False]
+    colours = _colours(table["source"])
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
+    for ax, transforms in zip(axes[0], panels, strict=True):
+        ax.axhline(0.0, color="grey", lw=0.8)
+        for p, protocol in enumerate(PROTOCOLS):
+            for k, (source, colour) in enumerate(colours.items()):
+                rows = table[(table["transforms"] == transforms) & (table["source"] == source)
+                             & (table["protocol"] == protocol)]  # fmt: skip
+                if rows.empty:
+                    continue
+                dodge = 1 + 0.03 * (2 * k + p - len(colours))
+                _errorbar(ax, rows["real_per_class"] * dodge, rows, "top1_gain", color=colour,
+                          ls="-" if protocol == "authors" else "--",
+                          label=f"{source}, {protocol}")  # fmt: skip
+        ax.set_xscale("log")
+        counts = sorted(set(table["real_per_class"]))
+        ax.set_xticks(counts, [str(c) for c in counts])
+        ax.minorticks_off()
+        ax.set_xlabel("real images per class")
+        ax.set_title(f"{'with' if transforms else 'without'} image transforms", fontsize=10)
+    axes[0][0].set_ylabel("top-1 gain over real images only")
+    axes[0][-1].legend(frameon=False, fontsize=8)
+    fig.suptitle(
+        f"Synthetic-image gain by protocol ({run} run): authors (generator saw every training "
+        "image) vs strict\n(generator saw no more real images than the classifier); mean and 95% "
+        "CI over seeds of paired differences", fontsize=10,
+    )  # fmt: skip
+    save_figure(fig, path, dpi=120)
 
 
 def dose_table(
@@ -141,7 +218,8 @@ def dose_table(
     besides 0 and the main grid's (so each curve starts at no synthetic images)."""
     main = main_synthetic_per_real(records) if synthetic_per_real is None else synthetic_per_real
     runs = _grid_runs(records)
-    dosed = set(runs.loc[~runs["synthetic_per_real"].isin([0, main]), "real_per_class"])
+    dose = ~runs["synthetic_per_real"].isin([0, main]) | (runs["first_index"] > 0)
+    dosed = set(runs.loc[dose, "real_per_class"])
     runs = runs[runs["real_per_class"].isin(dosed)]
     if runs.empty:
         return pd.DataFrame(columns=[*GRID_KEYS, "n_seeds", "top1_mean"])
@@ -196,31 +274,43 @@ def _seed_note(table: pd.DataFrame) -> str:
     return f"{'/'.join(map(str, seeds))} seed(s)"
 
 
+def _protocols(table: pd.DataFrame) -> list[str]:
+    return [p for p in PROTOCOLS if p in set(table["protocol"])] if len(table) else []
+
+
 def plot_fig3(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     """Top-1 accuracy against real images per class (log axis), one line per synthetic source,
-    a panel each without and with image transforms; error bars: 95% CI."""
+    a row of panels per protocol, a panel each without and with image transforms; error bars:
+    95% CI."""
     panels = sorted(set(table["transforms"]))
+    protocols = _protocols(table)
     colours = _colours(table["source"])
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False, sharey=True,
-        layout="constrained",
+        len(protocols), len(panels), figsize=(5.2 * len(panels), 4.4 * len(protocols)),
+        squeeze=False, sharey=True, layout="constrained",
     )  # fmt: skip
-    for ax, transforms in zip(axes[0], panels, strict=True):
-        for k, (source, colour) in enumerate(colours.items()):
-            rows = table[(table["transforms"] == transforms) & (table["source"] == source)]
-            if rows.empty:
-                continue
-            per_real = int(rows["synthetic_per_real"].iloc[0])
-            label = "real only" if source == NO_SYNTHETIC else f"+ {source} ({per_real} per real)"
-            dodge = 1 + 0.03 * (k - (len(colours) - 1) / 2)  # side by side on the log axis
-            _errorbar(ax, rows["real_per_class"] * dodge, rows, "top1", color=colour, label=label)
-        ax.set_xscale("log")
-        counts = sorted(set(table["real_per_class"]))
-        ax.set_xticks(counts, [str(c) for c in counts])
-        ax.minorticks_off()
-        ax.set_xlabel("real images per class")
-        ax.set_title(f"{'with' if transforms else 'without'} image transforms", fontsize=10)
-    axes[0][0].set_ylabel("top-1 accuracy, held-out test set")
+    for row, protocol in zip(axes, protocols, strict=True):
+        for ax, transforms in zip(row, panels, strict=True):
+            cell = table[(table["transforms"] == transforms) & (table["protocol"] == protocol)]
+            for k, (source, colour) in enumerate(colours.items()):
+                rows = cell[cell["source"] == source]
+                if rows.empty:
+                    continue
+                per_real = int(rows["synthetic_per_real"].iloc[0])
+                label = (
+                    "real only" if source == NO_SYNTHETIC else f"+ {source} ({per_real} per real)"
+                )
+                dodge = 1 + 0.03 * (k - (len(colours) - 1) / 2)  # side by side on the log axis
+                _errorbar(ax, rows["real_per_class"] * dodge, rows, "top1", color=colour,
+                          label=label)  # fmt: skip
+            ax.set_xscale("log")
+            counts = sorted(set(table["real_per_class"]))
+            ax.set_xticks(counts, [str(c) for c in counts])
+            ax.minorticks_off()
+            ax.set_xlabel("real images per class")
+            ax.set_title(f"{protocol}: {'with' if transforms else 'without'} image transforms",
+                         fontsize=10)  # fmt: skip
+        row[0].set_ylabel("top-1 accuracy, held-out test set")
     axes[0][-1].legend(frameon=False, fontsize=8)
     fig.suptitle(
         f"Figure 3 ({run} run): {int(table['n_images'].iloc[0])} real test images; mean and "
@@ -230,30 +320,35 @@ def plot_fig3(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
 
 
 def plot_dose(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
-    """Top-1 accuracy against synthetic images per real image, a panel per real-image count, a
-    line per source and transforms (dashed: without), starting from the real-only runs."""
+    """Top-1 accuracy against synthetic images per real image, a row per protocol, a panel per
+    real-image count, a line per source and transforms (dashed: without), starting from the
+    real-only runs."""
     counts = sorted(set(table["real_per_class"]))
+    protocols = _protocols(table) or ["authors"]
     fig, axes = plt.subplots(
-        1, max(len(counts), 1), figsize=(max(5.6 * len(counts), 7.0), 5.0), squeeze=False,
+        len(protocols), max(len(counts), 1),
+        figsize=(max(5.6 * len(counts), 7.0), 4.6 * len(protocols) + 0.6), squeeze=False,
         sharey=True, layout="constrained",
     )  # fmt: skip
     colours = _colours(table["source"])
-    for ax, n in zip(axes[0], counts, strict=True):
-        at_n = table[table["real_per_class"] == n]
-        for transforms in sorted(set(at_n["transforms"])):
-            rows = at_n[at_n["transforms"] == transforms]
-            baseline = rows[rows["source"] == NO_SYNTHETIC]
-            for source in [s for s in colours if s != NO_SYNTHETIC]:
-                line = pd.concat([baseline, rows[rows["source"] == source]])
-                if (line["source"] == source).any():
-                    _errorbar(
-                        ax, line["synthetic_per_real"], line, "top1", color=colours[source],
-                        ls="-" if transforms else "--",
-                        label=f"{source}, transforms {'on' if transforms else 'off'}",
-                    )  # fmt: skip
-        ax.set_xlabel("synthetic images per real image")
-        ax.set_title(f"{n} real images per class", fontsize=10)
-    axes[0][0].set_ylabel("top-1 accuracy, held-out test set")
+    for row, protocol in zip(axes, protocols, strict=True):
+        for ax, n in zip(row, counts, strict=True):
+            at_n = table[(table["real_per_class"] == n) & (table["protocol"] == protocol)]
+            for transforms in sorted(set(at_n["transforms"])):
+                rows = at_n[at_n["transforms"] == transforms]
+                baseline = rows[rows["source"] == NO_SYNTHETIC]
+                for source in [s for s in colours if s != NO_SYNTHETIC]:
+                    line = pd.concat([baseline, rows[rows["source"] == source]])
+                    line = line.sort_values(["synthetic_per_real", "first_index"])
+                    if (line["source"] == source).any():
+                        _errorbar(
+                            ax, line["synthetic_per_real"], line, "top1", color=colours[source],
+                            ls="-" if transforms else "--",
+                            label=f"{source}, transforms {'on' if transforms else 'off'}",
+                        )  # fmt: skip
+            ax.set_xlabel("synthetic images per real image")
+            ax.set_title(f"{protocol}: {n} real images per class", fontsize=10)
+        row[0].set_ylabel("top-1 accuracy, held-out test set")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False, fontsize=8)
     fig.suptitle(f"Dose response ({run} run), each line from the real-only runs (0)\nreal test "
@@ -271,11 +366,14 @@ def gather_grid(
     dose_figure: str | Path,
     skin_type: str | Path,
     external: str | Path,
+    protocols: str | Path,
+    protocols_figure: str | Path,
     run: str,
     synthetic_per_real: int | None = None,
 ) -> pd.DataFrame:
-    """Write Figure 3 (CSV and PNG), the dose response (CSV and PNG), the per-skin-type table
-    and the DDI external table from the grid runs' metrics.json; returns Figure 3's table."""
+    """Write Figure 3 (CSV and PNG, every protocol), the dose response (CSV and PNG), the
+    per-skin-type table, the DDI external table and the protocols' synthetic-image gains (CSV
+    and PNG) from the grid runs' metrics.json; returns Figure 3's table."""
     records = read_records(metrics, GRID_EXPERIMENT)
     table = fig3_table(records, synthetic_per_real, run)
     write_csv(table, accuracy)
@@ -285,6 +383,9 @@ def gather_grid(
     plot_dose(doses, dose_figure, run=run)
     write_csv(skin_type_table(records, run), skin_type)
     write_csv(external_table(records, run), external)
+    gains = protocol_table(records, synthetic_per_real, run)
+    write_csv(gains, protocols)
+    plot_protocols(gains, protocols_figure, run=run)
     return table
 
 

@@ -30,11 +30,12 @@ from dermsynth.classify.grid import (
     SyntheticInput,
     external_images,
     grid_training_set,
-    parse_run_id,
 )
 from dermsynth.classify.loader import FileBatches, file_image_set
 from dermsynth.classify.settings import GridSettings, grid_settings_from
 from dermsynth.classify.train import pick_device, predict_logits, train_efficientnet
+from dermsynth.design.draws import draw_seed
+from dermsynth.design.runs import parse_run_id
 from dermsynth.io import write_csv
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,10 @@ def run_grid(
     images_dir: str | Path,
     size: int,
     run_id: str,
+    protocol: str,
     classes: Sequence[str],
+    val_per_class: int,
+    split_seed: int,
     settings: GridSettings | Mapping[str, Any],
     metrics: str | Path,
     history: str | Path,
@@ -141,24 +145,26 @@ def run_grid(
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train the grid run `run_id` (resuming from `checkpoint`), test it on the split's real
-    test images and, with `ddi_split` (DDI's `external` split) and `ddi_images`, on DDI's images
-    of the shared diseases; write metrics.json, the history CSV and the weights, then remove the
-    checkpoint. `size` is the resized copies read (the network input is settings.image_size).
-    Returns the metrics record."""
+    """Train the grid run `run_id` of `protocol` (resuming from `checkpoint`) on its draw of
+    real images (`dermsynth.design.draws`: `val_per_class` validation images per class, the
+    split seed for `strict`) and its synthetic images, test it on the split's real test images
+    and, with `ddi_split` (DDI's `external` split) and `ddi_images`, on DDI's images of the
+    shared diseases; write metrics.json (with the real images trained and validated on), the
+    history CSV and the weights, then remove the checkpoint. `size` is the resized copies read
+    (the network input is settings.image_size). Returns the metrics record."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
-    grid_run = parse_run_id(run_id)
+    grid_run = parse_run_id(run_id, protocol)
     settings = run_settings(settings, seed=grid_run.seed, transforms=grid_run.transforms)
     classes = list(classes)
     frames = grid_training_set(
-        split, images_dir, size=size, real_per_class=grid_run.real_per_class, classes=classes,
+        split, images_dir, size=size, run=grid_run, classes=classes,
+        val_per_class=val_per_class, split_seed=split_seed,
         synthetic=synthetic if grid_run.synthetic_per_real else None,
-        synthetic_per_real=grid_run.synthetic_per_real,
     )  # fmt: skip
     counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
-    log.info("grid run %s: images by split and source %s", run_id, counts)
+    log.info("grid run %s: images by split and source %s", grid_run.path_id, counts)
     network, trained, resolved, seconds = train_on_frames(
         frames, classes, settings, checkpoint=checkpoint, device=device
     )
@@ -174,22 +180,29 @@ def run_grid(
             logits_of(network, ddi, classes, resolved, device), list(ddi["label"]), classes,
             list(ddi["skin_type"]),
         )  # fmt: skip
+    real = {
+        name: list(frames[name].loc[frames[name]["source"] == "real", "image_id"])
+        for name in ("train", "val")
+    }
     record = {
         "run": run,
         "experiment": EXPERIMENT,
         "run_id": run_id,
         **asdict(grid_run),
+        "draw_seed": draw_seed(protocol, grid_run.seed, split_seed),
         "classes": classes,
         "ci_method": CI_METHOD,
         **scores,
         "ddi_external": external,
         **training_record(frames, trained, classes, settings=resolved, source_size=size,
                           device=device, seconds=seconds),
+        "real_images": real,
     }  # fmt: skip
     log.info(
         "%s: top-1 %.3f [%.3f, %.3f], top-3 %.3f on %d real test images (best epoch %d of %d)",
-        run_id, record["top1"]["accuracy"], record["top1"]["ci_low"], record["top1"]["ci_high"],
-        record["top3"]["accuracy"], record["n_test"], record["best_epoch"], record["epochs_run"],
+        grid_run.path_id, record["top1"]["accuracy"], record["top1"]["ci_low"],
+        record["top1"]["ci_high"], record["top3"]["accuracy"], record["n_test"],
+        record["best_epoch"], record["epochs_run"],
     )  # fmt: skip
     write_run(record, network, trained, resolved, classes, metrics=metrics, history=history,
               model=model, checkpoint=checkpoint)  # fmt: skip

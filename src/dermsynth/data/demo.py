@@ -285,8 +285,11 @@ def make_fitzpatrick17k(
     partitions: dict[str, tuple[str, str]],
     seed: int = 0,
     workers: int = 1,
+    released: dict | None = None,
 ) -> pd.DataFrame:
-    """Fitzpatrick17k as distributed: fitzpatrick17k.csv and images/<md5hash>.jpg."""
+    """Fitzpatrick17k as distributed: fitzpatrick17k.csv and images/<md5hash>.jpg; with
+    `released` ({labels, held_out_per_label}), also a split in the layout paper 2's authors
+    released (`write_released_split`)."""
     rng = dataset_rng(seed, "fitzpatrick17k")
     rows = []
     for label_index, (label, count) in enumerate(images_per_label.items()):
@@ -335,7 +338,33 @@ def make_fitzpatrick17k(
 
     columns = [c for c in table.columns if not c.startswith("draw_")]
     _write_dataset(Path(root), "fitzpatrick17k.csv", table[columns], scenes, workers)
+    if released:
+        write_released_split(Path(root) / "fitz_metadata", table[columns], seed=seed, **released)
     return table[columns]
+
+
+def write_released_split(
+    folder: str | Path, table: pd.DataFrame, *, labels: Sequence[str], held_out_per_label: int,
+    seed: int = 0,
+) -> None:  # fmt: skip
+    """Paper 2's released split files for `labels` of a Fitzpatrick17k table, in the authors'
+    layout (fitz_metadata/): a held-out file of `held_out_per_label` rows per label sorted by
+    label, and a training file of every other row of those labels in the table's order."""
+    from dermsynth.design.draws import RELEASED_FILES
+
+    rows = table[table["label"].isin(list(labels))]
+    rng = dataset_rng(seed, "fitzpatrick17k-released")
+    held = [
+        group.index[rng.permutation(len(group))[:held_out_per_label]]
+        for _, group in rows.groupby("label", sort=True)
+    ]
+    held_out = rows.loc[[i for part in held for i in part]]
+    training = rows.drop(index=held_out.index)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, part in (("training", training), ("held_out", held_out)):
+        with atomic_path(folder / RELEASED_FILES[kind]) as tmp:
+            part.to_csv(tmp, index=False)
 
 
 # --- DDI ------------------------------------------------------------------------------------
@@ -442,7 +471,13 @@ def make_demo_dataset(
     if dataset == "fitzpatrick17k":
         counts = {c: settings["images_per_f17k9_class"] for c in settings["classes"]}
         counts.update(settings["other_labels"])
-        return make_fitzpatrick17k(root, counts, F17K_PARTITIONS, seed, workers)
+        released = settings.get("released")
+        if released:  # the authors' files hold the nine classes and a tenth label
+            released = {
+                "labels": [*settings["classes"], *released["other_labels"]],
+                "held_out_per_label": released["held_out_per_label"],
+            }
+        return make_fitzpatrick17k(root, counts, F17K_PARTITIONS, seed, workers, released)
     if dataset == "ddi":
         diseases = settings["diseases"]
         styles = ddi_styles(list(diseases), settings["f17k_classes"], settings["class_map"])

@@ -7,7 +7,8 @@ deterministic for its seed.
 - `paper_random`: paper 1's 80/20 random split of HAM10000, kept to reproduce it. HAM10000 has
   several images per lesion, so this split puts views of one lesion on both sides (a leak).
 - `lesion_grouped`: the same proportions, with every lesion wholly on one side, stratified.
-- `fitzpatrick_paper`: paper 2's balanced held-out test set and a nested training pool.
+- `fitzpatrick_paper`: paper 2's split as its authors released it (held-out test set, training
+  file); which training images a run or generator reads is `dermsynth.design`'s.
 - `ddi_paper` / `ddi_external`: the authors' DDI malignancy split, and DDI as an external test.
 """
 
@@ -15,14 +16,15 @@ from __future__ import annotations
 
 import re
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from dermsynth.errors import DataError
+from dermsynth.design.draws import read_released
+from dermsynth.errors import DataError, csv_line
 
 SPLITS = ("train", "val", "test")
 
@@ -84,43 +86,54 @@ def lesion_grouped(
     return _table(pairs, split)
 
 
-def _class_rng(seed: int, key: str) -> np.random.Generator:
-    # one stream per class, so adding or removing a class leaves the others' splits unchanged
-    return np.random.default_rng([seed, zlib.crc32(key.encode())])
-
-
 def fitzpatrick_paper(
     pairs: pd.DataFrame,
     classes: Sequence[str],
-    test_per_class: int,
-    val_per_class: int,
-    seed: int,
+    training: str | Path,
+    held_out: str | Path,
     source: str = "pairs.csv",
 ) -> pd.DataFrame:
-    """Paper 2's split: per class, a held-out test set and a validation set of fixed size, and
-    the rest a training pool ranked by `pool_rank` (0, 1, ...), so that "n real images per
-    class" is `pool_rank < n` and the sets for growing n are nested.
+    """Paper 2's split, as its authors released it: the held-out file's rows of `classes` are
+    `test`, the training file's rows are `train` (the pool every draw takes validation images
+    and the n real images from: `dermsynth.design.draws`), in that file's order
+    (`released_row`). Every released row must be in `pairs` with the same label.
     """
-    split = pd.Series("train", index=pairs.index)
-    rank = pd.Series(pd.NA, index=pairs.index, dtype="Int64")
-    for label in classes:
-        rows = pairs.index[pairs["label"] == label]
-        needed = test_per_class + val_per_class + 1
-        if len(rows) < needed:
+    parts = []
+    for split, path in (("train", training), ("test", held_out)):
+        rows = read_released(path, classes)
+        rows["split"] = split
+        rows["file"] = str(path)
+        parts.append(rows)
+    released = pd.concat(parts, ignore_index=True)
+    both = released["md5hash"].duplicated(keep=False) & (released["split"] == "test")
+    if both.any():
+        row = released[both].iloc[0]
+        raise DataError(held_out, f"md5hash {row['md5hash']!r} is in the training file too",
+                        line=csv_line(int(row["released_row"])))  # fmt: skip
+    known = pairs.set_index("image_id")
+    for row in released.itertuples():
+        if row.md5hash not in known.index:
             raise DataError(
-                source,
-                f"class {label!r} has {len(rows)} images; the split needs at least {needed} "
-                f"({test_per_class} test + {val_per_class} val + 1 training)",
-            )
-        order = rows[_class_rng(seed, label).permutation(len(rows))]
-        split[order[:test_per_class]] = "test"
-        split[order[test_per_class : test_per_class + val_per_class]] = "val"
-        pool = order[test_per_class + val_per_class :]
-        rank[pool] = np.arange(len(pool))
-    table = _table(pairs, split)
-    table["pool_rank"] = rank.values
-    table["skin_type"] = pairs["skin_type"].values
-    return table
+                row.file, f"md5hash {row.md5hash!r} is not among the ingested images ({source}): "
+                "the released split needs every image it names (is it missing from images/, or "
+                "dropped by datasets.fitzpatrick17k.drop_qc?)",
+                line=csv_line(int(row.released_row)),
+            )  # fmt: skip
+        if known.at[row.md5hash, "label"] != row.label:
+            raise DataError(
+                row.file, f"md5hash {row.md5hash!r} is {row.label!r} here but "
+                f"{known.at[row.md5hash, 'label']!r} in {source}",
+                line=csv_line(int(row.released_row)),
+            )  # fmt: skip
+    return pd.DataFrame(
+        {
+            "image_id": released["md5hash"].to_numpy(),
+            "label": released["label"].to_numpy(),
+            "split": released["split"].to_numpy(),
+            "skin_type": known.loc[released["md5hash"], "skin_type"].to_numpy(),
+            "released_row": released["released_row"].to_numpy(),
+        }
+    )
 
 
 def ddi_paper(

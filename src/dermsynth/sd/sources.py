@@ -1,9 +1,8 @@
-"""The real images the Stable Diffusion track starts from, and the prompts it writes for them.
+"""The real images the Stable Diffusion track starts from (read), and the prompts it writes.
 
-Only training images are ever used: a class's DreamBooth model learns from, and each synthetic
-image is made from, images of split `train` (Fitzpatrick17k's training pool, DDI's `paper`
-training images). A Fitzpatrick17k pool image carries its `pool_rank`, so the classifier run with
-n real images per class uses exactly the synthetic images made from pool ranks 0..n-1.
+Which images a pool or DreamBooth model uses is `dermsynth.design.draws.pool_sources`'s: only
+images of split `train` are ever used (Fitzpatrick17k's released training file, DDI's `paper`
+training images).
 """
 
 from __future__ import annotations
@@ -19,33 +18,6 @@ from dermsynth.errors import DataError
 
 TRAIN = "train"
 PROMPT = "An image of {label}, a skin disease"  # the authors' instance prompt (issue 9)
-
-
-def training_sources(split: pd.DataFrame, cls: str, *, n: int | None = None) -> pd.DataFrame:
-    """The class's training images, in pool order (pool_rank, else image_id).
-
-    `split` is a split table (image_id, label, split[, pool_rank][, skin_type]); with `n`, only
-    the first n of the pool (pool_rank < n), the images a classifier run with n real images sees.
-    """
-    rows = split[(split["label"] == cls) & (split["split"] == TRAIN)].copy()
-    if rows.empty:
-        raise DataError("split", f"class {cls!r} has no training images")
-    has_rank = "pool_rank" in rows and (rows["pool_rank"].astype(str) != "").all()
-    if has_rank:
-        rows["pool_rank"] = rows["pool_rank"].astype(float).astype(int)
-        rows = rows.sort_values("pool_rank", kind="stable")
-    else:
-        if n is not None:
-            raise DataError("split", "a per-n selection needs a pool_rank column")
-        rows["pool_rank"] = pd.NA
-        rows = rows.sort_values("image_id", kind="stable")
-    if n is not None:
-        rows = rows[rows["pool_rank"] < n]
-        if len(rows) < n:
-            raise DataError("split", f"class {cls!r} has {len(rows)} pool images, fewer than {n}")
-    if "skin_type" not in rows:
-        rows["skin_type"] = ""
-    return rows.reset_index(drop=True)
 
 
 def skin_type_phrase(skin_type) -> str:

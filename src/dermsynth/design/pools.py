@@ -1,29 +1,29 @@
-"""Which synthetic images the Stable Diffusion track makes: derived from the classifiers' needs.
+"""Which synthetic images and DreamBooth models the Stable Diffusion track makes: derived from
+the classifier runs that read them.
 
-Every synthetic set is made because a classifier run names it: paper 2's Figure 3 grid (and its
-dose-response runs) on Fitzpatrick17k-9, and the DDI malignancy experiment. A set is
-(method, variant, dataset); a *pool* of a set is the real training images it is made from and
-how many synthetic images each gets:
+A synthetic set is (method, variant, dataset); a *pool* of a set is the real training images it
+is made from and how many synthetic images each gets (`per_source`: one past the largest index
+a run reads, e.g. the grid's 10, or 85 where the dose response reads indices 10..84). Pools are
+named by what made them:
 
-- Fitzpatrick17k pools are "pool_rank < n". A pretrained model (and a DreamBooth model in
-  `full_pool` mode) makes one pool, for the largest n of the runs naming the set: the run with
-  n real images per class reads the images made from ranks < n (nested, as the real pools
-  are). In `per_n` mode a DreamBooth model per n learns from exactly the n images a run with
-  n sees, so each n gets its own pool (and its own DreamBooth model).
-- DDI pools are all of DDI's `paper` training images (`n` None).
-- `per_source` is the largest synthetic-per-real count of the runs reading the pool (the
-  dose-response's 75 where it runs, else 10); a run reads the images of index < its count.
-- In-then-outpainting starts from the inpaint set's images (one pass yields both), so each
-  `inoutpaint` pool brings an `inpaint` pool of the same variant, dataset and n with at least
-  its `per_source`, made even when no run reads it.
+- `all`: every training row of each class: on Fitzpatrick17k the authors' protocol, whose
+  DreamBooth models learned from the whole training file of a class (their validation images
+  too) and which generated for every row, so that any seed's draw finds its images; on DDI its
+  `paper` training images.
+- `n{n}`: the `strict` protocol's pool, the first n images of its fixed draw. A DreamBooth model
+  in `per_n` mode learns from exactly the n images of the runs that read it; in `full_pool`
+  mode one model per class learns from the largest n. Pretrained sets read by strict runs come
+  from the `all` pool when the authors' runs make it (a pretrained model saw none of our images,
+  and an image's seed depends on its source image and index only, so the images strict reads
+  are the same bytes: they are made once), else from the largest n.
+- `release`: prompt-only text-to-image images per class that no run reads (`sd.release`).
 
-Shards are static: a Fitzpatrick17k pool's size is known from the config (n sources per
-class); DDI's counts are declared in config as expected training images per class, and its items
-are spread evenly over the shard count fixed from them.
+In-then-outpainting starts from the inpaint set's images (one pass yields both), so each
+`inoutpaint` pool brings an `inpaint` pool of the same variant, dataset and n.
 
-One set no run reads may be added: the *release* (`sd.release`), prompt-only text-to-image
-images per class, as a released dataset has beyond what its experiments read. Its pool is named
-`release`; a DreamBooth release uses the model of the set's largest pool on that dataset.
+Shards are static: a pool's size per class is known from the config (n, or the expected
+training images per class of `sd.sources_per_class` for `all`), so the shard count is fixed
+before any image exists.
 """
 
 from __future__ import annotations
@@ -33,8 +33,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dermsynth.classify.ddi import DDI_CLASSES, ddi_runs
-from dermsynth.classify.grid import NO_SYNTHETIC, grid_runs
+from dermsynth.design.runs import (
+    NO_SYNTHETIC,
+    GridRun,
+    largest_real_per_class,
+    section_ddi_runs,
+    section_grid_runs,
+)
 
 METHODS = ("text2img", "inpaint", "inoutpaint")
 VARIANTS = ("pretrained", "dreambooth")
@@ -43,9 +48,7 @@ MODES = ("per_n", "full_pool")
 RELEASE = "release"
 GRID_DATASET = "fitzpatrick17k"
 DDI_DATASET = "ddi"
-GRID_RUN_KEYS = {"real_per_class", "sources", "synthetic_per_real", "transforms", "seeds",
-                 "dose_response"}  # fmt: skip
-DDI_RUN_KEYS = {"sources", "synthetic_per_real", "transforms", "seeds"}
+DDI_CLASSES = ("benign", "malignant")  # DDI's metadata: malignant True / False
 
 
 def split_source(source: str) -> tuple[str, str]:
@@ -59,10 +62,10 @@ def split_source(source: str) -> tuple[str, str]:
     return method, variant
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Pool:
     """One pool of a synthetic set: the images of (method, variant) made on `dataset` from
-    pool ranks < n (None: every training image), `per_source` per real image."""
+    strict's first n images per class (None: every training image), `per_source` per image."""
 
     dataset: str
     method: str
@@ -86,32 +89,19 @@ class Pool:
         return BASE_OF[self.method]
 
 
-def pool_n(source: str, n: int, largest: int, mode: str) -> int:
-    """The Fitzpatrick17k pool a run with `n` real images per class reads of `source`."""
+def grid_pool_n(run: GridRun, largest: Mapping[tuple[str, str], int], mode: str) -> int | None:
+    """The Fitzpatrick17k pool (its n; None: `all`) a grid run reads. `largest` is
+    `largest_real_per_class` of every grid run of the config."""
     if mode not in MODES:
         raise ValueError(f"DreamBooth mode must be one of {list(MODES)}, not {mode!r}")
-    _, variant = split_source(source)
-    return n if (variant == "dreambooth" and mode == "per_n") else largest
-
-
-def section_grid_runs(grid: Mapping[str, Any] | None) -> list:
-    """The runs of a `classify.grid` section (its other keys, image_size and settings, are the
-    runs' shared settings)."""
-    return grid_runs({k: v for k, v in grid.items() if k in GRID_RUN_KEYS}) if grid else []
-
-
-def section_ddi_runs(ddi: Mapping[str, Any] | None) -> list:
-    """The runs of a `classify.ddi` section."""
-    return ddi_runs({k: v for k, v in ddi.items() if k in DDI_RUN_KEYS}) if ddi else []
-
-
-def largest_real_per_class(runs: Iterable[Any]) -> dict[str, int]:
-    """Per synthetic source, the largest real images per class of the runs that read it."""
-    largest: dict[str, int] = {}
-    for run in runs:
-        if run.source != NO_SYNTHETIC:
-            largest[run.source] = max(largest.get(run.source, 0), run.real_per_class)
-    return largest
+    _, variant = split_source(run.source)
+    if run.protocol == "authors":
+        return None
+    if variant == "dreambooth":
+        return run.real_per_class if mode == "per_n" else largest[("strict", run.source)]
+    if ("authors", run.source) in largest:
+        return None  # the authors' `all` pool holds the images strict reads
+    return largest[("strict", run.source)]
 
 
 def dataset_classes(config: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -139,8 +129,7 @@ def synthetic_pools(
     largest = largest_real_per_class(runs)
     for run in runs:
         if run.source != NO_SYNTHETIC:
-            n = pool_n(run.source, run.real_per_class, largest[run.source], mode)
-            want(GRID_DATASET, run.source, n, run.synthetic_per_real)
+            want(GRID_DATASET, run.source, grid_pool_n(run, largest, mode), run.last_index)
     for run in section_ddi_runs(ddi):
         if run.source != NO_SYNTHETIC:
             want(DDI_DATASET, run.source, None, run.synthetic_per_real)
@@ -148,21 +137,40 @@ def synthetic_pools(
         if method == "inoutpaint":
             key = (dataset, "inpaint", variant, n)
             need[key] = max(need.get(key, 0), per_source)
-    return sorted(Pool(*key, per_source) for key, per_source in need.items())
+    return sorted((Pool(*key, per_source) for key, per_source in need.items()), key=pool_order)
 
 
-def sources_per_class(pool: Pool, classes: Sequence[str], ddi_counts: Mapping[str, int]) -> dict:
-    """Real images each class's part of the pool is made from: n (Fitzpatrick17k), or DDI's
-    expected training images per class (config); a release pool counts as one (its images
-    have no source)."""
+def pool_order(pool: Pool) -> tuple:
+    """Pools in reading order: by dataset, method, variant, then `all` before n ascending."""
+    return (pool.dataset, pool.method, pool.variant, -1 if pool.n is None else pool.n)
+
+
+def grid_run_pool(run: GridRun, pools: Iterable[Pool], runs: Iterable[GridRun], mode: str) -> Pool:
+    """The pool a grid run reads its synthetic images from."""
+    method, variant = split_source(run.source)
+    n = grid_pool_n(run, largest_real_per_class(runs), mode)
+    return find_pool(pools, GRID_DATASET, method, variant, "all" if n is None else f"n{n}")
+
+
+def sources_per_class(
+    pool: Pool, classes: Sequence[str], expected: Mapping[str, Mapping[str, int]]
+) -> dict[str, int]:
+    """Real images each class's part of the pool is made from: n (strict), else the expected
+    training images per class (`sd.sources_per_class` of the pool's dataset); a release pool
+    counts as one (its images have no source)."""
     if pool.release:
         return {cls: 1 for cls in classes}
     if pool.n is not None:
         return {cls: pool.n for cls in classes}
-    missing = [cls for cls in classes if cls not in ddi_counts]
+    counts = expected.get(pool.dataset) or {}
+    missing = [cls for cls in classes if cls not in counts]
     if missing:
-        raise ValueError(f"sd.ddi_sources_per_class has no count for class(es) {missing}")
-    return {cls: int(ddi_counts[cls]) for cls in classes}
+        raise ValueError(
+            f"sd.sources_per_class.{pool.dataset} has no count for class(es) {missing}: the "
+            f"{pool.source} pool `all` is made from every training image of each class, and its "
+            "shards are planned from these counts"
+        )
+    return {cls: int(counts[cls]) for cls in classes}
 
 
 def shard_count(sources: int, per_source: int, images_per_shard: int) -> int:
@@ -170,9 +178,11 @@ def shard_count(sources: int, per_source: int, images_per_shard: int) -> int:
     return max(1, math.ceil(sources * per_source / images_per_shard))
 
 
-def pool_images(pool: Pool, classes: Sequence[str], ddi_counts: Mapping[str, int]) -> int:
-    """Synthetic images a pool makes (for DDI: as many as the declared counts say)."""
-    return sum(sources_per_class(pool, classes, ddi_counts).values()) * pool.per_source
+def pool_images(
+    pool: Pool, classes: Sequence[str], expected: Mapping[str, Mapping[str, int]]
+) -> int:
+    """Synthetic images a pool makes (for `all`: as many as the expected counts say)."""
+    return sum(sources_per_class(pool, classes, expected).values()) * pool.per_source
 
 
 def dreambooth_models(pools: Iterable[Pool]) -> list[tuple[str, str, int | None]]:
@@ -229,10 +239,11 @@ def dreambooth_pool(pool: Pool, pools: Iterable[Pool]) -> Pool:
     if not pool.release:
         return pool
     candidates = [
-        p for p in pools
+        p
+        for p in pools
         if (p.dataset, p.method, p.variant) == (pool.dataset, "text2img", "dreambooth")
         and not p.release
-    ]  # fmt: skip
+    ]
     if not candidates:
         raise ValueError(
             f"sd.release.source text2img-dreambooth on {pool.dataset}: no classifier run reads "
@@ -246,18 +257,20 @@ def config_pools(config: Mapping[str, Any]) -> list[Pool]:
     """The pools of a workflow config (`classify.grid`, `classify.ddi`, `sd.dreambooth.mode`),
     and the release's (`sd.release`) last."""
     classify = config["classify"]
-    pools = synthetic_pools(classify.get("grid"), classify.get("ddi"),
-                            config["sd"]["dreambooth"]["mode"])  # fmt: skip
+    mode = config["sd"]["dreambooth"]["mode"]
+    pools = synthetic_pools(classify.get("grid"), classify.get("ddi"), mode)
     release = release_pool(config["sd"].get("release"), pools)
     return pools + ([release] if release else [])
 
 
-def shard_sizes(pool: Pool, label: str, classes: Sequence[str], ddi_counts: Mapping[str, int],
-                images_per_shard: int) -> list[int]:  # fmt: skip
-    """Images in each shard of one class of a pool (DDI: by its declared training counts)."""
+def shard_sizes(
+    pool: Pool, label: str, classes: Sequence[str], expected: Mapping[str, Mapping[str, int]],
+    images_per_shard: int,
+) -> list[int]:  # fmt: skip
+    """Images in each shard of one class of a pool."""
     from dermsynth.shards import even_ranges
 
-    sources = sources_per_class(pool, classes, ddi_counts)[label]
+    sources = sources_per_class(pool, classes, expected)[label]
     total = sources * pool.per_source
     ranges = even_ranges(total, shard_count(sources, pool.per_source, images_per_shard))
     return [stop - start for start, stop in ranges]

@@ -1,23 +1,26 @@
-"""dermsynth.sd.sets: the synthetic pools follow from the classifier runs that read them."""
+"""dermsynth.design.pools: the synthetic pools follow from the classifier runs that read them."""
 
 from __future__ import annotations
 
 import pytest
 
-from dermsynth.sd.sets import (
+from dermsynth.design.pools import (
     Pool,
     class_slug,
     config_pools,
     dreambooth_models,
     dreambooth_pool,
+    grid_pool_n,
+    grid_run_pool,
     pool_images,
-    pool_n,
     shard_count,
     split_source,
     synthetic_pools,
 )
+from dermsynth.design.runs import GridRun, section_grid_runs
 
-GRID = {
+GRID = {  # strict's grid
+    "protocols": ["strict"],
     "real_per_class": [1, 8],
     "sources": ["none", "inpaint-pretrained", "inoutpaint-dreambooth"],
     "synthetic_per_real": 10,
@@ -49,9 +52,41 @@ def test_per_n_dreambooth_makes_a_pool_per_n_and_full_pool_one():
     }  # fmt: skip
     full = [p for p in synthetic_pools(GRID, None, "full_pool") if p.variant == "dreambooth"]
     assert {(p.method, p.n) for p in full} == {("inpaint", 8), ("inoutpaint", 8)}
-    assert pool_n("inpaint-dreambooth", 1, 8, "per_n") == 1
-    assert pool_n("inpaint-dreambooth", 1, 8, "full_pool") == 8
-    assert pool_n("inpaint-pretrained", 1, 8, "per_n") == 8
+    largest = {("strict", "inpaint-dreambooth"): 8, ("strict", "inpaint-pretrained"): 8}
+    run = GridRun("strict", 1, "inpaint-dreambooth", 10, True, 0)
+    assert grid_pool_n(run, largest, "per_n") == 1
+    assert grid_pool_n(run, largest, "full_pool") == 8
+    assert grid_pool_n(GridRun("strict", 1, "inpaint-pretrained", 10, True, 0), largest,
+                       "per_n") == 8  # fmt: skip
+
+
+def test_the_authors_pools_are_every_training_image_and_strict_reads_their_pretrained_images():
+    authors = {**GRID, "protocols": ["authors"]}
+    pools = synthetic_pools(authors, None, "per_n")
+    assert {(p.source, p.n) for p in pools} == {
+        ("inpaint-pretrained", None), ("inoutpaint-dreambooth", None),
+        ("inpaint-dreambooth", None),
+    }  # fmt: skip
+    both = {**GRID, "protocols": ["authors", "strict"]}
+    pools = synthetic_pools(both, None, "per_n")
+    # pretrained images are made once, in the `all` pool; DreamBooth pools are each protocol's
+    assert [p.n for p in pools if p.source == "inpaint-pretrained"] == [None]
+    assert {p.n for p in pools if p.source == "inpaint-dreambooth"} == {None, 1, 8}
+    runs = section_grid_runs(both)
+    strict_pretrained = GridRun("strict", 1, "inpaint-pretrained", 10, True, 0)
+    assert grid_run_pool(strict_pretrained, pools, runs, "per_n").name == "all"
+    strict_dreambooth = GridRun("strict", 1, "inoutpaint-dreambooth", 10, True, 0)
+    assert grid_run_pool(strict_dreambooth, pools, runs, "per_n").name == "n1"
+    authors_dreambooth = GridRun("authors", 1, "inoutpaint-dreambooth", 10, True, 0)
+    assert grid_run_pool(authors_dreambooth, pools, runs, "per_n").name == "all"
+
+
+def test_a_dose_response_from_a_first_index_makes_the_images_beyond_it():
+    grid = {**GRID, "protocols": ["authors"], "dose_response": {
+        "real_per_class": [8], "synthetic_per_real": [25, 75], "first_index": 10,
+        "sources": ["inpaint-pretrained"]}}  # fmt: skip
+    (pool,) = [p for p in synthetic_pools(grid, None, "per_n") if p.source == "inpaint-pretrained"]
+    assert (pool.n, pool.per_source) == (None, 85)
 
 
 def test_inoutpaint_brings_the_inpaint_pool_it_starts_from_even_unread():
@@ -66,7 +101,7 @@ def test_per_source_is_the_largest_count_any_run_reads():
     grid = {**GRID, "dose_response": {"real_per_class": [8], "synthetic_per_real": [25, 75],
                                       "sources": ["inpaint-pretrained"]}}  # fmt: skip
     (pool,) = [p for p in synthetic_pools(grid, None, "per_n") if p.source == "inpaint-pretrained"]
-    assert (pool.n, pool.per_source) == (8, 75)
+    assert (pool.n, pool.per_source) == (8, 75)  # strict: its largest n
     # the dreambooth inpaint pool behind inoutpaint keeps the grid's 10
     dreambooth = [p for p in synthetic_pools(grid, None, "per_n") if p.variant == "dreambooth"]
     assert {p.per_source for p in dreambooth} == {10}
@@ -78,13 +113,16 @@ def test_dreambooth_models_are_one_per_base_dataset_and_n():
                                         ("inpaint", "fitzpatrick17k", 8)]  # fmt: skip
 
 
-def test_pool_images_count_n_sources_per_class_or_the_declared_ddi_counts():
+def test_pool_images_count_n_sources_per_class_or_the_declared_counts():
     classes = ["a", "b", "c"]
     assert pool_images(Pool("fitzpatrick17k", "inpaint", "pretrained", 8, 10), classes, {}) == 240
     ddi = Pool("ddi", "inpaint", "pretrained", None, 10)
-    assert pool_images(ddi, ["benign", "malignant"], {"benign": 3, "malignant": 2}) == 50
-    with pytest.raises(ValueError, match="malignant"):
-        pool_images(ddi, ["benign", "malignant"], {"benign": 3})
+    expected = {"ddi": {"benign": 3, "malignant": 2}}
+    assert pool_images(ddi, ["benign", "malignant"], expected) == 50
+    with pytest.raises(ValueError, match=r"sd.sources_per_class.ddi .*\['malignant'\]"):
+        pool_images(ddi, ["benign", "malignant"], {"ddi": {"benign": 3}})
+    every = Pool("fitzpatrick17k", "text2img", "dreambooth", None, 85)
+    assert pool_images(every, ["a", "b"], {"fitzpatrick17k": {"a": 584, "b": 272}}) == 856 * 85
 
 
 def test_shards_hold_about_images_per_shard_and_never_none():

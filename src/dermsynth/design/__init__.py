@@ -1,0 +1,17 @@
+"""What paper 2's experiment is: which real images, synthetic images, DreamBooth models, shards
+and classifier runs a config implies, under each protocol. Pure functions of the config, the
+split table and wildcards; no model code (torch-free), unit-tested without Snakemake.
+
+Two protocols run on the same held-out test set (the authors' released split):
+
+- `authors`: the experiment the authors' released code ran. Each run's seed (their
+  `random_state`) draws its 40-per-class validation set and its n real images per class from
+  the released training file; a DreamBooth model per class learned from that whole file, and
+  synthetic images exist for every training row.
+- `strict`: one draw fixed by the split seed, nested pools, DreamBooth models that saw only the
+  pool images of the runs that read them, and no validation image seeding a synthetic image
+  that a run reads or a model learns from.
+
+Modules: `runs` (which classifier runs), `draws` (which real images), `pools` (which synthetic
+images and DreamBooth models).
+"""
