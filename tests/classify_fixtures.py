@@ -166,3 +166,13 @@ def write_grid_toy(root: Path) -> GridToy:
     ).to_csv(ddi_synthetic, index=False)
     return GridToy(split, root / "images", synthetic, ddi_external, ddi_paper, root / "ddi",
                    ddi_synthetic)  # fmt: skip
+
+
+def toy_grid_frames(toy: GridToy, real_per_class: int) -> dict[str, pd.DataFrame]:
+    """A strict run's real train, val and test frames on the grid toy (split seed 0)."""
+    from dermsynth.classify.grid import grid_training_set
+    from dermsynth.design.runs import GridRun
+
+    run = GridRun("strict", real_per_class, "none", 0, True, 0)
+    return grid_training_set(toy.split, toy.images, size=GRID_SIZE, run=run,
+                             classes=GRID_CLASSES, val_per_class=VAL, split_seed=0)  # fmt: skip

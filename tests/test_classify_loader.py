@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from classify_fixtures import GRID_CLASSES, GRID_SIZE, VAL, write_grid_toy
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, toy_grid_frames, write_grid_toy
 
-from dermsynth.classify.grid import grid_training_set
 from dermsynth.classify.loader import FileBatches, file_image_set
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.transforms import standard_transforms
-from dermsynth.design.runs import GridRun
 from dermsynth.metrics.images import load_rgb
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -20,15 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     toy = write_grid_toy(tmp_path_factory.mktemp("loader"))
-    frames = grid_training_set(
-        toy.split,
-        toy.images,
-        size=GRID_SIZE,
-        run=GridRun("strict", 2, "none", 0, True, 0),
-        classes=GRID_CLASSES,
-        val_per_class=VAL,
-        split_seed=0,
-    )
+    frames = toy_grid_frames(toy, 2)
     return file_image_set(frames["train"], GRID_CLASSES, GRID_SIZE)
 
 

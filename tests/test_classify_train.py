@@ -14,10 +14,9 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import torch
-from classify_fixtures import GRID_CLASSES, GRID_SIZE, VAL, write_grid_toy
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, toy_grid_frames, write_grid_toy
 
 from dermsynth.classify.data import Batches, ImageSet
-from dermsynth.classify.grid import grid_training_set
 from dermsynth.classify.loader import file_image_set
 from dermsynth.classify.settings import CNNSettings, GridSettings
 from dermsynth.classify.train import (
@@ -27,7 +26,6 @@ from dermsynth.classify.train import (
     train_classifier,
     train_efficientnet,
 )
-from dermsynth.design.runs import GridRun
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 24
@@ -173,15 +171,7 @@ def test_without_early_stop_every_epoch_runs_and_the_best_is_restored(tmp_path, 
 @pytest.fixture(scope="module")
 def grid_sets(tmp_path_factory):
     toy = write_grid_toy(tmp_path_factory.mktemp("grid_train"))
-    frames = grid_training_set(
-        toy.split,
-        toy.images,
-        size=GRID_SIZE,
-        run=GridRun("strict", 2, "none", 0, True, 0),
-        classes=GRID_CLASSES,
-        val_per_class=VAL,
-        split_seed=0,
-    )
+    frames = toy_grid_frames(toy, 2)
     return tuple(file_image_set(frames[s], GRID_CLASSES, GRID_SIZE) for s in ("train", "val"))
 
 

@@ -201,3 +201,22 @@ def test_paper_plan_samples_as_many_glide_images_as_ham10000_has(paper_jobs):
     sd = rules["sd_generate_shard"]
     assert sd.images == sd_images(config) == 460_045  # README, "The paper's total"
     print(f"paper plan: {plan.jobs} jobs, {plan.gpu_hours:.1f} GPU-h, {plan.peak_gpus} GPUs")
+
+
+def test_plan_passes_every_configfile_to_one_snakemake_flag(monkeypatch, tmp_path):
+    """Snakemake's --configfile takes a list, and a second flag would replace the first."""
+    import dermsynth.cli as cli
+
+    seen = {}
+
+    def jobs(workdir, args):
+        seen["args"] = list(args)
+        return [], []
+
+    monkeypatch.setattr(cli, "snakemake_jobs", jobs)
+    monkeypatch.setattr(cli, "load_config", lambda workdir, files: sample_config())
+    monkeypatch.setattr(cli, "make_plan", lambda jobs, edges, config: None)
+    monkeypatch.setattr(cli, "format_plan", lambda plan: "")
+    main(["plan", "--directory", str(tmp_path), "--configfile", "a.yaml", "--configfile", "b.yaml",
+          "fig3"])  # fmt: skip
+    assert seen["args"][:4] == ["fig3", "--configfile", "a.yaml", "b.yaml"]

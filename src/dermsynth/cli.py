@@ -12,8 +12,8 @@ from dermsynth.plan import format_plan, load_config, make_plan, plan_as_dict, sn
 def plan(args: argparse.Namespace) -> None:
     workdir = Path(args.directory).resolve()
     snakemake_args = [*args.targets]
-    for path in args.configfile:
-        snakemake_args += ["--configfile", path]
+    if args.configfile:  # one flag for all: a second --configfile would replace the first
+        snakemake_args += ["--configfile", *args.configfile]
     if args.profile:
         snakemake_args += ["--workflow-profile", args.profile]
     jobs, edges = snakemake_jobs(workdir, snakemake_args)

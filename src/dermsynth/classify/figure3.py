@@ -163,6 +163,7 @@ def protocol_table(
     rows = []
     for key, group in added.groupby(keys, sort=False):
         mean, low, high = seed_interval(group["gain"])
+        low, high = max(low, -1.0), min(high, 1.0)  # a difference of two accuracies
         rows.append({**dict(zip(keys, key, strict=True)), "n_seeds": len(group),
                      "seeds": " ".join(str(s) for s in sorted(group["seed"])),
                      "top1_gain_mean": mean, "top1_gain_ci_low": low, "top1_gain_ci_high": high,
@@ -180,7 +181,7 @@ def plot_protocols(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     panels = sorted(set(table["transforms"])) or [False]
     colours = _colours(table["source"])
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False, sharey=True,
+        1, len(panels), figsize=(max(5.2 * len(panels), 7.5), 4.8), squeeze=False, sharey=True,
         layout="constrained",
     )  # fmt: skip
     for ax, transforms in zip(axes[0], panels, strict=True):
@@ -204,10 +205,10 @@ def plot_protocols(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     axes[0][0].set_ylabel("top-1 gain over real images only")
     axes[0][-1].legend(frameon=False, fontsize=8)
     fig.suptitle(
-        f"Synthetic-image gain by protocol ({run} run): authors (generator saw every training "
-        "image) vs strict\n(generator saw no more real images than the classifier); mean and 95% "
-        "CI over seeds of paired differences", fontsize=10,
-    )  # fmt: skip
+        f"Synthetic-image gain by protocol ({run} run); mean and 95% CI over seeds, paired\n"
+        "authors: generators saw every training image; strict: no more than the classifier",
+        fontsize=10,
+    )
     save_figure(fig, path, dpi=120)
 
 

@@ -40,6 +40,7 @@ from dermsynth.design.runs import (
     section_ddi_runs,
     section_grid_runs,
 )
+from dermsynth.shards import even_ranges
 
 METHODS = ("text2img", "inpaint", "inoutpaint")
 VARIANTS = ("pretrained", "dreambooth")
@@ -268,8 +269,6 @@ def shard_sizes(
     images_per_shard: int,
 ) -> list[int]:  # fmt: skip
     """Images in each shard of one class of a pool."""
-    from dermsynth.shards import even_ranges
-
     sources = sources_per_class(pool, classes, expected)[label]
     total = sources * pool.per_source
     ranges = even_ranges(total, shard_count(sources, pool.per_source, images_per_shard))
