@@ -422,6 +422,7 @@ from dermsynth.design.pools import (
 )
 from dermsynth.design.runs import (
     PROTOCOLS as GRID_PROTOCOLS,
+    largest_real_per_class,
     parse_ddi_run_id,
     parse_run_id,
     section_ddi_runs,
@@ -436,6 +437,7 @@ SD_SLUGS = {ds: {class_slug(c): c for c in classes} for ds, classes in SD_CLASSE
 SD_POOLS = config_pools(config)
 GRID_RUNS = section_grid_runs(GRID)
 DDI_RUNS = section_ddi_runs(DDI_EXP)
+GRID_LARGEST = largest_real_per_class(GRID_RUNS)
 
 
 wildcard_constraints:
@@ -568,7 +570,7 @@ def grid_run_inputs(wildcards):
         "images": "results/data/fitzpatrick17k/images",
     }
     if run.synthetic_per_real:
-        pool = grid_run_pool(run, SD_POOLS, GRID_RUNS, SD["dreambooth"]["mode"])
+        pool = grid_run_pool(run, SD_POOLS, GRID_LARGEST, SD["dreambooth"]["mode"])
         inputs["synthetic"] = sd_shard_manifests(pool)
     if GRID["external"]:
         inputs["ddi_split"] = "results/data/ddi/splits/external.csv"

@@ -17,7 +17,7 @@ from dermsynth.design.pools import (
     split_source,
     synthetic_pools,
 )
-from dermsynth.design.runs import GridRun, section_grid_runs
+from dermsynth.design.runs import GridRun, largest_real_per_class, section_grid_runs
 
 GRID = {  # strict's grid
     "protocols": ["strict"],
@@ -72,7 +72,7 @@ def test_the_authors_pools_are_every_training_image_and_strict_reads_their_pretr
     # pretrained images are made once, in the `all` pool; DreamBooth pools are each protocol's
     assert [p.n for p in pools if p.source == "inpaint-pretrained"] == [None]
     assert {p.n for p in pools if p.source == "inpaint-dreambooth"} == {None, 1, 8}
-    runs = section_grid_runs(both)
+    runs = largest_real_per_class(section_grid_runs(both))
     strict_pretrained = GridRun("strict", 1, "inpaint-pretrained", 10, True, 0)
     assert grid_run_pool(strict_pretrained, pools, runs, "per_n").name == "all"
     strict_dreambooth = GridRun("strict", 1, "inoutpaint-dreambooth", 10, True, 0)

@@ -211,7 +211,10 @@ def test_demo_graph_builds_every_product(demo_run):
                 workdir / f"results/data/{dataset}/splits/{protocol}.csv", dtype=str
             )
             if dataset == "fitzpatrick17k":  # the released files' rows of the classes
-                assert set(split["image_id"]) < set(pairs["image_id"])
+                assert set(split["image_id"]) <= set(pairs["image_id"])
+                held_out = config["demo"]["fitzpatrick17k"]["released"]["held_out_per_label"]
+                classes = config["datasets"]["fitzpatrick17k"]["classes"]
+                assert (split["split"] == "test").sum() == held_out * len(classes)
             else:
                 assert sorted(split["image_id"]) == sorted(pairs["image_id"])
     for product in [

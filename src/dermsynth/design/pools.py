@@ -146,10 +146,13 @@ def pool_order(pool: Pool) -> tuple:
     return (pool.dataset, pool.method, pool.variant, -1 if pool.n is None else pool.n)
 
 
-def grid_run_pool(run: GridRun, pools: Iterable[Pool], runs: Iterable[GridRun], mode: str) -> Pool:
-    """The pool a grid run reads its synthetic images from."""
+def grid_run_pool(
+    run: GridRun, pools: Iterable[Pool], largest: Mapping[tuple[str, str], int], mode: str
+) -> Pool:
+    """The pool a grid run reads its synthetic images from (`largest`: `largest_real_per_class`
+    of every grid run of the config)."""
     method, variant = split_source(run.source)
-    n = grid_pool_n(run, largest_real_per_class(runs), mode)
+    n = grid_pool_n(run, largest, mode)
     return find_pool(pools, GRID_DATASET, method, variant, "all" if n is None else f"n{n}")
 
 
