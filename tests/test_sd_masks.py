@@ -87,3 +87,31 @@ def test_the_outpaint_mask_is_the_inverse_inside_the_frame_and_keeps_the_frame(s
     assert not outpaint[frame].any()  # the frame is kept (0: not repainted)
     assert not (outpaint * inpaint).any()  # never repaints the inpainted square again
     assert np.array_equal(inpaint, inpaint_mask(size, grid, 0.5))  # the input is left as it was
+
+
+def authors_square_masks(resolution: int, mask_fraction: float = 0.25, border: int = 16):
+    """The authors' `create_square_mask` (synthetic-derm generation/generate.py), in numpy."""
+    lat = resolution // 8
+    mask = np.zeros((lat, lat), np.float32)
+    start, end = int(lat * mask_fraction), int(lat * (1 - mask_fraction))
+    mask[start:end, start:end] = 1
+    inpaint = np.repeat(np.repeat(mask, 8, axis=0), 8, axis=1)
+    outpaint = 1 - inpaint
+    outpaint[:border], outpaint[-border:] = 0, 0
+    outpaint[:, :border], outpaint[:, -border:] = 0, 0
+    return inpaint, outpaint
+
+
+def test_a_side_fraction_range_of_one_half_is_the_authors_fixed_square():
+    """config: sd.generate.settings.mask_fraction [0.5, 0.5] gives every image the square of
+    the authors' `mask_fraction = 0.25` (a quarter of the side kept on each edge)."""
+    from dermsynth.sd.generate import GenerateSettings, Item, mask_side
+
+    settings = GenerateSettings(mask_fraction=(0.5, 0.5))
+    inpaint, outpaint = authors_square_masks(512)
+    for index in range(20):
+        item = Item(f"image{index}", index, index % 3, "", "")
+        side = mask_side(settings, "psoriasis", item, 64)
+        ours = inpaint_mask(512, 64, side, 0, 1)
+        np.testing.assert_array_equal(ours, inpaint)
+        np.testing.assert_array_equal(outpaint_mask(ours, border_px(512)), outpaint)

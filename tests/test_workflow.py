@@ -301,6 +301,9 @@ def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run)
         assert (table.loc[release, ["source_image", "pool_rank"]] == "").all(axis=None)
         assert (table.loc[release, "method"] == "text2img").all()
         table = table[~release]
+        if manifest.parent.parent.name.startswith(("inpaint", "inoutpaint")):
+            # the authors' square: half of each side, the same for every image
+            assert set(table["mask_fraction"].astype(float)) == {0.5}, manifest
         dataset = manifest.parent.name
         split = pd.read_csv(workdir / f"results/data/{dataset}/splits/paper.csv", dtype=str)
         merged = table.merge(split, left_on="source_image", right_on="image_id", how="left")

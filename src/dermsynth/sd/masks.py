@@ -1,4 +1,4 @@
-"""The inpainting masks of paper 2 (the authors' `synderm` generation code, issue 9).
+"""The inpainting masks of paper 2 (the authors' generation code, `create_square_mask`).
 
 Inpainting repaints a centred square; in-then-outpainting then repaints everything around it
 except a thin frame at the image's edge. The square is built on the latent grid (64 x 64 for
@@ -6,7 +6,8 @@ except a thin frame at the image's edge. The square is built on the latent grid 
 covers whole latent cells and diffusers' nearest downscaling of the mask gives it back exactly.
 
 The authors' code used one square for every image (a 0.25 margin on each side: half of each
-side); here each image draws its side fraction, uniform in [0.25, 0.75] by default, from its own
+side), which a side-fraction range of [0.5, 0.5] gives (both shipped configs); with a wider range
+each image draws its side fraction, uniform in the range ([0.25, 0.75] by default), from its own
 seed, snapped to the latent grid so the square stays centred (side = grid - 2 x margin).
 The outpaint frame is 16 px at 512 px (the authors' `s = 16`), scaled with the resolution.
 """
