@@ -29,28 +29,13 @@ def job_images(rule: str, wildcards: Mapping[str, str], config: Mapping) -> int 
         start, stop = shard_ranges(count, sample["images_per_shard"])[int(wildcards["k"])]
         return stop - start
     if rule == "sd_generate_shard":
-        return sd_shard_images(wildcards, config)
+        from dermsynth.design.work import shard_images
+
+        return shard_images(
+            config, wildcards["dataset"], wildcards["sd_method"], wildcards["sd_variant"],
+            wildcards["pool"], wildcards["sd_cls"], int(wildcards["k"]),
+        )  # fmt: skip
     return None
-
-
-def sd_shard_images(wildcards: Mapping[str, str], config: Mapping) -> int:
-    """Images of one Stable Diffusion shard (for DDI: by the declared training counts)."""
-    from dermsynth.design.pools import (
-        class_slug,
-        config_pools,
-        dataset_classes,
-        find_pool,
-        shard_sizes,
-    )
-
-    dataset = wildcards["dataset"]
-    pool = find_pool(config_pools(config), dataset, wildcards["sd_method"],
-                     wildcards["sd_variant"], wildcards["pool"])  # fmt: skip
-    classes = dataset_classes(config)[dataset]
-    (label,) = [c for c in classes if class_slug(c) == wildcards["sd_cls"]]
-    sizes = shard_sizes(pool, label, classes, config["sd"]["sources_per_class"],
-                        config["sd"]["generate"]["images_per_shard"])  # fmt: skip
-    return sizes[int(wildcards["k"])]
 
 
 def seconds_per_image(rule: str, config: Mapping) -> float:
@@ -63,20 +48,15 @@ def seconds_per_image(rule: str, config: Mapping) -> float:
 
 
 def training_images(rule: str, wildcards: Mapping[str, str], config: Mapping) -> int | None:
-    """Training images per epoch of a paper 2 classifier run (from its run id); None for the
-    other rules. Fitzpatrick17k: classes x n x (1 + synthetic per real); DDI: its declared
-    training images x (1 + synthetic per real)."""
+    """Training images per epoch of a paper 2 classifier run (`dermsynth.design.work`); None
+    for the other rules."""
+    from dermsynth.design import runs, work
+
     if rule == "classify_grid_run":
-        from dermsynth.design.runs import parse_run_id
-
-        run = parse_run_id(wildcards["grid_run"], wildcards["grid_protocol"])
-        classes = len(config["datasets"]["fitzpatrick17k"]["classes"])
-        return classes * run.real_per_class * (1 + run.synthetic_per_real)
+        run = runs.parse_run_id(wildcards["grid_run"], wildcards["grid_protocol"])
+        return work.grid_training_images(config, run)
     if rule == "classify_ddi_run":
-        from dermsynth.design.runs import parse_ddi_run_id
-
-        run = parse_ddi_run_id(wildcards["ddi_run"])
-        return sum(config["sd"]["sources_per_class"]["ddi"].values()) * (1 + run.synthetic_per_real)
+        return work.ddi_training_images(config, runs.parse_ddi_run_id(wildcards["ddi_run"]))
     return None
 
 

@@ -13,5 +13,6 @@ Two protocols run on the same held-out test set (the authors' released split):
   that a run reads or a model learns from.
 
 Modules: `runs` (which classifier runs), `draws` (which real images), `pools` (which synthetic
-images and DreamBooth models).
+images and DreamBooth models), `work` (how many images each shard makes and each run trains on,
+which `dermsynth.plan` turns into hours).
 """
