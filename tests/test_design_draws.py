@@ -48,8 +48,17 @@ def split(released) -> pd.DataFrame:
     from dermsynth.data.splits import fitzpatrick_paper
 
     rows = pd.concat([pd.read_csv(p, dtype=str) for p in released.values()], ignore_index=True)
-    pairs = pd.DataFrame({"image_id": rows["md5hash"], "label": rows["label"],
-                          "skin_type": rows["fitzpatrick_scale"]})  # fmt: skip
+    # ingestion keeps every image of the nine classes: the public CSV has 392 more than the
+    # authors' files name (4,091 against 3,699), and images of other labels are dropped
+    extra = [(f"extra{i:03d}", F17K9[i % 9]) for i in range(392)]
+    pairs = pd.DataFrame(
+        {
+            "image_id": [*rows["md5hash"], *(e[0] for e in extra)],
+            "label": [*rows["label"], *(e[1] for e in extra)],
+            "skin_type": [*rows["fitzpatrick_scale"], *("" for _ in extra)],
+        }
+    )
+    pairs = pairs[pairs["label"].isin(F17K9)].sample(frac=1.0, random_state=0)
     return fitzpatrick_paper(pairs, F17K9, released["training"], released["held_out"])
 
 
@@ -75,9 +84,13 @@ def authors_lines(released: dict[str, Path], random_state: int, n_per_label: int
     return set(val_data["md5hash"]), set(n_per_label_data["md5hash"]), set(test_data["md5hash"])
 
 
-def test_the_released_split_is_360_test_images_and_the_slides_counts(split):
+def test_the_released_split_is_360_test_images_and_the_slides_counts(split, released):
     assert (split["split"] == "test").sum() == 360
     assert (split["split"] == "train").sum() == 3339
+    assert not split["image_id"].str.startswith("extra").any()
+    held_out = pd.read_csv(released["held_out"], dtype=str)
+    nine = set(held_out.loc[held_out["label"].isin(F17K9), "md5hash"])
+    assert set(split.loc[split["split"] == "test", "image_id"]) == nine
     assert split["label"].value_counts().to_dict() == SLIDES
     assert set(split.loc[split["split"] == "test", "label"].value_counts()) == {40}
 
