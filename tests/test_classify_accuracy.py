@@ -9,6 +9,8 @@ import pytest
 from dermsynth.classify.accuracy import (
     external_metrics,
     held_out_metrics,
+    normal_interval,
+    proportion,
     seed_interval,
     top_k_hits,
     wilson_interval,
@@ -24,6 +26,20 @@ def test_wilson_interval_matches_the_textbook_value():
     assert (low, high) == pytest.approx((0.4902, 0.9433), abs=1e-4)
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
     assert all(np.isnan(wilson_interval(0, 0)))
+
+
+@pytest.mark.parametrize(("correct", "n"), [(8, 10), (0, 10), (10, 10), (131, 360), (359, 360)])
+def test_both_intervals_are_statsmodels_proportion_confint(correct, n):
+    """Wilson ours; the normal approximation the authors' scripts log, the same call."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    wilson = proportion_confint(correct, n, alpha=0.05, method="wilson")
+    assert wilson_interval(correct, n) == pytest.approx(wilson, abs=1e-12)
+    normal = proportion_confint(correct, n, alpha=0.05, method="normal")
+    assert normal_interval(correct, n) == pytest.approx(normal, abs=1e-12)
+    hits = np.arange(n) < correct
+    record = proportion(hits)
+    assert (record["normal_low"], record["normal_high"]) == pytest.approx(normal, abs=1e-12)
 
 
 def test_seed_interval_is_students_t_and_needs_two_seeds():

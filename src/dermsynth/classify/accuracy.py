@@ -4,7 +4,10 @@ DDI's images of the diseases the two datasets share, over the full nine-way outp
 shared classes' logits alone.
 
 Intervals over one run's test images are Wilson score intervals (a binomial proportion: right or
-wrong per image); intervals over seeds (`seed_interval`) are Student-t intervals of the mean.
+wrong per image); beside them, `normal_low` / `normal_high` are the authors' interval (their
+scripts' `proportion_confint(..., method='normal')`, the normal approximation, clipped to
+[0, 1] as statsmodels clips it). Intervals over seeds (`seed_interval`) are Student-t intervals
+of the mean.
 """
 
 from __future__ import annotations
@@ -35,6 +38,17 @@ def wilson_interval(correct: int, n: int, level: float = LEVEL) -> tuple[float, 
     return float(low), float(high)
 
 
+def normal_interval(correct: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The normal-approximation interval of `correct` / `n`, p -+ z sqrt(p (1 - p) / n),
+    clipped to [0, 1], as statsmodels' `proportion_confint(method='normal')` (nan, nan when n
+    is 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    p = correct / n
+    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(p * (1 - p) / n)
+    return float(max(p - half, 0.0)), float(min(p + half, 1.0))
+
+
 def seed_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float, float, float]:
     """Mean of the values (one per seed) and its Student-t interval (nan bounds for one seed)."""
     values = np.asarray(list(values), dtype=float)
@@ -48,13 +62,17 @@ def seed_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float,
 
 
 def proportion(hits: np.ndarray, level: float = LEVEL) -> dict[str, float | int]:
-    """Accuracy of boolean hits, with its count, size and Wilson interval."""
+    """Accuracy of boolean hits, with its count, size, Wilson interval and the authors' normal
+    interval."""
     n, correct = int(len(hits)), int(np.sum(hits))
     low, high = wilson_interval(correct, n, level)
+    normal_low, normal_high = normal_interval(correct, n, level)
     return {
         "accuracy": correct / n if n else math.nan,
         "ci_low": low,
         "ci_high": high,
+        "normal_low": normal_low,  # the authors' interval
+        "normal_high": normal_high,
         "correct": correct,
         "n": n,
     }
