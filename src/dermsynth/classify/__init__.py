@@ -3,7 +3,7 @@
 Paper 1 (section 2.4, Tables 2-3): a small Keras-style CNN trained on original, synthetic or
 combined HAM10000 images, tested on real images only.
 
-- `settings`: the training knobs (paper 1's CNN; paper 2's grid, from the authors' code).
+- `settings`: the training knobs (paper 1's CNN; paper 2's grid in our regime).
 - `data`: the train/val/test image lists of a variant, decoded once; seeded batches.
 - `augment`: Keras ImageDataGenerator-like random affine transforms, per (seed, epoch, step).
 - `cnn`: the paper's network.

@@ -1,7 +1,7 @@
 """The classifiers' training knobs: paper 1's CNN (`CNNSettings`; defaults from its section 2.4,
 and Keras's defaults where the paper names a Keras class without arguments: Adam,
-ImageDataGenerator's fill) and paper 2's EfficientNetV2-M grid (`GridSettings`; defaults from
-the authors' released code)."""
+ImageDataGenerator's fill) and paper 2's EfficientNetV2-M grid in our regime (`GridSettings`;
+what it shares with the authors' scripts and what not is in its docstring)."""
 
 from __future__ import annotations
 
@@ -62,11 +62,12 @@ def settings_from(config: Mapping[str, Any], image_size: int | None = None) -> C
 
 @dataclass(frozen=True)
 class GridSettings:
-    """Paper 2's classifier (the authors' released code): EfficientNetV2-M from timm, ImageNet
-    weights from a local file (None: random init, the demo), Adam lr 1e-3, at most 50 epochs with
-    early stopping on validation loss (patience 3), a batch size of about n_train / 10 clipped to
-    8..128, and the "transforms" axis: none, or a standard augmentation set (flip, crop,
-    rotation, warp, lighting)."""
+    """Paper 2's classifier in our regime: EfficientNetV2-M from timm, ImageNet weights from a
+    local file (None: random init, the demo), Adam lr 1e-3, at most 50 epochs with early
+    stopping on validation loss (patience 3: as the authors' scripts), a batch size of about
+    n_train / 10 clipped to 8..128 (theirs: 8, 32 or 64 by thresholds), and the "transforms"
+    axis: none, or a standard augmentation set (flip, crop, rotation, warp, lighting). The
+    authors trained torchvision's EfficientNetV2-M through fastai's `vision_learner`."""
 
     model_name: str = "tf_efficientnetv2_m"
     weights: str | None = None  # a local ImageNet weights file; nothing is ever downloaded
@@ -107,7 +108,7 @@ class GridSettings:
 
     def batch_size_for(self, n_train: int) -> int:
         """The batch size of a training set of `n_train` images: the fixed one if set, else
-        n_train // batch_divisor clipped to [batch_min, batch_max] (the authors' released code)."""
+        n_train // batch_divisor clipped to [batch_min, batch_max]."""
         if self.batch_size is not None:
             return self.batch_size
         return grid_batch_size(n_train, self.batch_divisor, self.batch_min, self.batch_max)

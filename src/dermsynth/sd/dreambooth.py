@@ -1,4 +1,4 @@
-"""DreamBooth per class (paper 2; settings from the authors' released `synderm` code, issue 9).
+"""DreamBooth per class (paper 2; settings from the authors' released DreamBooth scripts).
 
 For one class, the UNet of a Stable Diffusion model is fine-tuned on that class's training
 images under the prompt "An image of {label}, a skin disease": text encoder and VAE frozen, no
@@ -57,7 +57,7 @@ TRAIN_IMAGE_COLUMNS = ["image_id", "label", "split", "pool_rank", "skin_type", "
 
 @dataclass(frozen=True)
 class DreamBoothSettings:
-    """The training knobs; defaults are the authors' (issue 9; synderm's fine_tune code)."""
+    """The training knobs; defaults are the authors' (their DreamBooth scripts' arguments)."""
 
     resolution: int = 512
     source_size: int | None = None  # size of the preprocessed copies to read (default: resolution)

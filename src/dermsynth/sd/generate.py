@@ -1,10 +1,12 @@
 """Synthetic images by text-to-image, inpainting and in-then-outpainting (paper 2), in shards.
 
-Settings are the authors' (`synderm` generation code, issue 9): prompt "An image of {label}, a
-skin disease", guidance 3.0, 50 DPM-Solver++ steps, 10 images per real training image, inpainting
-strength 0.97 over a centred square (`dermsynth.sd.masks`), then an outpainting pass at strength
-0.95 over everything else but a 16 px frame. The pipelines are diffusers' own
-(StableDiffusionPipeline, StableDiffusionInpaintPipeline), loaded by `dermsynth.sd.load`.
+Settings as the authors' generation code (`generation/generate.py`): prompt "An image of
+{label}, a skin disease", guidance 3.0, 50 DPM-Solver++ steps, 10 images per real training image,
+inpainting strength 0.97 over a centred square (`dermsynth.sd.masks`), then an outpainting pass
+at strength 0.95 over everything else but a 16 px frame. Their seeds differ: one generator,
+seeded once per run, so their pixels depend on batch order; ours are per image (below). The
+pipelines are diffusers' own (StableDiffusionPipeline, StableDiffusionInpaintPipeline), loaded
+by `dermsynth.sd.load`.
 
 Each synthetic image is an item: (source real image, its pool_rank, index 0..per_source-1). Its
 seed comes from (seed, method, variant, class, source image, index), and its pipeline gets a
@@ -56,7 +58,8 @@ MASK_STREAM = text_key("mask")
 
 @dataclass(frozen=True)
 class GenerateSettings:
-    """Generation knobs; defaults are the authors' (issue 9)."""
+    """Generation knobs; defaults are the authors' but the mask's side range (the shipped
+    configs set the authors' fixed square, [0.5, 0.5]) and the seeds."""
 
     resolution: int = 512
     source_size: int | None = None  # preprocessed copies to read (default: resolution)

@@ -1,7 +1,8 @@
 """One way to load a Stable Diffusion pipeline: from a local diffusers folder, real or tiny.
 
 The paper's models are `stabilityai/stable-diffusion-2-1-base` (text-to-image) and
-`runwayml/stable-diffusion-inpainting` (issue 9, from the authors' released `synderm` code); the
+`runwayml/stable-diffusion-inpainting` (the authors' `generation/generate.py` and DreamBooth
+scripts); the
 demo's are the tiny ones of `dermsynth.sd.tiny`, in the same layout. Nothing is downloaded: a
 folder with a missing file fails with a message naming the file. The safety checker is turned
 off explicitly (the synthetic images are clinical photographs, which it flags at random).
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("text2img", "inpaint")
 UNET_IN_CHANNELS = {"text2img": 4, "inpaint": 9}
-REFERENCE_MODELS = {  # what to put in the folder (issue 9; the authors' synderm code)
+REFERENCE_MODELS = {  # what to put in the folder (the authors' code)
     "text2img": "stabilityai/stable-diffusion-2-1-base",
     "inpaint": "runwayml/stable-diffusion-inpainting",
 }

@@ -17,7 +17,7 @@ from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
 
 TRAIN = "train"
-PROMPT = "An image of {label}, a skin disease"  # the authors' instance prompt (issue 9)
+PROMPT = "An image of {label}, a skin disease"  # the authors' instance prompt
 
 
 def skin_type_phrase(skin_type) -> str:
