@@ -46,9 +46,8 @@ def source_id(value: str) -> str:
 
 
 def read_synthetic_manifests(synthetic: SyntheticInput, classes: Sequence[str]) -> pd.DataFrame:
-    """The images of one or more synthetic manifests (`file, class, source_image, index` and
-    optionally `pool_rank`) as `file, label, image_id` (the source's), `index`, `pool_rank`
-    ('' where not given), `where` (file and line, for errors)."""
+    """The images of one or more synthetic manifests (`file, class, source_image, index`) as
+    `file, label, image_id` (the source's), `index`, `where` (file and line, for errors)."""
     parts = []
     for path in manifest_paths(synthetic):
         table = read_table(path, MANIFEST_COLUMNS)
@@ -71,13 +70,12 @@ def read_synthetic_manifests(synthetic: SyntheticInput, classes: Sequence[str]) 
                     "label": table["class"],
                     "image_id": [source_id(v) for v in table["source_image"]],
                     "index": index.astype(int),
-                    "pool_rank": table["pool_rank"] if "pool_rank" in table else "",
                     "where": [f"{path}, line {csv_line(i)}" for i in range(len(table))],
                 }
             )
         )
     if not parts:
-        return pd.DataFrame(columns=["file", "label", "image_id", "index", "pool_rank", "where"])
+        return pd.DataFrame(columns=["file", "label", "image_id", "index", "where"])
     return pd.concat(parts, ignore_index=True)
 
 
