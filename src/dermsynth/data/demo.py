@@ -23,6 +23,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from dermsynth.design.draws import RELEASED_FILES
 from dermsynth.io import atomic_directory, atomic_path
 
 log = logging.getLogger(__name__)
@@ -350,8 +351,6 @@ def write_released_split(
     """Paper 2's released split files for `labels` of a Fitzpatrick17k table, in the authors'
     layout (fitz_metadata/): a held-out file of `held_out_per_label` rows per label sorted by
     label, and a training file of every other row of those labels in the table's order."""
-    from dermsynth.design.draws import RELEASED_FILES
-
     rows = table[table["label"].isin(list(labels))]
     rng = dataset_rng(seed, "fitzpatrick17k-released")
     held = [

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from dermsynth.design.draws import read_released
 from dermsynth.errors import DataError, csv_line
+from dermsynth.io import read_table
 
 SPLITS = ("train", "val", "test")
 
@@ -84,6 +84,23 @@ def lesion_grouped(
         val = rest.index[_grouped_fold(rest["label"], rest["group_id"], val_share, seed + 1)]
         split[val] = "val"
     return _table(pairs, split)
+
+
+def read_released(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
+    """One released file's rows of `classes` (`md5hash, label, released_row`), checked: the
+    md5hash column present, no md5hash twice, every class present."""
+    table = read_table(path, ["md5hash", "label"])
+    duplicated = table["md5hash"].duplicated()
+    if duplicated.any():
+        position = int(duplicated.to_numpy().argmax())
+        raise DataError(path, f"md5hash {table['md5hash'][position]!r} a second time",
+                        line=csv_line(position))  # fmt: skip
+    table["released_row"] = np.arange(len(table))
+    kept = table[table["label"].isin(list(classes))]
+    absent = [c for c in classes if c not in set(kept["label"])]
+    if absent:
+        raise DataError(path, f"no rows of class(es) {absent}")
+    return kept[["md5hash", "label", "released_row"]].reset_index(drop=True)
 
 
 def fitzpatrick_paper(

@@ -31,8 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dermsynth.design.runs import GridRun
-from dermsynth.errors import DataError, csv_line
-from dermsynth.io import read_table
+from dermsynth.errors import DataError
 
 # the authors' file names (GitHub manrai/synthetic-derm, fitz_metadata/)
 RELEASED_FILES = {
@@ -45,23 +44,6 @@ SPLIT_COLUMNS = ["image_id", "label", "split", "skin_type", "released_row"]
 def released_paths(folder: str | Path) -> dict[str, str]:
     """The two released split files in `folder` (where the authors keep them, fitz_metadata/)."""
     return {kind: str(Path(folder) / name) for kind, name in RELEASED_FILES.items()}
-
-
-def read_released(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
-    """One released file's rows of `classes` (`md5hash, label, released_row`), checked: the
-    md5hash column present, no md5hash twice, every class present."""
-    table = read_table(path, ["md5hash", "label"])
-    duplicated = table["md5hash"].duplicated()
-    if duplicated.any():
-        position = int(duplicated.to_numpy().argmax())
-        raise DataError(path, f"md5hash {table['md5hash'][position]!r} a second time",
-                        line=csv_line(position))  # fmt: skip
-    table["released_row"] = np.arange(len(table))
-    kept = table[table["label"].isin(list(classes))]
-    absent = [c for c in classes if c not in set(kept["label"])]
-    if absent:
-        raise DataError(path, f"no rows of class(es) {absent}")
-    return kept[["md5hash", "label", "released_row"]].reset_index(drop=True)
 
 
 def class_draw(count: int, seed: int, val_per_class: int) -> tuple[np.ndarray, np.ndarray]:
