@@ -78,6 +78,12 @@ def _cell_order(value: Any) -> tuple:
     return (rank, len(value) if value.isdigit() else 0, value)
 
 
+def _in_reading_order(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The rows of a table of cells sorted by `_cell_order` over `keys`, index reset."""
+    order = sorted(range(len(table)), key=lambda i: [_cell_order(table.loc[i, k]) for k in keys])
+    return table.loc[order].reset_index(drop=True)
+
+
 def aggregate(
     runs: pd.DataFrame, keys: Sequence[str], measures: Sequence[str], run: str
 ) -> pd.DataFrame:
@@ -102,9 +108,7 @@ def aggregate(
                     f"{measure}_ci_high": high}  # fmt: skip
         row["ci_method"] = SEED_CI_METHOD if len(group) > 1 else CI_METHOD
         rows.append(row)
-    table = pd.DataFrame(rows)
-    order = sorted(range(len(table)), key=lambda i: [_cell_order(table.loc[i, k]) for k in keys])
-    return table.loc[order].reset_index(drop=True).assign(test_set=TEST_SET, run=run)
+    return _in_reading_order(pd.DataFrame(rows), keys).assign(test_set=TEST_SET, run=run)
 
 
 def _grid_runs(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -170,9 +174,7 @@ def protocol_table(
                      "ci_method": SEED_CI_METHOD})  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=[*keys, "n_seeds", "top1_gain_mean"])
-    table = pd.DataFrame(rows)
-    order = sorted(range(len(table)), key=lambda i: [_cell_order(table.loc[i, k]) for k in keys])
-    return table.loc[order].reset_index(drop=True).assign(test_set=TEST_SET, run=run)
+    return _in_reading_order(pd.DataFrame(rows), keys).assign(test_set=TEST_SET, run=run)
 
 
 def plot_protocols(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
@@ -196,11 +198,7 @@ def plot_protocols(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
                 _errorbar(ax, rows["real_per_class"] * dodge, rows, "top1_gain", color=colour,
                           ls="-" if protocol == "authors" else "--",
                           label=f"{source}, {protocol}")  # fmt: skip
-        ax.set_xscale("log")
-        counts = sorted(set(table["real_per_class"]))
-        ax.set_xticks(counts, [str(c) for c in counts])
-        ax.minorticks_off()
-        ax.set_xlabel("real images per class")
+        _real_count_axis(ax, table["real_per_class"])
         ax.set_title(f"{'with' if transforms else 'without'} image transforms", fontsize=10)
     axes[0][0].set_ylabel("top-1 gain over real images only")
     axes[0][-1].legend(frameon=False, fontsize=8)
@@ -264,6 +262,15 @@ def _errorbar(ax, x, table: pd.DataFrame, measure: str, **style) -> None:
     ax.errorbar(x, mean, yerr=[low, high], capsize=3, marker="o", ms=4, **style)
 
 
+def _real_count_axis(ax, counts: Iterable[int]) -> None:
+    """A log x axis ticked at the real images per class that were run."""
+    ticks = sorted(set(counts))
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [str(c) for c in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("real images per class")
+
+
 def _colours(sources: Iterable[str]) -> dict[str, str]:
     ordered = sorted(set(sources), key=_source_order)
     others = iter(f"C{k}" for k in range(10))
@@ -304,11 +311,7 @@ def plot_fig3(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
                 dodge = 1 + 0.03 * (k - (len(colours) - 1) / 2)  # side by side on the log axis
                 _errorbar(ax, rows["real_per_class"] * dodge, rows, "top1", color=colour,
                           label=label)  # fmt: skip
-            ax.set_xscale("log")
-            counts = sorted(set(table["real_per_class"]))
-            ax.set_xticks(counts, [str(c) for c in counts])
-            ax.minorticks_off()
-            ax.set_xlabel("real images per class")
+            _real_count_axis(ax, table["real_per_class"])
             ax.set_title(f"{protocol}: {'with' if transforms else 'without'} image transforms",
                          fontsize=10)  # fmt: skip
         row[0].set_ylabel("top-1 accuracy, held-out test set")
