@@ -1,9 +1,12 @@
 """dermsynth.glide.finetune: a run writes loadable weights and its loss history, resumes
-bit-identically from its checkpoint, and trains on what its settings say.
+bit-identically from its checkpoint, and trains on what its settings say: glide-finetune's
+noise MSE, random crops and timesteps by default, our hybrid loss, centre copies and every
+timestep as options.
 
 Models are the demo's options shrunk further (32 px base, 128 px upsampler, one residual block,
 dropout 0.1 so that the per-step dropout seeding matters), trained a few steps on six images
-of one flat colour each, written in `resized_path`'s layout.
+of one flat colour each (or of random pixels, where a crop must show), written in
+`resized_path`'s layout.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torchvision.transforms as T
+import torchvision.transforms.functional as TF
 from glide_fixtures import TINY_OPTIONS as TINY
+from PIL import Image
 
 import dermsynth.glide.finetune as finetune_module
 from dermsynth.data.png import write_png
@@ -28,7 +34,15 @@ from dermsynth.glide import (
     model_and_diffusion_defaults,
     model_and_diffusion_defaults_upsampler,
 )
-from dermsynth.glide.finetune import FinetuneSettings, finetune, to_model_range, training_pairs
+from dermsynth.glide.diffusion import diffusion_for
+from dermsynth.glide.finetune import (
+    FinetuneSettings,
+    caption_tokens,
+    finetune,
+    to_model_range,
+    training_loss,
+    training_pairs,
+)
 from dermsynth.glide.tokenizer import get_tokenizer
 
 BASE = {**model_and_diffusion_defaults(), **TINY, "image_size": 32, "channel_mult": "1,2,2"}
@@ -59,6 +73,29 @@ def images_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def textured_dir(tmp_path_factory) -> Path:
+    """Six images of random pixels at 32, 64 and 128 px (each size drawn apart); read-only."""
+    root = tmp_path_factory.mktemp("textured")
+    rng = np.random.default_rng(0)
+    for size in (32, 64, 128):
+        for image_id in IMAGE_IDS:
+            path = resized_path(root, size, image_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_png(path, rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+    return root
+
+
+def read_copy(images_dir: Path, size: int, image_id: str) -> np.ndarray:
+    with Image.open(resized_path(images_dir, size, image_id)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
+    """A [-1, 1] training image back to the uint8 (H, W, 3) it was made from (exactly)."""
+    return ((x + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
 @pytest.fixture
 def pairs() -> pd.DataFrame:
     return pd.DataFrame({"image_id": IMAGE_IDS, "caption": CAPTIONS})
@@ -85,7 +122,7 @@ def fresh_model(options: dict) -> torch.nn.Module:
 
 
 def spy_training_losses(monkeypatch) -> list[dict]:
-    """Record (x_start, model_kwargs) of every training step."""
+    """Record (x_start, t, model_kwargs) of every training step."""
     calls = []
     create = finetune_module.diffusion_for
 
@@ -94,7 +131,7 @@ def spy_training_losses(monkeypatch) -> list[dict]:
         training_losses = diffusion.training_losses
 
         def spy(model, x_start, t, model_kwargs=None, noise=None):
-            calls.append({"x_start": x_start.clone(), **model_kwargs})
+            calls.append({"x_start": x_start.clone(), "t": t.clone(), **model_kwargs})
             return training_losses(model, x_start, t, model_kwargs=model_kwargs, noise=noise)
 
         diffusion.training_losses = spy
@@ -122,24 +159,166 @@ def test_a_run_moves_the_weights_from_init_and_writes_them_loadable_strictly(
     assert any(not torch.equal(weights[k], init[k]) for k in init)
 
 
-def test_the_loss_csv_has_one_row_per_step_with_finite_loss_equal_to_mse_plus_vb(
-    tmp_path, pairs, images_dir
+@pytest.mark.parametrize("loss", ["mse", "hybrid"])
+def test_the_loss_csv_has_one_row_per_step_with_the_loss_trained_and_both_terms(
+    tmp_path, pairs, images_dir, loss
 ):
-    returned = run(tmp_path, pairs, images_dir)
+    returned = run(tmp_path, pairs, images_dir, loss=loss)
 
     table = pd.read_csv(tmp_path / "run.csv")
     assert list(table.columns) == LOSS_COLUMNS
     assert list(table["step"]) == [1, 2, 3, 4]
     assert list(table["epoch"]) == [0, 0, 0, 1]  # six images in batches of two
     assert np.isfinite(table[["loss", "mse", "vb"]].to_numpy()).all()
-    np.testing.assert_allclose(table["loss"], table["mse"] + table["vb"], rtol=1e-5)
+    assert (table["vb"] > 0).all()
+    trained = table["mse"] if loss == "mse" else table["mse"] + table["vb"]
+    np.testing.assert_allclose(table["loss"], trained, rtol=1e-5)
     pd.testing.assert_frame_equal(table, returned, check_dtype=False)
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_to_bit_identical_weights_and_losses(
-    tmp_path, pairs, images_dir, monkeypatch
+def one_batch(options: dict):
+    """A fresh model (its zero-initialised output layer drawn, so that both halves of the
+    output vary), its diffusion, and a batch of two images, timesteps, noise and captions."""
+    torch.manual_seed(0)
+    model = fresh_model(options)
+    with torch.no_grad():
+        model.out[-1].weight.normal_(std=0.05)
+        model.out[-1].bias.normal_(std=0.05)
+    x_start = torch.rand(2, 3, 32, 32) * 2 - 1
+    t = torch.tensor([10, 700])
+    noise = torch.randn_like(x_start)
+    tokens, mask, _, _ = caption_tokens(CAPTIONS[:2], options["text_ctx"])
+    return model, diffusion_for(options, ""), x_start, t, noise, {"tokens": tokens, "mask": mask}
+
+
+def test_the_mse_loss_is_the_mean_squared_noise_error_over_every_element_of_the_eps_channels():
+    options = {**BASE, "dropout": 0.0}  # one forward pass gives what the next one does
+    model, diffusion, x_start, t, noise, kwargs = one_batch(options)
+
+    terms = diffusion.training_losses(model, x_start, t, model_kwargs=kwargs, noise=noise)
+
+    # by hand: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps; the first 3 of 6 output
+    # channels predict eps (the other 3 the variance); the mean over batch, channels and pixels
+    abar = torch.tensor(diffusion.alphas_cumprod)[t].view(-1, 1, 1, 1)
+    x_t = (abar.sqrt() * x_start + (1 - abar).sqrt() * noise).float()
+    output = model(x_t, t, **kwargs)
+    assert output.shape == (2, 6, 32, 32)
+    expected = ((output[:, :3] - noise) ** 2).sum() / noise.numel()
+    torch.testing.assert_close(training_loss(terms, "mse"), expected, rtol=1e-5, atol=0)
+    hybrid = training_loss(terms, "hybrid")
+    torch.testing.assert_close(hybrid, expected + terms["vb"].mean(), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize(("loss", "trains_variance"), [("mse", False), ("hybrid", True)])
+def test_the_mse_loss_trains_only_the_eps_channels_and_hybrid_also_the_variance(
+    loss, trains_variance
 ):
-    straight = run(tmp_path, pairs, images_dir, name="straight", max_steps=6)
+    model, diffusion, x_start, t, noise, kwargs = one_batch({**BASE, "dropout": 0.0})
+
+    terms = diffusion.training_losses(model, x_start, t, model_kwargs=kwargs, noise=noise)
+    training_loss(terms, loss).backward()
+
+    out = model.out[-1]  # the last convolution: output channel c is row c of its weight
+    for grad in (out.weight.grad, out.bias.grad):
+        assert grad[:3].abs().sum() > 0
+        assert bool(grad[3:].abs().sum() > 0) == trains_variance
+
+
+@pytest.mark.parametrize(("timesteps", "drawn"), [("all_but_last", {0}), ("all", {0, 1})])
+def test_all_but_last_never_draws_the_last_timestep_as_glide_finetune(
+    tmp_path, pairs, images_dir, monkeypatch, timesteps, drawn
+):
+    calls = spy_training_losses(monkeypatch)
+    options = {**BASE, "diffusion_steps": 2}
+    run(tmp_path, pairs, images_dir, options=options, max_steps=3, timesteps=timesteps)
+
+    assert {int(t) for call in calls for t in call["t"]} == drawn
+
+
+def test_a_random_crop_is_a_fresh_square_of_the_source_copy_at_every_epoch(
+    tmp_path, pairs, textured_dir, monkeypatch
+):
+    calls = spy_training_losses(monkeypatch)
+    run(tmp_path, pairs, textured_dir, batch_size=6, max_steps=2)  # two epochs
+
+    # every square box of the 128 px copy with an area fraction in [0.8, 1]
+    boxes = [
+        (top, left, side, side)
+        for side in range(round(128 * 0.8**0.5), 129)
+        for top in range(129 - side)
+        for left in range(129 - side)
+    ]
+    seen = {}
+    for step, call in enumerate(calls):
+        rows = finetune_module._batch_indices(6, 6, SETTINGS.seed, step)
+        for row, x in zip(rows.tolist(), call["x_start"], strict=True):
+            source = Image.fromarray(read_copy(textured_dir, 128, IMAGE_IDS[row]))
+            crop = to_uint8_hwc(x)
+            matches = [
+                box
+                for box in boxes
+                if np.array_equal(
+                    np.asarray(
+                        TF.resized_crop(source, *box, [32, 32], T.InterpolationMode.BILINEAR)
+                    ),
+                    crop,
+                )
+            ]
+            assert matches, f"image {row} at step {step} is no such crop of its source"
+            seen.setdefault(row, []).append(crop)
+    assert sorted(seen) == list(range(6))
+    assert all(not np.array_equal(*crops) for crops in seen.values())
+
+
+def test_the_upsamplers_random_crop_input_is_the_bicubic_64_px_copy_of_its_target(
+    tmp_path, pairs, textured_dir, monkeypatch
+):
+    calls = spy_training_losses(monkeypatch)
+    run(tmp_path, pairs, textured_dir, kind="upsample", options=UPSAMPLE, max_steps=1)
+
+    (call,) = calls
+    assert call["x_start"].shape == (2, 3, 128, 128)
+    assert call["low_res"].shape == (2, 3, 64, 64)
+    for x, low in zip(call["x_start"], call["low_res"], strict=True):
+        expected = Image.fromarray(to_uint8_hwc(x)).resize((64, 64), Image.Resampling.BICUBIC)
+        np.testing.assert_array_equal(to_uint8_hwc(low), np.asarray(expected))
+
+
+@pytest.mark.parametrize(("kind", "options"), [("base", BASE), ("upsample", UPSAMPLE)])
+def test_center_crop_trains_on_the_preprocess_copies_as_they_are(
+    tmp_path, pairs, textured_dir, monkeypatch, kind, options
+):
+    calls = spy_training_losses(monkeypatch)
+    run(tmp_path, pairs, textured_dir, kind=kind, options=options, crop="center", max_steps=3)
+
+    size = options["image_size"]
+    for step, call in enumerate(calls):
+        rows = finetune_module._batch_indices(6, 2, SETTINGS.seed, step)
+        for k, row in enumerate(rows.tolist()):
+            image_id = IMAGE_IDS[row]
+            x = to_uint8_hwc(call["x_start"][k])
+            np.testing.assert_array_equal(x, read_copy(textured_dir, size, image_id))
+            if kind == "upsample":
+                low = to_uint8_hwc(call["low_res"][k])
+                np.testing.assert_array_equal(low, read_copy(textured_dir, 64, image_id))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"loss": "l1"}, {"crop": "centre"}, {"timesteps": "last"}, {"resize_ratio": 0.0}],
+    ids=["loss", "crop", "timesteps", "resize_ratio"],
+)
+def test_an_unknown_setting_value_is_refused_naming_it(change):
+    ((name, value),) = change.items()
+    with pytest.raises(ValueError, match=f"{name} must be"):
+        replace(SETTINGS, **change)
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_to_bit_identical_weights_and_losses(
+    tmp_path, pairs, textured_dir, monkeypatch
+):
+    # random pixels, so that the random crops (drawn per step) show in the losses
+    straight = run(tmp_path, pairs, textured_dir, name="straight", max_steps=6)
 
     save_state = finetune_module._save_state
 
@@ -150,11 +329,11 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_bit_identical_weights_and_lo
 
     monkeypatch.setattr(finetune_module, "_save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, pairs, images_dir, name="killed", max_steps=6)
+        run(tmp_path, pairs, textured_dir, name="killed", max_steps=6)
     assert not (tmp_path / "killed.pt").exists()
     monkeypatch.setattr(finetune_module, "_save_state", save_state)
     calls = spy_training_losses(monkeypatch)
-    resumed = run(tmp_path, pairs, images_dir, name="killed", max_steps=6)
+    resumed = run(tmp_path, pairs, textured_dir, name="killed", max_steps=6)
 
     assert len(calls) == 2  # steps 5 and 6 only
     pd.testing.assert_frame_equal(resumed, straight, check_exact=True)
@@ -227,7 +406,9 @@ def test_the_upsampler_trains_with_the_64_px_copy_of_each_image_as_low_res(
     tmp_path, pairs, images_dir, monkeypatch
 ):
     calls = spy_training_losses(monkeypatch)
-    frame = run(tmp_path, pairs, images_dir, kind="upsample", options=UPSAMPLE, max_steps=1)
+    frame = run(
+        tmp_path, pairs, images_dir, kind="upsample", options=UPSAMPLE, max_steps=1, crop="center"
+    )
 
     (call,) = calls
     assert call["x_start"].shape == (2, 3, 128, 128)
@@ -244,24 +425,32 @@ def test_an_unknown_kind_is_refused(tmp_path, pairs, images_dir):
         run(tmp_path, pairs, images_dir, kind="inpaint")
 
 
-def test_a_missing_resized_image_is_refused_naming_the_file(tmp_path, pairs, images_dir):
+# random crops read the source_size (128 px) copies; centre crops the model's size (32 px)
+READ_SIZES = pytest.mark.parametrize(("crop", "read"), [("random", 128), ("center", 32)])
+
+
+@READ_SIZES
+def test_a_missing_resized_image_is_refused_naming_the_file(
+    tmp_path, pairs, images_dir, crop, read
+):
     missing = pd.concat([pairs, pd.DataFrame({"image_id": ["ISIC_9999999"], "caption": ["x"]})])
-    expected = resized_path(images_dir, 32, "ISIC_9999999")
+    expected = resized_path(images_dir, read, "ISIC_9999999")
 
     with pytest.raises(DataError, match=re.escape(str(expected))):
-        run(tmp_path, missing, images_dir)
+        run(tmp_path, missing, images_dir, crop=crop)
 
 
-def test_a_resized_image_of_the_wrong_size_is_refused_naming_the_file(tmp_path, pairs):
-    wrong = resized_path(tmp_path / "images", 32, IMAGE_IDS[2])
+@READ_SIZES
+def test_a_resized_image_of_the_wrong_size_is_refused_naming_the_file(tmp_path, pairs, crop, read):
+    wrong = resized_path(tmp_path / "images", read, IMAGE_IDS[2])
     wrong.parent.mkdir(parents=True)
     for image_id in IMAGE_IDS:
-        size = 31 if image_id == IMAGE_IDS[2] else 32
-        path = resized_path(tmp_path / "images", 32, image_id)
+        size = read - 1 if image_id == IMAGE_IDS[2] else read
+        path = resized_path(tmp_path / "images", read, image_id)
         write_png(path, np.zeros((size, size, 3), dtype=np.uint8))
 
     with pytest.raises(DataError, match=re.escape(str(wrong))):
-        run(tmp_path, pairs, tmp_path / "images")
+        run(tmp_path, pairs, tmp_path / "images", crop=crop)
 
 
 def test_no_pairs_is_refused(tmp_path, images_dir):

@@ -38,12 +38,15 @@ def plot_samples_per_class(
 
 
 def plot_finetune_loss(loss_csvs: Sequence[str | Path], path: str | Path, run: str) -> None:
-    """Training loss per step of each fine-tuned model (one panel per model)."""
+    """Training loss per step of each fine-tuned model (one panel per model): its mse and vb
+    terms, and the loss trained when it is not the mse alone."""
     fig, axes = plt.subplots(1, len(loss_csvs), figsize=(5 * len(loss_csvs), 3.5), squeeze=False)
     for ax, csv in zip(axes[0], loss_csvs, strict=True):
         history = pd.read_csv(csv)
-        ax.plot(history["step"], history["loss"], lw=0.8, label="loss (mse + vb)")
-        ax.plot(history["step"], history["mse"], lw=0.8, label="mse")
+        if not history["loss"].equals(history["mse"]):  # the hybrid loss was trained
+            ax.plot(history["step"], history["loss"], lw=0.8, label="loss (mse + vb)")
+        ax.plot(history["step"], history["mse"], lw=0.8, label="mse (noise)")
+        ax.plot(history["step"], history["vb"], lw=0.8, label="vb (variational bound)")
         ax.set_title(Path(csv).stem.replace("_loss", ""), fontsize=9)
         ax.set_xlabel("step")
         ax.set_yscale("log")

@@ -1,14 +1,28 @@
 """Fine-tuning GLIDE's base model and upsampler on image/caption pairs (paper 1, section 2.1).
 
 The paper fine-tunes OpenAI's released `base.pt` (64 px) and `upsample.pt` (64 -> 256 px) on
-HAM10000 with lr 1e-5, AdamW, batch 4, fp32, 60 epochs and an unconditional-caption
-probability of 0. Classifier-free guidance needs the model to have seen empty captions, so
-`uncond_p` (0.2 is the usual choice) is a setting; the paper's 0 is kept for reproduction.
+HAM10000 with "128x128 images as input", lr 1e-5, "Adam weight decay", an unconditional
+probability of 0, no half precision, batch 4 and 60 epochs: the options of GitHub
+afiaka87/glide-finetune's `train_glide.py` (`--learning_rate`, `--adam_weight_decay`,
+`--uncond_p`, `--use_fp16`, `--batch_size`, `--epochs`; its 2022 code, read at commit 3f31280).
+The settings' defaults train as its training step and loader do:
 
-Every step draws its batch order, timesteps, noise, caption drop-out and dropout masks from
-generators seeded by (seed, step), so a run killed and resumed from its last checkpoint gives
-bit-identical weights to an uninterrupted run on the same hardware. The checkpoint holds the
-model, the optimizer, the step and the loss history; it is written atomically.
+- `loss="mse"`: the mean squared error of the predicted noise alone (`epsilon, _ =
+  th.split(model_output, C, dim=1)`, then `mse_loss(epsilon, noise)`), so the variance half of
+  the output gets no gradient; `"hybrid"` is improved DDPM's mse + vb, which also trains it.
+- `crop="random"`: every step cuts a random square of each image's `source_size` px copy
+  (`dermsynth.glide.crop`); `"center"` trains on the centre-cropped preprocess copies at the
+  model's size (and the upsampler's input on the 64 px copies) as they are.
+- `timesteps="all_but_last"`: `th.randint(0, len(glide_diffusion.betas) - 1, ...)` never draws
+  the last step; `"all"` draws from every step.
+
+Classifier-free guidance needs the model to have seen empty captions, so `uncond_p` (0.2 is
+the usual choice) is a setting; the paper's 0 is kept for reproduction.
+
+Every step draws its batch order, crops, timesteps, noise, caption drop-out and dropout masks
+from generators seeded by (seed, step), so a run killed and resumed from its last checkpoint
+gives bit-identical weights to an uninterrupted run on the same hardware. The checkpoint holds
+the model, the optimizer, the step and the loss history; it is written atomically.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ from tqdm import tqdm
 
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
+from dermsynth.glide.crop import random_crops, whole_views
 from dermsynth.glide.diffusion import diffusion_for
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
@@ -36,11 +51,16 @@ from dermsynth.seeds import derived_seed
 log = logging.getLogger(__name__)
 
 KINDS = ("base", "upsample")
+LOSSES = ("mse", "hybrid")
+CROPS = ("random", "center")
+TIMESTEPS = ("all_but_last", "all")
+LOW_RES_SIZE = 64  # the upsampler's input: the base model's size
 
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    """The training knobs; defaults are paper 1's (section 2.1)."""
+    """The training knobs; defaults are paper 1's (section 2.1), with glide-finetune's loss,
+    crop and timesteps (module docstring)."""
 
     lr: float = 1e-5
     weight_decay: float = 0.0
@@ -52,6 +72,18 @@ class FinetuneSettings:
     seed: int = 0
     precision: str = "fp32"  # fp32, or bf16 autocast on a GPU
     grad_clip: float | None = None
+    loss: str = "mse"
+    crop: str = "random"
+    resize_ratio: float = 0.8  # glide-finetune's --resize_ratio default: the crop's least area
+    source_size: int = 128  # the preprocess copy random crops are cut from
+    timesteps: str = "all_but_last"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("loss", LOSSES), ("crop", CROPS), ("timesteps", TIMESTEPS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if not 0 < self.resize_ratio <= 1:
+            raise ValueError(f"resize_ratio must be in (0, 1], not {self.resize_ratio}")
 
 
 def load_images(ids: list[str], images_dir: str | Path, size: int) -> torch.Tensor:
@@ -73,6 +105,80 @@ def load_images(ids: list[str], images_dir: str | Path, size: int) -> torch.Tens
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1], the range GLIDE works in."""
     return images.float() / 127.5 - 1.0
+
+
+@dataclass(frozen=True)
+class TrainingImages:
+    """A run's images (uint8, N x 3 x s x s) and how a step's batch is made of them.
+
+    crop "random": `images` are the `source_size` px copies, from which every step cuts fresh
+    squares; "center": the copies at the model's size (and `low_res` the 64 px copies), as is.
+    """
+
+    images: torch.Tensor
+    low_res: torch.Tensor | None
+    size: int
+    upsample: bool
+    crop: str
+    resize_ratio: float
+
+    def batch(
+        self, rows: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The model-size images of `rows` and, for the upsampler, their 64 px inputs."""
+        if self.crop == "center":
+            return self._as_is(rows)
+        low_res_size = LOW_RES_SIZE if self.upsample else None
+        return random_crops(
+            self.images[rows], self.size, self.resize_ratio, generator, low_res_size
+        )
+
+    def whole(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """As `batch`, but each image uncropped: what a preview shows beside the samples."""
+        if self.crop == "center":
+            return self._as_is(rows)
+        return whole_views(self.images[rows], self.size, LOW_RES_SIZE if self.upsample else None)
+
+    def _as_is(self, rows) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.images[rows], (None if self.low_res is None else self.low_res[rows])
+
+
+def load_training_images(
+    ids: list[str], images_dir: str | Path, kind: str, size: int, settings: FinetuneSettings
+) -> TrainingImages:
+    """The copies a run reads: at `source_size` to crop from, or at the model's size (and 64 px
+    for the upsampler) to use as they are."""
+    upsample = kind == "upsample"
+    if settings.crop == "random":
+        images, low_res = load_images(ids, images_dir, settings.source_size), None
+        if settings.source_size < size:
+            log.info(
+                "random crops of the %d px copies are enlarged to %d px", settings.source_size, size
+            )
+    else:
+        images = load_images(ids, images_dir, size)
+        low_res = load_images(ids, images_dir, LOW_RES_SIZE) if upsample else None
+    return TrainingImages(images, low_res, size, upsample, settings.crop, settings.resize_ratio)
+
+
+def training_loss(terms: dict[str, torch.Tensor], loss: str) -> torch.Tensor:
+    """The batch loss to train on, from `training_losses`' per-image terms.
+
+    "mse": the mean of the noise-prediction error over every element of the batch's eps
+    channels (glide-finetune's `mse_loss(epsilon, noise)`; each image has as many elements);
+    "hybrid": the mean of mse + vb.
+    """
+    if loss == "mse":
+        return terms["mse"].mean()
+    if loss == "hybrid":
+        return terms["loss"].mean()
+    raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}")
+
+
+def timestep_bound(num_timesteps: int, timesteps: str) -> int:
+    """The exclusive upper end of the uniform timestep draw: T - 1 for glide-finetune's
+    `randint(0, len(betas) - 1)` ("all_but_last"), T for every step ("all")."""
+    return num_timesteps - 1 if timesteps == "all_but_last" else num_timesteps
 
 
 def training_pairs(
@@ -156,8 +262,7 @@ def finetune(
 
     size = options["image_size"]
     ids = list(pairs["image_id"])
-    images = load_images(ids, images_dir, size)
-    low_res = load_images(ids, images_dir, 64) if kind == "upsample" else None
+    images = load_training_images(ids, images_dir, kind, size, settings)
     tokens, mask, empty_tokens, empty_mask = caption_tokens(
         list(pairs["caption"]), options["text_ctx"]
     )
@@ -179,9 +284,12 @@ def finetune(
 
     autocast = settings.precision == "bf16" and device.type == "cuda"
     log.info(
-        "fine-tuning %s: %d images, %d steps (%d per epoch), batch %d, on %s",
+        "fine-tuning %s: %d images, %d steps (%d per epoch), batch %d, on %s; "
+        "loss %s, crop %s, timesteps %s",
         kind, len(ids), total, steps_per_epoch, settings.batch_size, device,
+        settings.loss, settings.crop, settings.timesteps,
     )  # fmt: skip
+    high = timestep_bound(diffusion.num_timesteps, settings.timesteps)
     progress = tqdm(total=total, initial=step, desc=f"finetune {kind}", mininterval=10)
     started = time.perf_counter()
     while step < total:
@@ -190,18 +298,19 @@ def finetune(
         drop = torch.rand(len(batch), generator=generator) < settings.uncond_p
         batch_tokens = torch.where(drop[:, None], empty_tokens, tokens[batch])
         batch_mask = torch.where(drop[:, None], empty_mask, mask[batch])
-        x_start = to_model_range(images[batch])
-        t = torch.randint(0, diffusion.num_timesteps, (len(batch),), generator=generator)
+        x_uint8, low_uint8 = images.batch(batch, _step_generator(settings.seed, step, 3))
+        x_start = to_model_range(x_uint8)
+        t = torch.randint(0, high, (len(batch),), generator=generator)
         noise = torch.randn(x_start.shape, generator=generator)
         kwargs = {"tokens": batch_tokens.to(device), "mask": batch_mask.to(device)}
-        if low_res is not None:
-            kwargs["low_res"] = to_model_range(low_res[batch]).to(device)
+        if low_uint8 is not None:
+            kwargs["low_res"] = to_model_range(low_uint8).to(device)
         torch.manual_seed(derived_seed(settings.seed, step, 2))  # dropout masks
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             terms = diffusion.training_losses(
                 model, x_start.to(device), t.to(device), model_kwargs=kwargs, noise=noise.to(device)
             )
-        loss = terms["loss"].mean()
+        loss = training_loss(terms, settings.loss)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
@@ -228,8 +337,7 @@ def finetune(
     write_csv(frame, loss_csv)
     if preview:
         model.eval()
-        low = None if low_res is None else to_model_range(low_res)
-        preview_grid(kind, model, options, pairs, images, low, preview, device, settings.seed)
+        preview_grid(kind, model, options, pairs, images, preview, device, settings.seed)
     return frame
 
 
@@ -241,33 +349,35 @@ def preview_grid(
     model: torch.nn.Module,
     options: dict,
     pairs: pd.DataFrame,
-    images: torch.Tensor,
-    low_res: torch.Tensor | None,
+    images: TrainingImages,
     path: str | Path,
     device: torch.device,
     seed: int,
 ) -> None:
-    """Samples of the trained model, one per distinct caption, beside a real training image.
+    """Samples of the trained model, one per distinct caption, beside a real training image
+    (uncropped).
 
     The base model samples from its caption alone (no guidance: what it learned); the
-    upsampler upsamples the real image's 64 px copy, so its row compares with the real one.
+    upsampler upsamples the real image's 64 px input, so its row compares with the real one.
     """
     from dermsynth.glide.figures import plot_preview
     from dermsynth.glide.sample import PerImageNoise, run_sampler, to_uint8
 
     first = pairs.drop_duplicates("caption").head(8)
     rows = list(first.index)
+    real, low_uint8 = images.whole(rows)
+    low_res = None if low_uint8 is None else to_model_range(low_uint8)
     diffusion = diffusion_for(options, PREVIEW_RESPACING)
     tokens, mask, _, _ = caption_tokens(list(first["caption"]), options["text_ctx"])
     kwargs = {"tokens": tokens.to(device), "mask": mask.to(device)}
     if low_res is not None:
-        kwargs["low_res"] = low_res[rows].to(device)
+        kwargs["low_res"] = low_res.to(device)
     size = options["image_size"]
     noise = PerImageNoise([derived_seed(seed, i) for i in rows], (3, size, size), device)
     samples = run_sampler(diffusion, model, noise, "ddim", kwargs)
-    series = {"real": to_uint8(to_model_range(images[rows]))}
+    series = {"real": to_uint8(to_model_range(real))}
     if low_res is not None:
-        series["64 px input"] = to_uint8(low_res[rows])
+        series["64 px input"] = to_uint8(low_res)
     series[f"{kind} sample"] = to_uint8(samples)
     title = f"GLIDE {kind} after fine-tuning ({len(diffusion.timestep_map)} DDIM steps)"
     columns = first["label"] if "label" in first else first["caption"]
