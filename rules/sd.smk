@@ -1,6 +1,7 @@
-# Paper 2's Stable Diffusion track (diffusers): DreamBooth per class, then text-to-image,
-# inpainting and in-then-outpainting in static shards. Which sets and pools are made follows from
-# the classifier runs that read them (dermsynth.design.pools; input functions in common.smk).
+# Paper 2's Stable Diffusion track (diffusers): DreamBooth per class (or one for a dataset's
+# classes, as the authors' DDI model), then text-to-image, inpainting and in-then-outpainting in
+# static shards. Which sets and pools are made follows from the classifier runs that read them
+# (dermsynth.design.pools; input functions in common.smk).
 
 
 rule sd_tiny_models:
@@ -32,9 +33,9 @@ rule sd_dreambooth:
         model=directory("results/models/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}"),
     params:
         base=lambda wildcards: wildcards.sd_base,
-        label=lambda wildcards: SD_SLUGS[wildcards.dataset][wildcards.sd_cls],
-        draw=sd_draw,
-        settings=SD["dreambooth"]["settings"],
+        label=sd_dreambooth_label,
+        draw=sd_dreambooth_draw,
+        settings=sd_dreambooth_settings,
         # resume state: kept when the job dies (so it is not a declared output)
         state=lambda wildcards: (
             f"results/models/sd/dreambooth/resume/{wildcards.sd_base}/{wildcards.dataset}/"

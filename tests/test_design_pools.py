@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from dermsynth.design.pools import (
+    ONE_MODEL,
     Pool,
     class_slug,
     config_pools,
     dreambooth_models,
     dreambooth_pool,
+    dreambooth_settings,
+    dreambooth_slug,
+    dreambooth_slugs,
+    dreambooth_splits,
     grid_pool_n,
     grid_run_pool,
     pool_images,
@@ -111,6 +116,26 @@ def test_dreambooth_models_are_one_per_base_dataset_and_n():
     pools = synthetic_pools(GRID, DDI, "per_n")
     assert dreambooth_models(pools) == [("inpaint", "fitzpatrick17k", 1),
                                         ("inpaint", "fitzpatrick17k", 8)]  # fmt: skip
+
+
+def test_ddi_has_one_dreambooth_model_for_both_classes_where_configured_as_the_authors():
+    ddi = {"one_model": True, "splits": ["train", "val"], "settings": {"epochs": 25}}
+    authors = {"settings": {"epochs": 4, "lr": 5e-6}, "ddi": ddi}
+    per_class = {"settings": {"epochs": 4}}
+    classes = ["benign", "malignant"]
+    assert dreambooth_slugs(authors, "ddi", classes) == [ONE_MODEL]
+    assert dreambooth_slug(authors, "ddi", "benign") == ONE_MODEL == "all"
+    assert dreambooth_slugs(per_class, "ddi", classes) == classes
+    assert dreambooth_slug(per_class, "ddi", "benign") == "benign"
+    # the per-class datasets keep a model per class
+    assert dreambooth_slugs(authors, "fitzpatrick17k", ["lichen planus"]) == ["lichen_planus"]
+    assert dreambooth_splits(authors, "ddi") == ["train", "val"]
+    assert dreambooth_splits(authors, "fitzpatrick17k") == ["train"]
+    assert dreambooth_settings(authors, "ddi") == {"epochs": 25, "lr": 5e-6}
+    assert dreambooth_settings(authors, "fitzpatrick17k") == {"epochs": 4, "lr": 5e-6}
+    for splits in (["train", "test"], ["val"]):
+        with pytest.raises(ValueError, match="never test"):
+            dreambooth_splits({"ddi": {"splits": splits}}, "ddi")
 
 
 def test_pool_images_count_n_sources_per_class_or_the_declared_counts():

@@ -121,9 +121,41 @@ def test_rows_of_a_validation_or_test_split_are_refused_naming_one(
     tiny, split, images_dir, tmp_path
 ):
     rows = split[split["label"] == LABEL]
-    with pytest.raises(DataError, match="training images only; pso-val0 is 'val'"):
+    with pytest.raises(DataError, match=r"split\(s\) \['train'\] only; pso-val0 is 'val'"):
         train_dreambooth(tiny["text2img"], "text2img", LABEL, rows, images_dir, tmp_path / "o",
                          SETTINGS, state_path=tmp_path / "s.pt")  # fmt: skip
+
+
+def test_pool_sources_of_every_class_may_add_validation_rows_but_never_test_rows(split):
+    both = pool_sources(split, None, None, splits=["train", "val"])
+    outside_test = split[split["split"] != "test"]
+    assert sorted(both["image_id"]) == sorted(outside_test["image_id"])
+    assert list(both["pool_rank"]) == list(range(len(both)))
+    with pytest.raises(ValueError, match="never made from test images"):
+        pool_sources(split, None, None, splits=["train", "test"])
+
+
+def test_one_model_for_every_class_learns_train_and_val_images_each_under_its_disease(
+    tiny, split, images_dir, tmp_path
+):
+    # DDI-like rows: the authors' DDI model learned from both classes of their training file
+    rows = pool_sources(split, None, None, splits=["train", "val"])
+    rows["disease"] = np.where(rows["label"] == LABEL, "melanoma-in-situ", "seborrheic-keratosis")
+    settings = settings_from({**SETTINGS.__dict__, "max_steps": 1})
+    train_dreambooth(tiny["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "out",
+                     settings, state_path=tmp_path / "s.pt", splits=["train", "val"])  # fmt: skip
+    listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
+    assert sorted(listed["image_id"]) == sorted(rows["image_id"])
+    assert set(listed["split"]) == {"train", "val"}
+    assert set(listed["label"]) == {LABEL, "lichen planus"}
+    expected = {
+        "melanoma-in-situ": "An image of melanoma in situ, a skin disease",
+        "seborrheic-keratosis": "An image of seborrheic keratosis, a skin disease",
+    }
+    assert listed["prompt"].tolist() == listed["disease"].map(expected).tolist()
+    with pytest.raises(ValueError, match="never learns from test images"):
+        train_dreambooth(tiny["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "o2",
+                         settings, tmp_path / "s2.pt", splits=["train", "test"])  # fmt: skip
 
 
 def test_the_per_n_mode_trains_on_the_first_n_pool_images(tiny, split, images_dir, tmp_path):

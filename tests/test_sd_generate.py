@@ -37,7 +37,7 @@ from dermsynth.sd.generate import (  # noqa: E402
     shard_items,
     sources_from,
 )
-from dermsynth.sd.sources import prompt_for, read_rgb  # noqa: E402
+from dermsynth.sd.sources import PROMPT, prompt_for, read_rgb  # noqa: E402
 from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
 
 LABEL = "psoriasis"
@@ -293,3 +293,43 @@ def test_a_source_count_other_than_planned_is_logged_and_still_covered(sources, 
         items = [i for k in range(2) for i in class_shard_items(sources, 1, k, 2, 6)]
     assert len(items) == len(sources)
     assert "4 source images where the config plans 6" in caplog.text
+
+
+def authors_prompt(entry, instance_prompt="An image of {}, a skin disease") -> str:
+    """The authors' generation/dataset.py, for one row `entry` of their table (`data_df.iloc`)."""
+    instance_class_name = entry.disease.replace('-', ' ') if hasattr(entry, 'disease') else entry.label  # noqa: E501  # fmt: skip
+    return instance_prompt.format(instance_class_name)
+
+
+def test_a_prompt_names_the_disease_of_a_ddi_row_and_the_label_of_another_as_the_authors():
+    ddi = pd.DataFrame({"DDI_file": ["000001.png", "000002.png"], "malignant": [True, False],
+                        "disease": ["melanoma-in-situ", "verruca-vulgaris"]})  # fmt: skip
+    f17k = pd.DataFrame({"md5hash": ["a1"], "label": ["lichen planus"]})
+    for i in range(len(ddi)):
+        entry = ddi.iloc[i]
+        label = "malignant" if entry.malignant else "benign"
+        assert prompt_for(label, disease=entry.disease, template=PROMPT) == authors_prompt(entry)
+    entry = f17k.iloc[0]
+    assert prompt_for(entry.label, template=PROMPT) == authors_prompt(entry)
+    assert prompt_for("malignant", disease="melanoma-in-situ") == (
+        "An image of melanoma in situ, a skin disease"
+    )
+
+
+def test_ddi_images_are_prompted_by_their_sources_disease_in_both_passes(
+    tiny, split, images_dir, tmp_path
+):
+    rows = pool_sources(split, LABEL, None).assign(
+        disease=["melanoma-in-situ", "verruca-vulgaris", "melanoma-in-situ", "dermatofibroma"]
+    )
+    ddi_sources = sources_from(rows, images_dir, 64)
+    assert [s.disease for s in ddi_sources] == list(rows["disease"])
+    settings = replace(SETTINGS, per_source=1)
+    inpainted = run(tiny, shard_items(ddi_sources, 1, (0, 4)), tmp_path / "inpaint", "inpaint",
+                    settings)  # fmt: skip
+    named = rows["disease"].str.replace("-", " ")
+    assert list(inpainted["disease"]) == list(rows["disease"])
+    assert list(inpainted["prompt"]) == list("An image of " + named + ", a skin disease")
+    items = items_from_manifest(tmp_path / "inpaint" / "manifest.csv")
+    out = run(tiny, items, tmp_path / "inoutpaint", "inoutpaint", settings)
+    assert list(out["prompt"]) == list(inpainted["prompt"])

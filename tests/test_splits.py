@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
+from dermsynth.data.ingest import ingest_ddi
 from dermsynth.data.splits import (
+    DDI_DRAWS,
     SPLITS,
     ddi_external,
+    ddi_group_draw,
     ddi_paper,
     fitzpatrick_paper,
     lesion_grouped,
@@ -189,22 +196,104 @@ def test_a_released_file_that_contradicts_pairs_or_the_other_file_is_refused(rel
         fitzpatrick_paper(pairs, CLASSES, tmp_path / "absent.csv", held_out)
 
 
-# --- DDI: the authors' split ----------------------------------------------------------------
+# --- DDI: the paper split -----------------------------------------------------------------
+
+AUTHORS_RANDOM_STATE = 94894  # misc/ddi_validation.py
+
+
+def ddi_like_metadata(folder: Path, per_group: dict[int, int]) -> Path:
+    """A DDI-like `ddi_metadata.csv` (with the distributed file's unnamed index column) of
+    `per_group` images per skin tone, tones interleaved, and an empty file per image."""
+    rng = np.random.default_rng(3)
+    tones = rng.permutation([tone for tone, n in per_group.items() for _ in range(n)])
+    diseases = ["melanoma-in-situ", "basal-cell-carcinoma-nodular", "seborrheic-keratosis",
+                "verruca-vulgaris", "melanocytic-nevi"]  # fmt: skip
+    rows = [
+        {"DDI_ID": i + 1, "DDI_file": f"{i + 1:06d}.png", "skin_tone": int(tone),
+         "malignant": bool(i % 3 == 0), "disease": diseases[i % len(diseases)]}
+        for i, tone in enumerate(tones)
+    ]  # fmt: skip
+    (folder / "images").mkdir(parents=True)
+    for row in rows:
+        (folder / "images" / row["DDI_file"]).touch()  # ingestion only looks the file up
+    pd.DataFrame(rows).to_csv(folder / "ddi_metadata.csv")
+    return folder / "ddi_metadata.csv"
+
+
+def authors_ddi_draw(metadata_csv: Path) -> dict[str, pd.DataFrame]:
+    """misc/ddi_validation.py's lines, as written, on `metadata_csv`: its commented-out test draw
+    (in place of the ddi_heldout.csv it reads) and its validation draw."""
+    random_state = AUTHORS_RANDOM_STATE
+    generation_folder = "generations-inpaint-ddi/all"
+    # fmt: off
+
+    def generate_synthetic_metadata(train_val_df, generation_type, n_synthetic_per_real=10, folder=generation_folder):  # noqa: E501
+        df = pd.concat([train_val_df]*n_synthetic_per_real, ignore_index=True)
+        df['n'] = df.groupby('DDI_ID').cumcount()
+        df['location'] = folder + '/' + generation_type +'/0' + df['n'].astype(str) + '/' + df['DDI_file']  # noqa: E501
+        df['synthetic'] = True
+        df['Qc'] = ''
+        df = df.drop(columns=['n'])
+        return df
+
+    metadata = pd.read_csv(metadata_csv)
+    metadata['location'] = 'Stanford_DDI/ddi_images/' + metadata['DDI_file']
+    metadata['synthetic'] = False
+    metadata['FST_bin'] = metadata['skin_tone'].apply(lambda x: "FST_12" if x in [12] else "FST_34" if x in [34] else "FST_56" if x in [56] else 'unknown')  # noqa: E501
+    test_data = pd.DataFrame(metadata.groupby(['FST_bin']).apply(lambda x: x.sample(n=32, random_state=random_state)).reset_index(drop=True))  # noqa: E501
+    train_val_data = pd.DataFrame(metadata[~metadata['DDI_ID'].isin(test_data['DDI_ID'])])
+    synthetic_metadata = generate_synthetic_metadata(train_val_data, generation_type='inpaint', n_synthetic_per_real=10, folder = generation_folder)  # noqa: E501
+    train_val_data = pd.concat([train_val_data, synthetic_metadata]).reset_index(drop=True)
+    real_train_val_data = train_val_data[train_val_data['synthetic'] == False]  # noqa: E712
+    val_data = pd.DataFrame(real_train_val_data.groupby(['FST_bin']).apply(lambda x: x.sample(n=32, random_state=random_state, replace=False)).reset_index(drop=True))  # noqa: E501
+    train_data = pd.DataFrame(train_val_data[~train_val_data['DDI_ID'].isin(val_data['DDI_ID'])])
+    # fmt: on
+    return {"test": test_data, "val": val_data, "train": train_data[~train_data["synthetic"]]}
+
+
+def test_ddi_paper_authors_draw_is_the_authors_pandas_lines_row_for_row(tmp_path, config):
+    metadata_csv = ddi_like_metadata(tmp_path / "ddi", {12: 90, 34: 110, 56: 80})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' notices about groupby(...).apply
+        theirs = authors_ddi_draw(metadata_csv)
+    pairs = ingest_ddi(tmp_path / "ddi", config["datasets"]["ddi"]["caption"])
+    seed = AUTHORS_RANDOM_STATE
+    split = ddi_paper(pairs, 32, 32, seed, draw="authors")
+
+    def ids(frame):
+        return frame["DDI_file"].str.removesuffix(".png").tolist()
+
+    # in their order: group by group, each in the order pandas' sample returns
+    test = ddi_group_draw(pairs, 32, seed)
+    assert pairs.loc[test, "image_id"].tolist() == ids(theirs["test"])
+    val = ddi_group_draw(pairs.drop(index=test), 32, seed)
+    assert pairs.loc[val, "image_id"].tolist() == ids(theirs["val"])
+    # and the split table's sides are those rows, training rows in the metadata's order
+    for side in ("test", "val", "train"):
+        ours = split.loc[split["split"] == side, "image_id"]
+        assert sorted(ours) == sorted(ids(theirs[side])), side
+    assert split.loc[split["split"] == "train", "image_id"].tolist() == ids(theirs["train"])
 
 
 def test_ddi_paper_split_holds_out_exactly_test_and_val_per_skin_tone_group(ddi_pairs):
-    split = ddi_paper(ddi_pairs, test_per_group=6, val_per_group=4, seed=0)
-    counts = pd.crosstab(split["skin_type"], split["split"])
-    group_sizes = ddi_pairs["skin_type"].value_counts()
-    assert counts.to_dict() == {
-        "test": {"12": 6, "34": 6, "56": 6},
-        "val": {"12": 4, "34": 4, "56": 4},
-        "train": {group: int(group_sizes[group]) - 10 for group in ("12", "34", "56")},
-    }
+    for draw in DDI_DRAWS:
+        split = ddi_paper(ddi_pairs, test_per_group=6, val_per_group=4, seed=0, draw=draw)
+        counts = pd.crosstab(split["skin_type"], split["split"])
+        group_sizes = ddi_pairs["skin_type"].value_counts()
+        assert counts.to_dict() == {
+            "test": {"12": 6, "34": 6, "56": 6},
+            "val": {"12": 4, "34": 4, "56": 4},
+            "train": {group: int(group_sizes[group]) - 10 for group in ("12", "34", "56")},
+        }, draw
 
 
-def test_ddi_paper_split_stratifies_each_group_test_and_val_by_malignancy(ddi_pairs):
+def test_ddi_paper_split_keeps_each_images_disease(ddi_pairs):
     split = ddi_paper(ddi_pairs, test_per_group=6, val_per_group=4, seed=0)
+    assert split["disease"].tolist() == ddi_pairs["disease"].tolist()
+
+
+def test_ddi_paper_stratified_draw_stratifies_each_group_test_and_val_by_malignancy(ddi_pairs):
+    split = ddi_paper(ddi_pairs, test_per_group=6, val_per_group=4, seed=0, draw="stratified")
     for group, part in split.groupby("skin_type"):
         malignant_share = (part["label"] == "malignant").mean()
         for name, size in (("test", 6), ("val", 4)):
@@ -215,16 +304,22 @@ def test_ddi_paper_split_stratifies_each_group_test_and_val_by_malignancy(ddi_pa
             assert held_out_share == pytest.approx(malignant_share, abs=1 / size), (group, name)
 
 
-def test_ddi_paper_split_is_the_same_for_a_seed_and_differs_across_seeds(ddi_pairs):
-    first = ddi_paper(ddi_pairs, 6, 4, seed=0)
-    pd.testing.assert_frame_equal(first, ddi_paper(ddi_pairs, 6, 4, seed=0))
-    assert not first["split"].equals(ddi_paper(ddi_pairs, 6, 4, seed=1)["split"])
+@pytest.mark.parametrize("draw", DDI_DRAWS)
+def test_ddi_paper_split_is_the_same_for_a_seed_and_differs_across_seeds(ddi_pairs, draw):
+    first = ddi_paper(ddi_pairs, 6, 4, seed=0, draw=draw)
+    pd.testing.assert_frame_equal(first, ddi_paper(ddi_pairs, 6, 4, seed=0, draw=draw))
+    assert not first["split"].equals(ddi_paper(ddi_pairs, 6, 4, seed=1, draw=draw)["split"])
 
 
 def test_ddi_paper_split_names_a_skin_tone_group_with_too_few_images(ddi_pairs):
     pairs = ddi_pairs[(ddi_pairs["skin_type"] != "56") | (ddi_pairs.index % 3 == 0)]
     with pytest.raises(DataError, match="skin-tone group '56' has 8 images"):
         ddi_paper(pairs.reset_index(drop=True), test_per_group=6, val_per_group=4, seed=0)
+
+
+def test_ddi_paper_split_refuses_an_unknown_draw(ddi_pairs):
+    with pytest.raises(ValueError, match="DDI draw must be one of"):
+        ddi_paper(ddi_pairs, 6, 4, seed=0, draw="by_disease")
 
 
 # --- DDI as an external test set ------------------------------------------------------------

@@ -21,6 +21,7 @@ from dermsynth.design.draws import released_paths
 from dermsynth.design.pools import (
     config_pools,
     dreambooth_models,
+    dreambooth_slugs,
     pool_images,
     shard_count,
     sources_per_class,
@@ -117,7 +118,10 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
         "classify_ddi_run": len(section_ddi_runs(ddi)),
         "classify_ddi_gather": 1,
     }
-    models = sum(len(classes[dataset]) for _, dataset, _ in dreambooth_models(pools))
+    models = sum(
+        len(dreambooth_slugs(sd["dreambooth"], dataset, classes[dataset]))
+        for _, dataset, _ in dreambooth_models(pools)
+    )
     if models:
         jobs["sd_dreambooth"] = models
     if any(path.startswith("resources/demo/sd/") for path in sd["models"].values()):
@@ -350,6 +354,32 @@ def test_demo_runs_read_their_protocols_draw_and_strict_generators_saw_only_thei
     assert set(learned["image_id"]) == set(training["image_id"])
 
 
+def test_demo_ddi_dreambooth_is_one_model_on_training_and_validation_images_by_disease(
+    demo_run,
+):
+    workdir, _ = demo_run
+    split = pd.read_csv(workdir / "results/data/ddi/splits/paper.csv", dtype=str)
+    model = workdir / "results/models/sd/dreambooth/inpaint/ddi/all/all"
+    learned = pd.read_csv(model / "train_images.csv", dtype=str)
+    # the authors' model learned from their whole training file: both classes, validation too
+    assert set(learned["image_id"]) == set(split.loc[split["split"] != "test", "image_id"])
+    assert set(learned["label"]) == {"benign", "malignant"}
+    diseases = split.set_index("image_id")["disease"]
+    expected = [f"An image of {diseases[i].replace('-', ' ')}, a skin disease"
+                for i in learned["image_id"]]  # fmt: skip
+    assert learned["prompt"].tolist() == expected
+    assert not (workdir / "results/models/sd/dreambooth/inpaint/ddi/benign").exists()
+    # its images are made from the training images only, each prompt naming its disease
+    for method in ("inpaint", "inoutpaint"):
+        made = pd.read_csv(
+            workdir / f"results/synthetic/sd/{method}-dreambooth/ddi/manifest.csv", dtype=str
+        )
+        assert set(made["source_image"]) == set(split.loc[split["split"] == "train", "image_id"])
+        assert (made["disease"] == made["source_image"].map(diseases)).all()
+        named = made["disease"].str.replace("-", " ")
+        assert (made["prompt"] == "An image of " + named + ", a skin disease").all()
+
+
 def test_paper_plan_counts_the_grid_the_shards_and_the_images():
     """Hand-counted from config/paper.yaml (README, "The paper's total")."""
     config = load_config(REPO / "config/paper.yaml")
@@ -358,8 +388,9 @@ def test_paper_plan_counts_the_grid_the_shards_and_the_images():
     # from index 10 x 2 transforms x 5 seeds
     assert jobs["classify_grid_run"] == 490 + 80
     assert jobs["classify_ddi_run"] == 3 * 2 * 5
-    # the authors' DreamBooth: 2 bases x 9 classes, each on the class's whole training file
-    assert jobs["sd_dreambooth"] == 18
+    # the authors' DreamBooth: 2 bases x 9 classes, each on the class's whole training file,
+    # and one inpainting model for both DDI classes
+    assert jobs["sd_dreambooth"] == 18 + 1
     rows = config["sd"]["sources_per_class"]["fitzpatrick17k"]
     assert sum(rows.values()) == 3339
 

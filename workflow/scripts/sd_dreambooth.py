@@ -1,13 +1,14 @@
-"""DreamBooth for one class on one base model (text-to-image or inpainting).
+"""DreamBooth for one class (or every class: a dataset's one model) on one base model
+(text-to-image or inpainting).
 
 input:  model (the base's diffusers folder), split (split table: image_id, label, split
-        [, released_row, skin_type]), images (the dataset's preprocessed images folder)
+        [, released_row, skin_type, disease]), images (the dataset's preprocessed images folder)
 output: model (folder: unet/ or pytorch_lora_weights.safetensors, train_images.csv, loss.csv,
         dreambooth.json)
-params: base ("text2img" or "inpaint"), label (class name), draw (n: train on strict's first n
-        images, with its val_per_class and split_seed; n None: every training image of the
-        class), state (checkpoint path, outside the output folder), settings (dict of
-        DreamBoothSettings fields)
+params: base ("text2img" or "inpaint"), label (class name; None: every class), draw (n: train
+        on strict's first n images, with its val_per_class and split_seed; n None: every image
+        of the class of its splits, the training split or also val), state (checkpoint path,
+        outside the output folder), settings (dict of DreamBoothSettings fields)
 threads, log
 """
 
@@ -30,4 +31,5 @@ with to_rule_log(snakemake.log[0]):
         settings=settings_from(snakemake.params.settings),
         state_path=snakemake.params.state,
         threads=snakemake.threads,
+        splits=snakemake.params.draw["splits"],
     )

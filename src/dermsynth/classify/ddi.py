@@ -1,8 +1,10 @@
-"""The DDI experiment of paper 2's released code: EfficientNetV2-M for benign vs malignant on the
-Stanford Diverse Dermatology Images' `paper` split, trained on all its real training images with
-none or 10 synthetic images per real image (inpaint, in-then-outpaint), with and without image
-transforms, over seeds; accuracy with a 95% CI overall and per skin-tone group (FST 1-2, 3-4,
-5-6), on real test images only.
+"""The DDI experiment of paper 2's released code (`misc/ddi_validation.py`): EfficientNetV2-M for
+benign vs malignant on the Stanford Diverse Dermatology Images' `paper` split, trained on all its
+real training images with none or 10 synthetic images per real image (inpaint, in-then-outpaint;
+the paper config's from the one DreamBooth inpainting model of all DDI, as theirs), with and
+without image transforms, over seeds; accuracy with a 95% CI overall and per skin-tone group
+(FST 1-2, 3-4, 5-6), on real test images only. The split's validation images are the authors'
+draw; its test images are ours, their test file being unreleased (`dermsynth.data.splits`).
 
 Its runs (`s{source}_x{per_real}_t{0|1}_seed{k}`) are `dermsynth.design.runs`'; this module
 holds their images, `ddi_run` trains one.

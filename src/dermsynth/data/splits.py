@@ -9,7 +9,8 @@ deterministic for its seed.
 - `lesion_grouped`: the same proportions, with every lesion wholly on one side, stratified.
 - `fitzpatrick_paper`: paper 2's split as its authors released it (held-out test set, training
   file); which training images a run or generator reads is `dermsynth.design`'s.
-- `ddi_paper` / `ddi_external`: the authors' DDI malignancy split, and DDI as an external test.
+- `ddi_paper` / `ddi_external`: DDI's malignancy split (the authors' validation draw, a test
+  draw of ours in place of their unreleased file), and DDI as an external test.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dermsynth.errors import DataError, csv_line
 from dermsynth.io import read_table
 
 SPLITS = ("train", "val", "test")
+DDI_DRAWS = ("authors", "stratified")  # the authors' validation draw, or ours by malignancy
 
 
 def _table(pairs: pd.DataFrame, split: pd.Series) -> pd.DataFrame:
@@ -153,13 +155,61 @@ def fitzpatrick_paper(
     )
 
 
+def ddi_group_draw(rows: pd.DataFrame, per_group: int, seed: int) -> pd.Index:
+    """The index of `per_group` rows per skin-tone group, in the order the authors' pandas line
+    (`misc/ddi_validation.py`) returns them::
+
+        real_train_val_data.groupby(['FST_bin']).apply(
+            lambda x: x.sample(n=32, random_state=random_state, replace=False))
+
+    Groups by key (their FST_12, FST_34, FST_56 sort as DDI's 12, 34, 56), each group's rows in
+    `rows`' order, each group drawn with a fresh `random_state`."""
+    drawn = [
+        part.sample(n=per_group, random_state=seed, replace=False).index.to_numpy()
+        for _, part in rows.groupby("skin_type", sort=True)
+    ]
+    return pd.Index(np.concatenate(drawn))
+
+
+def _stratified_draw(
+    pairs: pd.DataFrame, test_per_group: int, val_per_group: int, seed: int
+) -> tuple[list, list]:
+    """Our per-group test and validation indices, each stratified by malignancy."""
+    test, val = [], []
+    for rows in pairs.groupby("skin_type").groups.values():
+        rest, held_out = train_test_split(
+            rows, test_size=test_per_group, stratify=pairs.loc[rows, "label"], random_state=seed
+        )
+        test += list(held_out)
+        if val_per_group > 0:
+            _, chosen = train_test_split(
+                rest, test_size=val_per_group, stratify=pairs.loc[rest, "label"],
+                random_state=seed + 1,
+            )  # fmt: skip
+            val += list(chosen)
+    return test, val
+
+
 def ddi_paper(
-    pairs: pd.DataFrame, test_per_group: int, val_per_group: int, seed: int, source: str = "pairs"
-) -> pd.DataFrame:
-    """The authors' DDI split: per skin-tone group (12, 34, 56) a test set of `test_per_group`
-    and a validation set of `val_per_group`, each stratified by malignancy; the rest train.
+    pairs: pd.DataFrame, test_per_group: int, val_per_group: int, seed: int,
+    draw: str = "authors", source: str = "pairs",
+) -> pd.DataFrame:  # fmt: skip
+    """DDI's malignancy split: per skin-tone group (12, 34, 56) `test_per_group` test images and
+    `val_per_group` validation images; the rest train. Rows keep their `disease` (the prompts of
+    the Stable Diffusion track name it).
+
+    - `authors`: the validation set as the authors' `misc/ddi_validation.py` draws it,
+      `ddi_group_draw` over the rows outside the test set, in pairs order (DDI's metadata order).
+      Their test set is a file they did not release (`../Metadata/ddi_heldout.csv`); ours is
+      drawn by the line that script keeps commented out above its read,
+      `metadata.groupby(['FST_bin']).apply(lambda x: x.sample(n=32,
+      random_state=random_state))`, over every image, with the same seed. Neither set is
+      stratified by malignancy.
+    - `stratified` (ours): each group's test and validation sets stratified by malignancy
+      (scikit-learn's `train_test_split`, seeds `seed` and `seed + 1`).
     """
-    split = pd.Series("train", index=pairs.index)
+    if draw not in DDI_DRAWS:
+        raise ValueError(f"DDI draw must be one of {list(DDI_DRAWS)}, not {draw!r}")
     for group, rows in pairs.groupby("skin_type").groups.items():
         if len(rows) < test_per_group + val_per_group + 2:
             raise DataError(
@@ -167,21 +217,18 @@ def ddi_paper(
                 f"skin-tone group {group!r} has {len(rows)} images; the split needs more than "
                 f"{test_per_group} test + {val_per_group} val",
             )
-        labels = pairs.loc[rows, "label"]
-        rest, test = train_test_split(
-            rows, test_size=test_per_group, stratify=labels, random_state=seed
-        )
-        split[test] = "test"
-        if val_per_group > 0:
-            _, val = train_test_split(
-                rest,
-                test_size=val_per_group,
-                stratify=pairs.loc[rest, "label"],
-                random_state=seed + 1,
-            )
-            split[val] = "val"
+    if draw == "authors":
+        test = ddi_group_draw(pairs, test_per_group, seed)
+        rest = pairs.drop(index=test)
+        val = ddi_group_draw(rest, val_per_group, seed) if val_per_group > 0 else []
+    else:
+        test, val = _stratified_draw(pairs, test_per_group, val_per_group, seed)
+    split = pd.Series("train", index=pairs.index)
+    split[test] = "test"
+    split[val] = "val"
     table = _table(pairs, split)
     table["skin_type"] = pairs["skin_type"].values
+    table["disease"] = pairs["disease"].values
     return table
 
 

@@ -57,9 +57,14 @@ def class_draw(count: int, seed: int, val_per_class: int) -> tuple[np.ndarray, n
     return val, rest[np.random.RandomState(seed).permutation(len(rest))]
 
 
-def training_rows(split: pd.DataFrame, label: str) -> pd.DataFrame:
-    """A class's training rows in the released training file's order (else by image_id)."""
-    rows = split[(split["label"] == label) & (split["split"] == "train")]
+def training_rows(
+    split: pd.DataFrame, label: str | None, splits: Sequence[str] = ("train",)
+) -> pd.DataFrame:
+    """A class's rows of `splits` (None: every class's) in the released training file's order
+    (else by image_id)."""
+    rows = split[split["split"].isin(list(splits))]
+    if label is not None:
+        rows = rows[rows["label"] == label]
     if "released_row" in rows and (rows["released_row"].astype(str) != "").all():
         return rows.iloc[np.argsort(rows["released_row"].astype(int).to_numpy(), kind="stable")]
     return rows.sort_values("image_id", kind="stable")
@@ -117,18 +122,25 @@ def run_real_images(
 
 
 def pool_sources(
-    split: pd.DataFrame, label: str, n: int | None, *, val_per_class: int = 0,
-    split_seed: int = 0, source: str = "split",
+    split: pd.DataFrame, label: str | None, n: int | None, *, val_per_class: int = 0,
+    split_seed: int = 0, splits: Sequence[str] = ("train",), source: str = "split",
 ) -> pd.DataFrame:  # fmt: skip
     """The real images a class's synthetic pool (and its DreamBooth model) is made from, with
-    `pool_rank` their position in the pool: `n` None, every training row of the class (the
-    authors': validation rows too; DDI's training images); else strict's draw_rank < n."""
+    `pool_rank` their position in the pool: `n` None, every row of `splits` of the class (the
+    authors' training file: validation rows too; DDI's training images; `label` None: of every
+    class, DDI's one DreamBooth model, whose `splits` add the validation images as the authors'
+    training file held them); else strict's draw_rank < n. A test image is never a source."""
+    if "test" in splits:
+        raise ValueError("a pool or DreamBooth model is never made from test images")
     if n is None:
-        rows = training_rows(split, label).copy()
+        rows = training_rows(split, label, splits).copy()
         if rows.empty:
-            raise DataError(source, f"class {label!r} has no training images")
+            what = "the split" if label is None else f"class {label!r}"
+            raise DataError(source, f"{what} has no images of split(s) {list(splits)}")
         rows["pool_rank"] = np.arange(len(rows))
         return rows.reset_index(drop=True)
+    if label is None or list(splits) != ["train"]:
+        raise ValueError("strict's pool of n images is drawn per class from training rows")
     drawn = draw(split, [label], split_seed, val_per_class, source)
     rows = drawn[(drawn["role"] == "pool") & (drawn["draw_rank"] < n)]
     if len(rows) < n:

@@ -9,7 +9,11 @@ named by what made them:
 - `all`: every training row of each class: on Fitzpatrick17k the authors' protocol, whose
   DreamBooth models learned from the whole training file of a class (their validation images
   too) and which generated for every row, so that any seed's draw finds its images; on DDI its
-  `paper` training images.
+  `paper` training images. DDI's DreamBooth model is one for both classes where
+  `sd.dreambooth.ddi.one_model` says so, as the authors' `dreambooth-inpaint-ddi/all`
+  (`synderm/generation/tmp/scripts/submit_ddi.py`), and learns from the rows of
+  `sd.dreambooth.ddi.splits` (theirs: every row of their DDI training file, validation images
+  too).
 - `n{n}`: the `strict` protocol's pool, the first n images of its fixed draw. A DreamBooth model
   in `per_n` mode learns from exactly the n images of the runs that read it; in `full_pool`
   mode one model per class learns from the largest n. Pretrained sets read by strict runs come
@@ -50,6 +54,7 @@ RELEASE = "release"
 GRID_DATASET = "fitzpatrick17k"
 DDI_DATASET = "ddi"
 DDI_CLASSES = ("benign", "malignant")  # DDI's metadata: malignant True / False
+ONE_MODEL = "all"  # the class part of a DreamBooth model's path when it learns every class
 
 
 def split_source(source: str) -> tuple[str, str]:
@@ -190,11 +195,58 @@ def pool_images(
 
 
 def dreambooth_models(pools: Iterable[Pool]) -> list[tuple[str, str, int | None]]:
-    """(base, dataset, n) of every DreamBooth model the pools need (one per class each)."""
+    """(base, dataset, n) of every DreamBooth model the pools need (one per class each, or one
+    for the dataset: `dreambooth_slugs`)."""
     return sorted(
         {(p.base, p.dataset, p.n) for p in pools if p.variant == "dreambooth" and not p.release},
         key=lambda m: (m[0], m[1], -1 if m[2] is None else m[2]),
     )
+
+
+def _dataset_dreambooth(dreambooth: Mapping[str, Any], dataset: str) -> Mapping[str, Any]:
+    return dreambooth.get(dataset) or {}
+
+
+def one_model(dreambooth: Mapping[str, Any], dataset: str) -> bool:
+    """Whether one DreamBooth model per (base, pool) learns from every class of `dataset` at
+    once (`sd.dreambooth.<dataset>.one_model`), as the authors' DDI model did, instead of one
+    per class."""
+    return bool(_dataset_dreambooth(dreambooth, dataset).get("one_model", False))
+
+
+def dreambooth_slugs(
+    dreambooth: Mapping[str, Any], dataset: str, classes: Sequence[str]
+) -> list[str]:
+    """The class part of the paths of a dataset's DreamBooth models: each class's slug, or
+    `all` for a dataset's one model (`one_model`)."""
+    if one_model(dreambooth, dataset):
+        return [ONE_MODEL]
+    return [class_slug(label) for label in classes]
+
+
+def dreambooth_slug(dreambooth: Mapping[str, Any], dataset: str, slug: str) -> str:
+    """The class part of the path of the DreamBooth model that makes class `slug`'s images."""
+    return ONE_MODEL if one_model(dreambooth, dataset) else slug
+
+
+def dreambooth_splits(dreambooth: Mapping[str, Any], dataset: str) -> list[str]:
+    """The split rows a dataset's `all` DreamBooth models learn from: `train`, or as
+    `sd.dreambooth.<dataset>.splits` lists (DDI's authors' model: train and val, their training
+    file); never test."""
+    splits = list(_dataset_dreambooth(dreambooth, dataset).get("splits", ["train"]))
+    if "test" in splits or "train" not in splits:
+        raise ValueError(
+            f"sd.dreambooth.{dataset}.splits {splits}: a DreamBooth model learns from the "
+            "training split, and may add val, never test"
+        )
+    return splits
+
+
+def dreambooth_settings(dreambooth: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """A dataset's DreamBooth settings: `sd.dreambooth.settings`, with
+    `sd.dreambooth.<dataset>.settings` over them (DDI's authors' model: 25 epochs)."""
+    extra = _dataset_dreambooth(dreambooth, dataset).get("settings") or {}
+    return {**dreambooth["settings"], **extra}
 
 
 def class_slug(label: str) -> str:

@@ -6,7 +6,10 @@ prior preservation, batch 4, AdamW at a constant 5e-6 (weight decay 1e-2, gradie
 at 1, as the authors' code), 4 epochs, each image augmented by RandomResizedCrop(scale 0.9-1.1,
 ratio 0.9-1.1) + ColorJitter(0.05, 0.05, 0.05, 0.05) + horizontal flip. torchvision accepts a
 scale above 1: a crop larger than the image is redrawn, and after 10 draws the whole image is
-taken, so "1.1" makes uncropped images more frequent; it is kept as the authors wrote it.
+taken, so "1.1" makes uncropped images more frequent; it is kept as the authors wrote it. With no
+class (`label` None) one model learns from every class at once, as the authors trained their DDI
+model; an image's prompt names its disease where its row has one, as DDI's do ("An image of
+melanoma in situ, a skin disease"; `sources.prompt_for`).
 
 The step is the standard diffusers DreamBooth step: VAE latents x scaling factor, noise and
 timesteps, `DDPMScheduler.add_noise`, the UNet on the frozen text embeddings, MSE against the
@@ -30,6 +33,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,14 +49,16 @@ from dermsynth.io import atomic_directory, atomic_path, file_sha256, write_csv
 from dermsynth.sd import masks
 from dermsynth.sd.files import public_modes
 from dermsynth.sd.load import LORA_FILE, load_pipeline, unet_weights_file
-from dermsynth.sd.sources import PROMPT, TRAIN, prompt_for, source_image
+from dermsynth.sd.sources import PROMPT, TEST, TRAIN, prompt_for, source_image
 from dermsynth.seeds import derived_seed
 
 log = logging.getLogger(__name__)
 
 BASES = ("text2img", "inpaint")
 LORA_TARGETS = ("to_k", "to_q", "to_v", "to_out.0")  # attention projections (diffusers' scripts)
-TRAIN_IMAGE_COLUMNS = ["image_id", "label", "split", "pool_rank", "skin_type", "prompt", "file"]
+TRAIN_IMAGE_COLUMNS = [
+    "image_id", "label", "split", "pool_rank", "skin_type", "disease", "prompt", "file",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ def load_training_images(
 def train_dreambooth(
     base: str | Path,
     kind: str,
-    label: str,
+    label: str | None,
     images: pd.DataFrame,
     images_dir: str | Path,
     out: str | Path,
@@ -154,26 +160,33 @@ def train_dreambooth(
     state_path: str | Path,
     device: str | None = None,
     threads: int | None = None,
+    splits: Sequence[str] = (TRAIN,),
 ) -> pd.DataFrame:
-    """Fine-tune the UNet of the `kind` model in `base` on `images` (training rows of a split
-    table: image_id, label, split[, pool_rank, skin_type]) of class `label`; write `out/`.
+    """Fine-tune the UNet of the `kind` model in `base` on `images` (rows of a split table:
+    image_id, label, split[, pool_rank, skin_type, disease]) of class `label` (None: of every
+    class, one model for a dataset, as the authors' DDI model); write `out/`. Each image's
+    prompt names its disease where its row has one, else its class (`prompt_for`).
 
-    Resumes from `state_path` when it exists (made with the same settings and images).
-    Returns the per-step loss table.
+    `images` must be of `splits` (the training split; DDI's authors' model: its validation
+    images too), never of the test split. Resumes from `state_path` when it exists (made with
+    the same settings and images). Returns the per-step loss table.
     """
     if kind not in BASES:
         raise ValueError(f"kind must be one of {BASES}, not {kind!r}")
+    if TEST in splits:
+        raise ValueError("DreamBooth never learns from test images")
+    what = "every class" if label is None else f"class {label!r}"
     if len(images) == 0:
-        raise DataError(images_dir, f"class {label!r}: no training images")
-    not_train = images[images["split"] != TRAIN]
-    if len(not_train):
-        first = not_train.iloc[0]
+        raise DataError(images_dir, f"{what}: no training images")
+    outside = images[~images["split"].isin(list(splits))]
+    if len(outside):
+        first = outside.iloc[0]
         raise DataError(
             images_dir,
-            f"DreamBooth trains on training images only; {first['image_id']} is "
-            f"{first['split']!r} ({len(not_train)} such rows)",
+            f"DreamBooth learns from split(s) {list(splits)} only; {first['image_id']} is "
+            f"{first['split']!r} ({len(outside)} such rows)",
         )
-    wrong = images[images["label"] != label]
+    wrong = images[images["label"] != label] if label is not None else images.iloc[:0]
     if len(wrong):
         raise DataError(images_dir, f"image {wrong.iloc[0]['image_id']} is not of class {label!r}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -181,8 +194,8 @@ def train_dreambooth(
         torch.set_num_threads(threads)
     images = images.reset_index(drop=True)
     prompts = [
-        prompt_for(label, row.get("skin_type"), template=settings.prompt,
-                   with_skin_type=settings.skin_type_in_prompt)
+        prompt_for(row["label"], row.get("skin_type"), disease=row.get("disease"),
+                   template=settings.prompt, with_skin_type=settings.skin_type_in_prompt)
         for _, row in images.iterrows()
     ]  # fmt: skip
 
@@ -233,10 +246,10 @@ def train_dreambooth(
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
     log.info(
         "DreamBooth %s / %s: %d images, %d steps (%d per epoch), batch %d, %s, on %s",
-        kind, label, len(images), total, steps_per_epoch, settings.batch_size,
+        kind, what, len(images), total, steps_per_epoch, settings.batch_size,
         f"LoRA rank {settings.lora_rank}" if settings.lora_rank else "full UNet", device,
     )  # fmt: skip
-    progress = tqdm(total=total, initial=step, desc=f"dreambooth {kind} {label}", mininterval=10)
+    progress = tqdm(total=total, initial=step, desc=f"dreambooth {kind} {what}", mininterval=10)
     started, first = time.perf_counter(), step
     while step < total:
         batch = _batch_indices(len(images), settings.batch_size, settings.seed, step)

@@ -1,7 +1,8 @@
 """Synthetic images by text-to-image, inpainting and in-then-outpainting (paper 2), in shards.
 
 Settings as the authors' generation code (`generation/generate.py`): prompt "An image of
-{label}, a skin disease", guidance 3.0, 50 DPM-Solver++ steps, 10 images per real training image,
+{label}, a skin disease" (an image whose source row names a disease, DDI's, is called by it:
+`sources.prompt_for`), guidance 3.0, 50 DPM-Solver++ steps, 10 images per real training image,
 inpainting strength 0.97 over a centred square (`dermsynth.sd.masks`), then an outpainting pass
 at strength 0.95 over everything else but a 16 px frame. Their seeds differ: one generator,
 seeded once per run, so their pixels depend on batch order; ours are per image (below). The
@@ -50,7 +51,7 @@ VARIANTS = ("pretrained", "dreambooth")
 BASE_OF = {"text2img": "text2img", "inpaint": "inpaint", "inoutpaint": "inpaint"}
 MANIFEST_COLUMNS = [
     "file", "method", "variant", "dataset", "class", "source_image", "pool_rank", "skin_type",
-    "index", "init_image", "prompt", "seed", "steps", "guidance_scale", "strength",
+    "disease", "index", "init_image", "prompt", "seed", "steps", "guidance_scale", "strength",
     "mask_fraction", "scheduler", "model_sha256",
 ]  # fmt: skip
 MASK_STREAM = text_key("mask")
@@ -95,6 +96,7 @@ class Source(NamedTuple):
     pool_rank: int | None
     file: str  # its preprocessed copy
     skin_type: str = ""
+    disease: str = ""  # the name its prompt gives it, where its row has one (DDI)
 
 
 class Item(NamedTuple):
@@ -106,19 +108,25 @@ class Item(NamedTuple):
     init_file: str = ""  # the image it starts from: real (inpaint), inpainted (inoutpaint)
     skin_type: str = ""
     mask_fraction: float | None = None  # inoutpaint: the side its inpainting square had
+    disease: str = ""  # its source's disease (DDI): the prompt names it
 
 
 def sources_from(frame: pd.DataFrame, images_dir: str | Path, size: int) -> list[Source]:
-    """Sources of a `training_sources` table, their files the `size` px preprocessed copies."""
+    """Sources of a `pool_sources` table, their files the `size` px preprocessed copies."""
     return [
         Source(
             str(row.image_id),
             None if pd.isna(row.pool_rank) else int(row.pool_rank),
             str(resized_path(images_dir, size, row.image_id)),
-            "" if pd.isna(row.skin_type) else str(row.skin_type),
+            _text(row.skin_type),
+            _text(getattr(row, "disease", "")),
         )
         for row in frame.itertuples(index=False)
     ]
+
+
+def _text(value) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
 
 
 def shard_items(
@@ -133,7 +141,9 @@ def shard_items(
             items.append(Item("", None, index))
         else:
             s = Source(*sources[position])
-            items.append(Item(s.image_id, s.pool_rank, index, s.file, s.skin_type))
+            items.append(
+                Item(s.image_id, s.pool_rank, index, s.file, s.skin_type, disease=s.disease)
+            )
     return items
 
 
@@ -151,7 +161,7 @@ def class_shard_items(
     count = 1 if sources is None else len(sources)
     if expected_sources is not None and expected_sources != count:
         log.warning(
-            "%d source images where the config plans %d (sd.ddi_sources_per_class): shards "
+            "%d source images where the config plans %d (sd.sources_per_class): shards "
             "hold %s images than planned; set the count to %d",
             count, expected_sources, "more" if count > expected_sources else "fewer", count,
         )  # fmt: skip
@@ -159,16 +169,18 @@ def class_shard_items(
 
 
 def items_from_manifest(manifest: str | Path, per_source: int | None = None) -> list[Item]:
-    """The items of an inpaint shard, each starting from its inpainted image, with its square;
+    """The items of an inpaint shard, each starting from its inpainted image, with its square
+    and its source's disease (so both passes have one prompt, as the authors' two passes);
     with `per_source`, only the images of index < per_source (a smaller set than the inpaint
     one, e.g. when only inpainting feeds the dose-response runs)."""
-    columns = ["file", "method", "source_image", "pool_rank", "skin_type", "index", "mask_fraction"]
+    columns = ["file", "method", "source_image", "pool_rank", "skin_type", "disease", "index",
+               "mask_fraction"]  # fmt: skip
     frame = read_table(manifest, columns)
     if len(frame) and set(frame["method"]) != {"inpaint"}:
         raise DataError(manifest, "in-then-outpainting starts from an inpaint shard's manifest")
     return [
         Item(r.source_image, None if r.pool_rank == "" else int(float(r.pool_rank)),
-             int(r.index), r.file, r.skin_type, float(r.mask_fraction))
+             int(r.index), r.file, r.skin_type, float(r.mask_fraction), r.disease)
         for r in frame.itertuples(index=False)
         if per_source is None or int(r.index) < per_source
     ]  # fmt: skip
@@ -272,6 +284,7 @@ def generate_shard(
             "source_image": item.source_image,
             "pool_rank": "" if item.pool_rank is None else item.pool_rank,
             "skin_type": item.skin_type,
+            "disease": item.disease,
             "index": item.index,
             "init_image": item.init_file,
             "prompt": _prompt(cls, item, settings),
@@ -291,8 +304,9 @@ def generate_shard(
 
 def _prompt(cls: str, item: Item, settings: GenerateSettings) -> str:
     return prompt_for(
-        cls, item.skin_type, template=settings.prompt, with_skin_type=settings.skin_type_in_prompt
-    )
+        cls, item.skin_type, disease=item.disease, template=settings.prompt,
+        with_skin_type=settings.skin_type_in_prompt,
+    )  # fmt: skip
 
 
 def latent_grid(model: str | Path, resolution: int) -> int:

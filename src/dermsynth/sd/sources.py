@@ -1,8 +1,9 @@
 """The real images the Stable Diffusion track starts from (read), and the prompts it writes.
 
-Which images a pool or DreamBooth model uses is `dermsynth.design.draws.pool_sources`'s: only
-images of split `train` are ever used (Fitzpatrick17k's released training file, DDI's `paper`
-training images).
+Which images a pool or DreamBooth model uses is `dermsynth.design.draws.pool_sources`'s: a pool
+is made from images of split `train` (Fitzpatrick17k's released training file, DDI's `paper`
+training images); a DreamBooth model learns from those, or on DDI as the authors' did from their
+whole training file, validation images too (`sd.dreambooth.ddi.splits`); never from a test image.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
 
 TRAIN = "train"
+TEST = "test"
 PROMPT = "An image of {label}, a skin disease"  # the authors' instance prompt
 
 
@@ -32,11 +34,21 @@ def skin_type_phrase(skin_type) -> str:
     return "unknown"
 
 
+def prompt_name(label: str, disease="") -> str:
+    """What a prompt calls an image: its disease, hyphens as spaces, where its row names one
+    (DDI), else its class label; as the authors' `generation/dataset.py` names it:
+    `entry.disease.replace('-', ' ') if hasattr(entry, 'disease') else entry.label`."""
+    text = "" if disease is None or pd.isna(disease) else str(disease)
+    return text.replace("-", " ") if text else label
+
+
 def prompt_for(
-    label: str, skin_type=None, *, template: str = PROMPT, with_skin_type: bool = False
-) -> str:
-    """ "An image of {label}, a skin disease", optionally ", Fitzpatrick skin type {n}"."""
-    prompt = template.format(label=label)
+    label: str, skin_type=None, *, disease="", template: str = PROMPT,
+    with_skin_type: bool = False,
+) -> str:  # fmt: skip
+    """ "An image of {name}, a skin disease", `name` the image's disease or else its class
+    (`prompt_name`), optionally ", Fitzpatrick skin type {n}"."""
+    prompt = template.format(label=prompt_name(label, disease))
     if with_skin_type:
         prompt += f", Fitzpatrick skin type {skin_type_phrase(skin_type)}"
     return prompt
