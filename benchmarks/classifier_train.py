@@ -1,7 +1,10 @@
 """Benchmark: training speed (images/s) of both papers' classifiers, ours against a plain loop.
 
-- Paper 2: EfficientNetV2-M (timm's `tf_efficientnetv2_m`, random init: nothing is downloaded),
-  224 px, batch 64 (the authors' largest batch is 128; 64 is the issue's reference point).
+- Paper 2, our regime: EfficientNetV2-M (timm's `tf_efficientnetv2_m`, random init: nothing is
+  downloaded), every layer trained, 224 px, batch 64 (the authors' Figure 3 script's largest).
+- Paper 2, the authors' regime (`authors`): torchvision's EfficientNetV2-M as fastai's
+  `vision_learner` builds and freezes it (the body trains only its BatchNorm layers), fastai's
+  Adam, 224 px, batch 64.
 - Paper 1: the paper's CNN at 128 px, batch 32.
 
 The reference is a plain PyTorch loop: fp32, NCHW, eager, torch's default Adam. Ours is
@@ -34,20 +37,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dermsynth.classify import authors
 from dermsynth.classify.cnn import PaperCNN
 from dermsynth.classify.efficientnet import create_efficientnet
 from dermsynth.classify.settings import CNNSettings, GridSettings
-from dermsynth.classify.train import make_optimizer, prepare_model, train_step
+from dermsynth.classify.train import grid_optimizer, make_optimizer, prepare_model, train_step
 
-NUM_CLASSES = {"efficientnet": 9, "cnn": 7}  # F17k-9, HAM10000
+NUM_CLASSES = {"efficientnet": 9, "authors": 9, "cnn": 7}  # F17k-9, HAM10000
 
 
 def network(name: str) -> tuple[nn.Module, int, object]:
     """A network with fixed random weights, its input size and its settings."""
     torch.manual_seed(0)
     if name == "efficientnet":
-        settings = GridSettings()
+        settings = GridSettings(regime="ours")
         return create_efficientnet(9, model_name=settings.model_name), settings.image_size, settings
+    if name == "authors":
+        settings = GridSettings()
+        return authors.build_model(9), settings.image_size, settings
     settings = CNNSettings()
     return PaperCNN(7, settings.image_size), settings.image_size, settings
 
@@ -60,7 +67,7 @@ def batch(size: int, n: int, classes: int, device: torch.device):
 
 
 def reference_step(model: nn.Module) -> Callable:
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
 
     def step(x, y):
         loss = F.cross_entropy(model(x), y)
@@ -76,7 +83,10 @@ def ours_step(model: nn.Module, settings, device: torch.device, channels_last: b
     model = prepare_model(model, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, settings)
+    if isinstance(settings, GridSettings):
+        optimizer = grid_optimizer(model, settings)
+    else:
+        optimizer = make_optimizer(model, settings)
     autocast = settings.precision == "bf16" and device.type == "cuda"
 
     def step(x, y):
@@ -106,10 +116,10 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (CPU 3, GPU 20)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (CPU 3, GPU 5)")
-    parser.add_argument("--batch", type=int, default=64, help="EfficientNetV2-M batch")
+    parser.add_argument("--batch", type=int, default=64, help="EfficientNetV2-M batch (both)")
     parser.add_argument("--cnn-batch", type=int, default=32, help="paper 1 CNN batch")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--networks", default="efficientnet,cnn")
+    parser.add_argument("--networks", default="efficientnet,authors,cnn")
     args = parser.parse_args()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
@@ -140,7 +150,8 @@ def main() -> None:
                   f"{speeds[variant]:8.2f} images/s", flush=True)  # fmt: skip
         results.append(
             {
-                "network": settings.model_name if name == "efficientnet" else "paper1_cnn",
+                "network": {"efficientnet": f"{settings.model_name} (ours)",
+                            "authors": f"{settings.model_name} (authors)"}.get(name, "paper1_cnn"),
                 "image_size": size, "batch": n, "images_per_s": speeds,
                 "ratio_ours_to_reference": speeds["ours"] / speeds["reference"],
                 "precision": "bf16 autocast" if gpu and settings.precision == "bf16" else "fp32",

@@ -58,7 +58,7 @@ rule classify_table3:
         mem_mb=2000,
         runtime=rule_runtime("classify_table3"),
     conda:
-        "../envs/classify.yaml"  # dermsynth.classify imports torch and timm
+        "../envs/classify.yaml"
     script:
         "../workflow/scripts/classify_table3.py"
 
@@ -85,7 +85,7 @@ rule classify_grid_run:
         classes=SD_CLASSES["fitzpatrick17k"],
         val_per_class=GRID["val_per_class"],
         split_seed=GRID["split_seed"],
-        settings=GRID["settings"],
+        settings=grid_run_settings,
         size=GRID["image_size"],
         run=config["run"],
         # resume state: kept when the job dies (so it is not a declared output)
@@ -163,7 +163,7 @@ rule classify_grid_gather:
         mem_mb=2000,
         runtime=rule_runtime("classify_grid_gather"),
     conda:
-        "../envs/classify.yaml"  # dermsynth.classify imports torch and timm
+        "../envs/classify.yaml"
     script:
         "../workflow/scripts/classify_grid_gather.py"
 
@@ -221,7 +221,7 @@ rule classify_ddi_gather:
         mem_mb=2000,
         runtime=rule_runtime("classify_ddi_gather"),
     conda:
-        "../envs/classify.yaml"  # dermsynth.classify imports torch and timm
+        "../envs/classify.yaml"
     script:
         "../workflow/scripts/classify_ddi_gather.py"
 

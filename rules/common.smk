@@ -186,7 +186,7 @@ def glide_prompt(wildcards):
 
 # --- Metrics, audit and reader study (paper 1, sections 2.2-2.3) ----------------------------------
 
-from dermsynth.design.pools import config_pools, dataset_classes
+from dermsynth.design.pools import config_pools, dataset_classes, dreambooth_splits
 
 # a Stable Diffusion set as metrics and the reader study name it
 SD_SET_NAME = re.compile(r"(text2img|inpaint|inoutpaint)-(pretrained|dreambooth)-(fitzpatrick17k|ddi)")
@@ -211,11 +211,14 @@ def synthetic_source(method):
                 f"{method!r} is scored, but no classifier run makes it: add "
                 f"{sd_method}-{variant} to classify.{'grid' if dataset != 'ddi' else 'ddi'}.sources"
             )
+        # every training image (sources and DreamBooth come from these), and the other splits
+        # a dataset's DreamBooth model learned from (DDI's authors' model: validation too)
+        splits = dreambooth_splits(config["sd"]["dreambooth"], dataset) if variant == "dreambooth" else ["train"]
         return {
             "manifest": f"results/synthetic/sd/{sd_method}-{variant}/{dataset}/manifest.csv",
             "dataset": dataset,
             "protocol": "paper",
-            "splits": ["train"],  # every training image: DreamBooth and sources come from these
+            "splits": splits,
         }
     raise ValueError(
         f"unknown synthetic set {method!r}: glide, or <method>-<variant>-<dataset> of the "
@@ -411,9 +414,14 @@ def paper_cnn_outputs():
 # --- Paper 2: Stable Diffusion sets and the classifier grid ------------------------------------
 
 from dermsynth.design.pools import (
+    ONE_MODEL,
     class_slug,
     dreambooth_models,
     dreambooth_pool,
+    dreambooth_settings,
+    dreambooth_slug,
+    dreambooth_slugs,
+    dreambooth_splits,
     find_pool,
     grid_run_pool,
     shard_count,
@@ -425,6 +433,7 @@ from dermsynth.design.runs import (
     largest_real_per_class,
     parse_ddi_run_id,
     parse_run_id,
+    run_settings,
     section_ddi_runs,
     section_grid_runs,
 )
@@ -434,6 +443,8 @@ DDI_EXP = config["classify"]["ddi"]
 SD = config["sd"]
 SD_CLASSES = dataset_classes(config)
 SD_SLUGS = {ds: {class_slug(c): c for c in classes} for ds, classes in SD_CLASSES.items()}
+# the class part of the paths of each dataset's DreamBooth models (`all`: one for every class)
+SD_MODEL_SLUGS = {ds: dreambooth_slugs(SD["dreambooth"], ds, cs) for ds, cs in SD_CLASSES.items()}
 SD_POOLS = config_pools(config)
 GRID_RUNS = section_grid_runs(GRID)
 DDI_RUNS = section_ddi_runs(DDI_EXP)
@@ -444,7 +455,7 @@ wildcard_constraints:
     sd_method="text2img|inpaint|inoutpaint",
     sd_variant="pretrained|dreambooth",
     sd_base="text2img|inpaint",
-    sd_cls="|".join(sorted({s for slugs in SD_SLUGS.values() for s in slugs})),
+    sd_cls="|".join(sorted({s for ds in SD_SLUGS for s in [*SD_SLUGS[ds], *SD_MODEL_SLUGS[ds]]})),
     pool=r"all|release|n\d+",
     grid_protocol="|".join(GRID_PROTOCOLS),
     grid_run=r"n\d+_s[A-Za-z0-9-]+_x\d+(from\d+)?_t[01]_seed\d+",
@@ -489,6 +500,25 @@ def sd_draw(wildcards):
     return {"n": n, "val_per_class": GRID["val_per_class"], "split_seed": GRID["split_seed"]}
 
 
+def sd_dreambooth_label(wildcards):
+    """The class a DreamBooth model learns (None: every class, a dataset's one model)."""
+    if wildcards.sd_cls == ONE_MODEL:
+        return None
+    return SD_SLUGS[wildcards.dataset][wildcards.sd_cls]
+
+
+def sd_dreambooth_draw(wildcards):
+    """The images a DreamBooth model learns from: its pool's draw, and for an `all` model the
+    splits of its dataset's (DDI's authors' model: their training file, validation images too)."""
+    draw = sd_draw(wildcards)
+    splits = dreambooth_splits(SD["dreambooth"], wildcards.dataset) if draw["n"] is None else ["train"]
+    return {**draw, "splits": splits}
+
+
+def sd_dreambooth_settings(wildcards):
+    return dreambooth_settings(SD["dreambooth"], wildcards.dataset)
+
+
 def sd_model(base):
     return SD["models"][base]
 
@@ -512,7 +542,7 @@ def sd_dreambooth_folders():
     folders = []
     for base, dataset, n in dreambooth_models(SD_POOLS):
         name = "all" if n is None else f"n{n}"
-        folders += [sd_dreambooth_folder(base, dataset, s, name) for s in SD_SLUGS[dataset]]
+        folders += [sd_dreambooth_folder(base, dataset, s, name) for s in SD_MODEL_SLUGS[dataset]]
     return folders
 
 
@@ -529,7 +559,8 @@ def sd_generate_inputs(wildcards):
         inputs["images"] = f"results/data/{pool.dataset}/images"
     if pool.variant == "dreambooth":
         inputs["dreambooth"] = sd_dreambooth_folder(
-            pool.base, pool.dataset, wildcards.sd_cls, dreambooth_pool(pool, SD_POOLS).name
+            pool.base, pool.dataset, dreambooth_slug(SD["dreambooth"], pool.dataset, wildcards.sd_cls),
+            dreambooth_pool(pool, SD_POOLS).name,
         )
     return inputs
 
@@ -578,6 +609,10 @@ def grid_run_inputs(wildcards):
     if GRID["settings"].get("weights"):
         inputs["weights"] = GRID["settings"]["weights"]  # ImageNet weights: never downloaded
     return inputs
+
+
+def grid_run_settings(wildcards):
+    return run_settings(GRID, parse_run_id(wildcards.grid_run, wildcards.grid_protocol))
 
 
 def grid_metrics():

@@ -129,6 +129,7 @@ rule resize_images:
     params:
         sizes=lambda wildcards: config["preprocess"]["sizes"][wildcards.dataset],
         crop=config["preprocess"]["crop"],
+        short_sides=lambda wildcards: config["preprocess"]["short_side"].get(wildcards.dataset, []),
     log:
         "results/logs/data/resize_images/{dataset}.log",
     benchmark:

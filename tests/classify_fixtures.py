@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dermsynth.data.png import write_png
-from dermsynth.data.preprocess import resized_path
+from dermsynth.data.preprocess import resized_path, short_side_path
 
 # --- paper 1 ---------------------------------------------------------------------------------
 
@@ -117,7 +117,11 @@ def write_grid_toy(root: Path) -> GridToy:
         for i, split in enumerate(kinds):
             image_id = f"f17k_{c}_{i:02d}"
             seed += 1
-            _write(resized_path(root / "images", GRID_SIZE, image_id), noisy_image(colour, seed))
+            pixels = noisy_image(colour, seed)
+            _write(resized_path(root / "images", GRID_SIZE, image_id), pixels)
+            # the whole image with its aspect kept: the square and a quarter more of noise
+            whole = np.concatenate([pixels, noisy_image(colour, seed + 10_000)[: GRID_SIZE // 4]])
+            _write(short_side_path(root / "images", GRID_SIZE, image_id), whole)
             rows.append((image_id, label, split, SKIN_TYPES[i % len(SKIN_TYPES)],
                          released_row[split]))  # fmt: skip
             released_row[split] += 1

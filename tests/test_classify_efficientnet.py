@@ -22,7 +22,7 @@ from dermsynth.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = "test_efficientnet"
-SETTINGS = GridSettings(model_name=TINY, image_size=32)
+SETTINGS = GridSettings(regime="ours", model_name=TINY, image_size=32)
 
 
 def test_the_network_gives_one_logit_per_class_from_pixels_in_0_1():
@@ -41,9 +41,12 @@ def test_inputs_are_normalised_with_the_weights_own_mean_and_std():
     assert tiny.normalize(x)[0, 0].abs().max() < 1e-6
 
 
-def test_the_paper_network_is_tf_efficientnetv2_m():
-    assert GridSettings().model_name == "tf_efficientnetv2_m"
+def test_our_regime_is_timm_tf_efficientnetv2_m_and_the_authors_torchvisions():
+    assert GridSettings(regime="ours").model_name == "tf_efficientnetv2_m"
     assert "tf_efficientnetv2_m" in timm.list_models()
+    assert GridSettings().model_name == "efficientnet_v2_m"
+    with pytest.raises(ValueError, match="the authors' regime trains torchvision's"):
+        GridSettings(model_name=TINY)
 
 
 def test_imagenet_weights_load_from_a_file_all_but_the_new_head(tmp_path):
@@ -88,18 +91,26 @@ def test_a_saved_network_loads_with_its_classes(tmp_path):
 @pytest.mark.parametrize(
     ("n_train", "batch"), [(9, 8), (80, 8), (99, 9), (640, 64), (1280, 128), (22572, 128)]
 )
-def test_batch_size_is_a_tenth_of_the_training_set_clipped_to_8_128(n_train, batch):
+def test_our_batch_size_is_a_tenth_of_the_training_set_clipped_to_8_128(n_train, batch):
+    ours = GridSettings(regime="ours")
     assert grid_batch_size(n_train) == batch
-    assert GridSettings().batch_size_for(n_train) == batch
-    assert GridSettings(batch_size=32).batch_size_for(n_train) == 32
-    assert GridSettings().resolved(n_train).batch_size == batch
+    assert ours.batch_size_for(n_train) == batch
+    assert GridSettings(regime="ours", batch_size=32).batch_size_for(n_train) == 32
+    assert ours.resolved(n_train).batch_size == batch
 
 
 def test_settings_default_to_the_authors_and_take_the_runs_seed_and_transforms():
     paper = GridSettings()
     assert (paper.image_size, paper.lr, paper.epochs, paper.patience) == (224, 1e-3, 50, 3)
+    assert (paper.adam_eps, paper.beta2, paper.weight_decay) == (1e-5, 0.99, 0.01)
+    assert (paper.restore_best, paper.precision, paper.drop_last) == (False, "fp32", True)
     assert paper.weights is None and paper.transforms is False
-    settings = grid_settings_from({"model_name": TINY, "epochs": 2}, seed=3, transforms=True)
+    ours = GridSettings(regime="ours")
+    assert (ours.adam_eps, ours.beta2, ours.weight_decay) == (1e-8, 0.999, 0.0)
+    assert (ours.restore_best, ours.precision, ours.drop_last) == (True, "bf16", False)
+    settings = grid_settings_from(
+        {"regime": "ours", "model_name": TINY, "epochs": 2}, seed=3, transforms=True
+    )
     assert (settings.seed, settings.transforms, settings.epochs) == (3, True, 2)
     with pytest.raises(ValueError, match="unknown grid setting"):
         grid_settings_from({"epoch": 2})

@@ -11,13 +11,20 @@ import pandas as pd
 import pytest
 from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, VAL, write_grid_toy
 
+from dermsynth.classify import authors
 from dermsynth.classify.efficientnet import load_efficientnet
 from dermsynth.classify.grid_run import logits_of, run_grid
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.train import HISTORY_COLUMNS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-SETTINGS = {"model_name": "test_efficientnet", "image_size": GRID_SIZE, "epochs": 2, "lr": 3e-3}
+SETTINGS = {
+    "regime": "ours",
+    "model_name": "test_efficientnet",
+    "image_size": GRID_SIZE,
+    "epochs": 2,
+    "lr": 3e-3,
+}
 RUN_ID = "n3_sinpaint-pretrained_x2_t1_seed1"
 
 
@@ -112,3 +119,27 @@ def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
     )  # fmt: skip
     assert (record["n_train_real"], record["n_train_synthetic"]) == (4, 0)
     assert record["ddi_external"] is None and record["source"] == "none"
+
+
+def test_a_run_in_the_authors_regime_records_it_and_keeps_the_last_epoch(tmp_path):
+    toy = write_grid_toy(tmp_path / "toy")
+    outputs = {"metrics": tmp_path / "metrics.json", "history": tmp_path / "history.csv",
+               "model": tmp_path / "model.pt"}  # fmt: skip
+    settings = {"regime": "authors", "image_size": GRID_SIZE, "epochs": 2, "lr": 1e-2}
+    record = run_grid(
+        split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
+        protocol="authors", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
+        settings=settings, synthetic=toy.synthetic, checkpoint=tmp_path / "c.pt", run="test",
+        device="cpu", **outputs,
+    )  # fmt: skip
+    written = json.loads(outputs["metrics"].read_text())
+    assert written == json.loads(json.dumps(record))
+    assert (written["regime"], written["model_name"]) == ("authors", "efficientnet_v2_m")
+    network = authors.build_model(len(GRID_CLASSES))
+    assert written["trainable_parameters"] == authors.trainable_parameters(network)
+    assert written["parameters"] == sum(p.numel() for p in network.parameters())
+    assert written["epoch_kept"] == written["epochs_run"] == 2  # the last, as learn.fit keeps
+    assert written["settings"]["batch_size"] == 8 and written["settings"]["restore_best"] is False
+    model, classes = load_efficientnet(outputs["model"])
+    assert classes == GRID_CLASSES
+    assert [n for n, _ in model.named_parameters()] == [n for n, _ in network.named_parameters()]

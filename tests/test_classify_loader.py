@@ -3,11 +3,13 @@ and with transforms fixed by the seed and epoch, the same with or without worker
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from classify_fixtures import GRID_CLASSES, GRID_SIZE, toy_grid_frames, write_grid_toy
+from PIL import Image
 
-from dermsynth.classify.loader import FileBatches, file_image_set
+from dermsynth.classify.loader import FileBatches, file_image_set, load_square_at
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.transforms import standard_transforms
 from dermsynth.metrics.images import load_rgb
@@ -49,7 +51,8 @@ def test_order_is_fixed_by_seed_and_epoch(data):
 
 
 def test_batches_are_the_same_with_worker_processes(data):
-    transform = standard_transforms(GridSettings(image_size=GRID_SIZE, transforms=True))
+    settings = GridSettings(regime="ours", image_size=GRID_SIZE, transforms=True)
+    transform = standard_transforms(settings)
     here = FileBatches(data, 4, seed=3, shuffle=True, transform=transform)
     workers = FileBatches(data, 4, seed=3, shuffle=True, transform=transform, workers=2)
     (x0, y0), (x1, y1) = epoch(here, 2), epoch(workers, 2)
@@ -65,3 +68,29 @@ def test_max_steps_caps_an_epoch(data):
 def test_an_unknown_label_is_refused(data):
     with pytest.raises(ValueError, match=r"label\(s\) \['psoriasis'\] are not among"):
         file_image_set(data.frame, GRID_CLASSES[1:], GRID_SIZE)
+
+
+def test_random_crops_cut_the_whole_image_at_a_seeded_position(data):
+    cropped = file_image_set(data.frame, GRID_CLASSES, GRID_SIZE, random_crop=True)
+    batches = FileBatches(cropped, 4, seed=0, shuffle=True)
+    x1, y1 = epoch(batches, 1)
+    assert torch.equal(x1, epoch(FileBatches(cropped, 4, seed=0, shuffle=True), 1)[0])
+    assert torch.equal(y1, epoch(FileBatches(data, 4, seed=0, shuffle=True), 1)[1])
+    assert not torch.equal(x1, epoch(FileBatches(data, 4, seed=0, shuffle=True), 1)[0])
+    assert not torch.equal(x1, epoch(batches, 2)[0])  # a new position every epoch
+    workers = FileBatches(cropped, 4, seed=0, shuffle=True, workers=2)
+    assert torch.equal(x1, epoch(workers, 1)[0])
+
+
+@pytest.mark.parametrize("position", [(0.0, 0.0), (0.3, 0.9), (0.999, 0.5)])
+def test_load_square_at_is_fastais_resize_on_a_training_image(tmp_path, position):
+    fastai_augment = pytest.importorskip("fastai.vision.augment", reason="a test dependency")
+    from fastai.vision.core import PILImage
+
+    pixels = np.random.default_rng(0).integers(0, 256, (GRID_SIZE + 7, GRID_SIZE, 3), np.uint8)
+    path = tmp_path / "tall.png"
+    Image.fromarray(pixels).save(path)
+    resize = fastai_augment.Resize(GRID_SIZE)
+    resize.pcts = position  # what its before_call draws for a training image
+    theirs = np.asarray(resize.encodes(PILImage.create(path)))
+    assert np.array_equal(load_square_at(path, GRID_SIZE, position), theirs)

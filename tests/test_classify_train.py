@@ -102,7 +102,7 @@ def test_a_killed_run_resumes_to_the_weights_and_history_of_an_unkilled_one(tmp_
     # and the resumed run trained only the epoch left
     checkpoint = torch.load(tmp_path / "killed.pt", weights_only=False)
     assert checkpoint["epoch"] == 3 and checkpoint["finished"]
-    for key in ("model", "optimizer", "best_state", "history", "wait", "rng"):
+    for key in ("model", "optimizer", "best_state", "history", "stopping", "rng"):
         assert key in checkpoint
 
 
@@ -176,8 +176,8 @@ def grid_sets(tmp_path_factory):
 
 
 GRID_SETTINGS = GridSettings(
-    model_name="test_efficientnet", image_size=GRID_SIZE, epochs=2, patience=5, lr=3e-3,
-    batch_size=4, transforms=True, drop_rate=0.2, seed=0,
+    regime="ours", model_name="test_efficientnet", image_size=GRID_SIZE, epochs=2, patience=5,
+    lr=3e-3, batch_size=4, transforms=True, drop_rate=0.2, seed=0,
 )  # fmt: skip
 
 

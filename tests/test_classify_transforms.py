@@ -11,7 +11,7 @@ import torch
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.transforms import standard_transforms, transform_batch
 
-ON = GridSettings(image_size=16, transforms=True)
+ON = GridSettings(regime="ours", image_size=16, transforms=True)
 
 
 def images(n: int = 6) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dermsynth.design.runs import GridRun, grid_runs, parse_run_id
+from dermsynth.design.runs import GridRun, grid_runs, parse_run_id, run_settings
 
 PAPER_SOURCES = [
     f"{method}-{variant}"
@@ -63,3 +63,27 @@ def test_the_paper_grid_has_490_runs_and_80_dose_response_runs_per_protocol():
 def test_an_unknown_grid_key_is_an_error():
     with pytest.raises(ValueError, match=r"unknown grid key\(s\) \['seed'\]"):
         grid_runs({**PAPER_GRID, "seed": 0})
+
+
+def test_dose_response_runs_take_their_own_settings_over_the_grids():
+    section = {
+        "real_per_class": [128], "sources": ["text2img-dreambooth"], "synthetic_per_real": 10,
+        "transforms": [False], "seeds": [1], "settings": {"regime": "authors", "epochs": 50},
+        "dose_response": {"real_per_class": [128], "synthetic_per_real": [25],
+                          "first_index": 10, "settings": {"restore_best": True}},
+    }  # fmt: skip
+    grid = {k: v for k, v in section.items() if k != "settings"}
+    runs = {run.run_id: run for run in grid_runs(grid)}
+    main, dose = (
+        runs["n128_stext2img-dreambooth_x10_t0_seed1"],
+        runs["n128_stext2img-dreambooth_x25from10_t0_seed1"],
+    )
+    assert run_settings(section, main) == {"regime": "authors", "epochs": 50}
+    assert run_settings(section, dose) == {"regime": "authors", "epochs": 50, "restore_best": True}
+    # a dose run that is also a grid run cannot take two sets of settings
+    clash = {**grid, "dose_response": {**grid["dose_response"], "synthetic_per_real": [10],
+                                       "first_index": 0}}  # fmt: skip
+    with pytest.raises(ValueError, match="also main-grid runs"):
+        grid_runs(clash)
+    clash["dose_response"].pop("settings")
+    assert len(grid_runs(clash)) == 2  # none, and the one run both name

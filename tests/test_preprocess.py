@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dermsynth.data.preprocess import load_square, resize_images, resized_path
+from dermsynth.data.preprocess import load_square, resize_images, resized_path, short_side_path
 from dermsynth.errors import DataError
 
 RED, BLUE = (220, 30, 30), (30, 30, 220)
@@ -191,3 +191,13 @@ def test_undecodable_image_leaves_a_previous_good_output_unchanged(tmp_path, ham
         resize_images(with_bad_image(good, position=2, path=bad), out, [32, 16])
     assert snapshot(out) == before
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["images"]
+
+
+def test_short_side_copies_keep_the_whole_image_at_its_aspect(tmp_path):
+    pairs = pd.DataFrame({"image_id": ["wide"], "path": [str(red_blue_red(tmp_path / "w.png"))]})
+    resize_images(pairs, tmp_path / "images", sizes=[8], short_sides=[8, 4])
+    whole = pixels(short_side_path(tmp_path / "images", 8, "wide"))
+    assert whole.shape[0] == 8 and whole.shape[1] > 8  # shorter side 8, the width kept in ratio
+    assert np.abs(whole[:, [0, -1]] - RED).max() <= 8  # the red edges a centre crop drops
+    assert pixels(short_side_path(tmp_path / "images", 4, "wide")).shape[0] == 4
+    assert np.abs(pixels(resized_path(tmp_path / "images", 8, "wide")) - BLUE).max() <= 8

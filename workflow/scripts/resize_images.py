@@ -1,4 +1,5 @@
-"""pairs.csv -> resized copies of every image at the configured sizes."""
+"""pairs.csv -> resized copies of every image at the configured sizes (square, and with the
+shorter side at the configured short sides)."""
 
 from dermsynth.data.preprocess import resize_images
 from dermsynth.io import read_table
@@ -10,6 +11,7 @@ with to_rule_log(snakemake.log[0]):
         out=snakemake.output.images,
         sizes=snakemake.params.sizes,
         crop=snakemake.params.crop,
+        short_sides=snakemake.params.short_sides,
         workers=snakemake.threads,
         source=snakemake.input.pairs,
     )

@@ -3,7 +3,7 @@
 Paper 1 (section 2.4, Tables 2-3): a small Keras-style CNN trained on original, synthetic or
 combined HAM10000 images, tested on real images only.
 
-- `settings`: the training knobs (paper 1's CNN; paper 2's grid in our regime).
+- `settings`: the training knobs (paper 1's CNN; paper 2's network in either regime).
 - `data`: the train/val/test image lists of a variant, decoded once; seeded batches.
 - `augment`: Keras ImageDataGenerator-like random affine transforms, per (seed, epoch, step).
 - `cnn`: the paper's network.
@@ -14,15 +14,20 @@ combined HAM10000 images, tested on real images only.
 - `run`: one run of the ablation, from files to files (what the rule calls).
 
 Paper 2 (Figure 3, skin types, DDI): EfficientNetV2-M on Fitzpatrick17k-9 with n real images
-per class and s synthetic images per real image, with and without image transforms.
+per class and s synthetic images per real image, with and without image transforms; which runs
+exist and which images each reads is `dermsynth.design`'s.
 
-- `efficientnet`: timm's network, ImageNet weights from a local file, its input normalisation.
-- `transforms`: the transforms axis (flip, crop, rotation, warp, lighting), seeded per batch.
-- `loader`: image files decoded once per epoch by DataLoader workers, in seeded batches.
-- `grid`: a run's images (nested real pools, synthetic images of the pool only), run ids, runs.
+- `authors`: the authors' regime, fastai's `vision_learner` network, freezing, Adam and
+  `aug_transforms()` as their scripts ran them.
+- `efficientnet`: our regime's timm network, ImageNet weights from a local file, its input
+  normalisation; building, saving and loading either regime's network.
+- `transforms`: our regime's transforms axis (flip, crop, rotation, warp, lighting).
+- `loader`: image files decoded once per epoch by DataLoader workers, in seeded batches (the
+  authors' regime: random-position training crops, batch transforms on the device).
+- `grid`: a run's image files (real copies, the synthetic images of its draw).
 - `accuracy`: top-1 / top-3 accuracy with Wilson intervals, per class, skin type, DDI external.
 - `grid_run`: one grid run from files to files.
-- `ddi`: the DDI malignancy experiment (benign vs malignant), its runs and one run.
+- `ddi`, `ddi_run`: the DDI malignancy experiment's images, and one run from files to files.
 - `figure3`: the runs gathered into Figure 3, the dose response, the skin-type, DDI external and
   DDI malignancy tables.
 """

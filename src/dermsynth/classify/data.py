@@ -32,7 +32,7 @@ VARIANTS = ("original", "synthetic", "combined")
 SOURCES = ("real", "synthetic")
 FRAME_COLUMNS = ["file", "label", "source"]
 # random streams of a training run, each seeded by (seed, stream, epoch, step)
-ORDER_STREAM, AUGMENT_STREAM, DROPOUT_STREAM = 1, 2, 3
+ORDER_STREAM, AUGMENT_STREAM, DROPOUT_STREAM, BATCH_AUGMENT_STREAM, CROP_STREAM = 1, 2, 3, 4, 5
 
 
 def _check_labels(

@@ -86,8 +86,8 @@ def run_ddi(
         "classes": list(DDI_CLASSES),
         "ci_method": CI_METHOD,
         **malignancy_metrics(logits, test["label"], test["skin_type"]),
-        **training_record(frames, trained, DDI_CLASSES, settings=resolved, source_size=size,
-                          device=device, seconds=seconds),
+        **training_record(frames, trained, DDI_CLASSES, network=network, settings=resolved,
+                          source_size=size, device=device, seconds=seconds),
     }  # fmt: skip
     log.info(
         "DDI %s: accuracy %.3f [%.3f, %.3f] on %d real test images", run_id,

@@ -1,10 +1,13 @@
 """Paper 2's classifier: "the Efficient-Net V2-M image classification model pretrained on
-ImageNet" (slides, Methodology), timm's `tf_efficientnetv2_m`, with a new head of one logit per
-class. ImageNet weights come from a local file when configured (nothing is ever downloaded);
-without one the network starts from a seeded random init (the demo, with a tiny timm model).
+ImageNet" (slides, Methodology). `build_efficientnet` makes the settings' regime's network: the
+authors' (`dermsynth.classify.authors`: torchvision's, as fastai's `vision_learner` builds and
+freezes it) or ours, timm's `tf_efficientnetv2_m` (or any timm name) with a new head of one
+logit per class. ImageNet weights come from a local file when configured (nothing is ever
+downloaded); without one the network starts from a seeded random init (the demo).
 
-The network takes pixels in [0, 1] and normalises them itself, with the mean and std its
-weights were trained with (timm's pretrained config: ImageNet's, or 0.5 for the TF ports).
+Our network takes pixels in [0, 1] and normalises them itself, with the mean and std its
+weights were trained with (timm's pretrained config: ImageNet's, or 0.5 for the TF ports); the
+authors' takes pixels in [0, 1] as they are.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import timm
 import torch
 from torch import nn
 
+from dermsynth.classify import authors
 from dermsynth.classify.settings import GridSettings
 from dermsynth.errors import DataError
 from dermsynth.io import atomic_path
@@ -107,8 +111,11 @@ def create_efficientnet(
 
 
 def build_efficientnet(settings: GridSettings, num_classes: int) -> nn.Sequential:
-    """The network of `settings`, its random initial weights drawn from the settings' seed."""
+    """The network of `settings` (its regime's), its random initial weights drawn from the
+    settings' seed."""
     torch.manual_seed(derived_seed(settings.seed, 0))
+    if settings.regime == "authors":
+        return authors.build_model(num_classes, settings.weights)
     return create_efficientnet(
         num_classes, model_name=settings.model_name, weights=settings.weights,
         drop_rate=settings.drop_rate,
@@ -134,8 +141,11 @@ def load_efficientnet(path: str | Path) -> tuple[nn.Sequential, list[str]]:
     """A saved network (eval mode, CPU) and its classes, in output order."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     settings = GridSettings(**state["settings"])
-    model = create_efficientnet(
-        len(state["classes"]), model_name=settings.model_name, drop_rate=settings.drop_rate
-    )
+    if settings.regime == "authors":
+        model = authors.build_model(len(state["classes"]))
+    else:
+        model = create_efficientnet(
+            len(state["classes"]), model_name=settings.model_name, drop_rate=settings.drop_rate
+        )
     model.load_state_dict(state["state_dict"])
     return model.eval(), list(state["classes"])

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from dermsynth.data.preprocess import resized_path
+from dermsynth.data.preprocess import resized_path, short_side_path
 from dermsynth.design.draws import SPLIT_COLUMNS, run_real_images
 from dermsynth.design.runs import GridRun
 from dermsynth.errors import DataError, csv_line
 from dermsynth.io import read_table
 
 EXPERIMENT = "fitzpatrick17k_grid"
-FRAME_COLUMNS = ["file", "label", "source", "image_id", "skin_type"]
+# whole_file: a real image's copy with its aspect kept (preprocess.short_side), for the
+# authors' random-position training crop; files need not exist until a run reads them
+FRAME_COLUMNS = ["file", "label", "source", "image_id", "skin_type", "whole_file"]
 MANIFEST_COLUMNS = ["file", "class", "source_image", "index"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -146,9 +148,11 @@ def real_images(rows: pd.DataFrame, images_dir: str | Path, size: int, name: str
             f"is {size} px a preprocess size of this dataset?"
         )  # fmt: skip
     skin = rows["skin_type"] if "skin_type" in rows else ""
+    whole = [str(short_side_path(images_dir, size, image_id)) for image_id in rows["image_id"]]
     return pd.DataFrame(
         {"file": files, "label": rows["label"].to_numpy(), "source": "real",
-         "image_id": rows["image_id"].to_numpy(), "skin_type": pd.Series(skin).to_numpy()}
+         "image_id": rows["image_id"].to_numpy(), "skin_type": pd.Series(skin).to_numpy(),
+         "whole_file": whole}
     )[FRAME_COLUMNS]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from dermsynth.classify.accuracy import (
     external_metrics,
     held_out_metrics,
 )
+from dermsynth.classify.authors import trainable_parameters
 from dermsynth.classify.efficientnet import save_efficientnet
 from dermsynth.classify.evaluate import TEST_SET, write_metrics
 from dermsynth.classify.grid import (
@@ -36,7 +37,7 @@ from dermsynth.classify.settings import GridSettings, grid_settings_from
 from dermsynth.classify.train import pick_device, predict_logits, train_efficientnet
 from dermsynth.design.draws import draw_seed
 from dermsynth.design.runs import parse_run_id
-from dermsynth.io import write_csv
+from dermsynth.io import file_sha256, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def train_on_frames(
     """Train on `frames['train']`, stopping early on `frames['val']`: the model, its history,
     the settings with the batch size used, and the training seconds."""
     size = settings.image_size
-    train = file_image_set(frames["train"], classes, size)
+    train = file_image_set(frames["train"], classes, size, random_crop=settings.random_crop)
     val = file_image_set(frames["val"], classes, size)
     started = time.perf_counter()
     model, history, resolved = train_efficientnet(
@@ -84,13 +85,22 @@ def logits_of(
 
 def training_record(
     frames: Mapping[str, pd.DataFrame], history: pd.DataFrame, classes: Sequence[str], *,
-    settings: GridSettings, source_size: int, device: torch.device, seconds: float,
+    network: nn.Module, settings: GridSettings, source_size: int, device: torch.device,
+    seconds: float,
 ) -> dict[str, Any]:  # fmt: skip
     """The counts of a run's images, the end of its training and how it was trained: the
+    regime, the network's parameters (all and trainable), the epoch whose weights it kept, the
     network's input size, the resized copies read (`source_size`), device, seconds, settings."""
     train = frames["train"]
     improved = history.loc[history["improved"].astype(bool), "epoch"]
+    best_epoch = int(improved.iloc[-1]) if len(improved) else 0
     return {
+        "regime": settings.regime,
+        "model_name": settings.model_name,
+        "parameters": sum(p.numel() for p in network.parameters()),
+        "trainable_parameters": trainable_parameters(network),
+        "weights_sha256": file_sha256(settings.weights) if settings.weights else None,
+        "epoch_kept": best_epoch if settings.restore_best else len(history),
         "test_set": TEST_SET,
         "n_train_real": int((train["source"] == "real").sum()),
         "n_train_synthetic": int((train["source"] == "synthetic").sum()),
@@ -98,7 +108,7 @@ def training_record(
         "n_val": len(frames["val"]),
         "n_test": len(frames["test"]),
         "n_test_per_class": counts_by(frames["test"]["label"], classes),
-        "best_epoch": int(improved.iloc[-1]) if len(improved) else 0,
+        "best_epoch": best_epoch,
         "epochs_run": len(history),
         "best_val_loss": float(history["val_loss"].min()) if len(history) else float("nan"),
         "image_size": settings.image_size,
@@ -194,15 +204,15 @@ def run_grid(
         "ci_method": CI_METHOD,
         **scores,
         "ddi_external": external,
-        **training_record(frames, trained, classes, settings=resolved, source_size=size,
-                          device=device, seconds=seconds),
+        **training_record(frames, trained, classes, network=network, settings=resolved,
+                          source_size=size, device=device, seconds=seconds),
         "real_images": real,
     }  # fmt: skip
     log.info(
-        "%s: top-1 %.3f [%.3f, %.3f], top-3 %.3f on %d real test images (best epoch %d of %d)",
-        grid_run.path_id, record["top1"]["accuracy"], record["top1"]["ci_low"],
+        "%s: top-1 %.3f [%.3f, %.3f], top-3 %.3f on %d real test images (%s regime, epoch %d "
+        "of %d kept)", grid_run.path_id, record["top1"]["accuracy"], record["top1"]["ci_low"],
         record["top1"]["ci_high"], record["top3"]["accuracy"], record["n_test"],
-        record["best_epoch"], record["epochs_run"],
+        record["regime"], record["epoch_kept"], record["epochs_run"],
     )  # fmt: skip
     write_run(record, network, trained, resolved, classes, metrics=metrics, history=history,
               model=model, checkpoint=checkpoint)  # fmt: skip

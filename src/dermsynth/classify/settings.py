@@ -1,11 +1,11 @@
 """The classifiers' training knobs: paper 1's CNN (`CNNSettings`; defaults from its section 2.4,
 and Keras's defaults where the paper names a Keras class without arguments: Adam,
-ImageDataGenerator's fill) and paper 2's EfficientNetV2-M grid in our regime (`GridSettings`;
-what it shares with the authors' scripts and what not is in its docstring)."""
+ImageDataGenerator's fill) and paper 2's EfficientNetV2-M (`GridSettings`: the authors' regime
+and ours, each described in its docstring)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -60,31 +60,61 @@ def settings_from(config: Mapping[str, Any], image_size: int | None = None) -> C
     return CNNSettings(**values)
 
 
+REGIMES = ("authors", "ours")
+# the regimes' optimiser settings: fastai's Adam as `vision_learner` makes it (decoupled weight
+# decay, none on normalisation layers and biases), and torch's Adam
+REGIME_DEFAULTS: dict[str, dict[str, Any]] = {
+    "authors": {"model_name": "efficientnet_v2_m", "adam_eps": 1e-5, "beta2": 0.99,
+                "weight_decay": 0.01, "restore_best": False, "batch_steps": ((100, 64), (10, 32)),
+                "precision": "fp32"},
+    "ours": {"model_name": "tf_efficientnetv2_m", "adam_eps": 1e-8, "beta2": 0.999,
+             "weight_decay": 0.0, "restore_best": True, "batch_steps": (), "precision": "bf16"},
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class GridSettings:
-    """Paper 2's classifier in our regime: EfficientNetV2-M from timm, ImageNet weights from a
-    local file (None: random init, the demo), Adam lr 1e-3, at most 50 epochs with early
-    stopping on validation loss (patience 3: as the authors' scripts), a batch size of about
-    n_train / 10 clipped to 8..128 (theirs: 8, 32 or 64 by thresholds), and the "transforms"
-    axis: none, or a standard augmentation set (flip, crop, rotation, warp, lighting). The
-    authors trained torchvision's EfficientNetV2-M through fastai's `vision_learner`."""
+    """Paper 2's classifier. Two regimes, each complete:
 
-    model_name: str = "tf_efficientnetv2_m"
+    - `authors` (`dermsynth.classify.authors`): what their Figure 3 script ran. torchvision's
+      EfficientNetV2-M through fastai's `vision_learner` (body frozen but its BatchNorm, fastai's
+      head, no input normalisation), fastai's Adam (lr 1e-3 constant, betas 0.9 / 0.99, eps 1e-5,
+      weight decay 0.01), a batch size of 64 / 32 / 8 as n_train / 10 reaches 100 / 10, fastai's
+      `aug_transforms()` as the transforms axis, the last epoch kept, fp32. Their dose-response
+      script adds a batch size of 128 from 500 and keeps the best epoch (`batch_steps`,
+      `restore_best`).
+    - `ours` (`dermsynth.classify.efficientnet`): timm's `tf_efficientnetv2_m`, every layer
+      trained, torch's Adam, n_train // 10 clipped to 8..128, torchvision transforms of the same
+      kinds, the best epoch restored, bf16 autocast on a GPU.
+
+    Both: at most 50 epochs, early stopping on validation loss with patience 3 (their scripts'
+    `EarlyStoppingCallback`), 224 px. Settings left None take the regime's value
+    (`REGIME_DEFAULTS`)."""
+
+    regime: str = "authors"
+    model_name: str | None = None  # authors: torchvision's efficientnet_v2_m; ours: a timm name
     weights: str | None = None  # a local ImageNet weights file; nothing is ever downloaded
     image_size: int = 224
-    drop_rate: float = 0.0  # timm's default (the authors call create_model without it)
+    drop_rate: float = 0.0  # ours: timm's dropout before the head (its default)
     lr: float = 1e-3
-    adam_eps: float = 1e-8  # torch Adam's default
+    adam_eps: float | None = None
+    beta2: float | None = None  # Adam's second-moment decay (beta1 is 0.9 in both)
+    weight_decay: float | None = None  # decoupled (AdamW); authors: not on norms and biases
     epochs: int = 50
     patience: int = 3
     min_delta: float = 0.0
+    restore_best: bool | None = None  # keep the best epoch's weights (else the last epoch's)
     batch_size: int | None = None  # None: the rule below, from the training set's size
-    batch_divisor: int = 10  # batch size = n_train // batch_divisor, clipped to [min, max]
+    # the batch size as n_train / batch_divisor reaches each threshold, largest first:
+    # ((threshold, size), ...), batch_min below them all; empty: n_train // batch_divisor
+    # clipped to [batch_min, batch_max]
+    batch_steps: tuple[tuple[float, int], ...] | None = None
+    batch_divisor: int = 10
     batch_min: int = 8
     batch_max: int = 128
     transforms: bool = False  # the grid's transforms axis (a run id's t0 / t1)
-    # the standard set, each knob at fastai aug_transforms' default (flip, rotate, zoom, warp,
-    # lighting: the list the slides name); the crop is a RandomResizedCrop of this area range
+    # ours' torchvision set, each knob at fastai aug_transforms' default (flip, rotate, zoom,
+    # warp, lighting); the crop is a RandomResizedCrop of this area range
     crop_scale: tuple[float, float] = (0.75, 1.0)
     rotation: float = 10.0  # degrees, uniform in [-r, r]
     warp: float = 0.2  # perspective distortion scale
@@ -95,22 +125,51 @@ class GridSettings:
     max_steps_per_epoch: int | None = None  # cap the training steps of an epoch (demo)
     eval_batch_size: int = 128  # validation and test
     num_workers: int = 0  # DataLoader decoding processes (no effect on the numbers)
-    precision: str = "bf16"  # bf16 autocast on a GPU (always fp32 on a CPU), or fp32
+    precision: str | None = None  # bf16 autocast on a GPU (always fp32 on a CPU), or fp32
 
     def __post_init__(self) -> None:
+        if self.regime not in REGIMES:
+            raise ValueError(f"regime must be one of {list(REGIMES)}, not {self.regime!r}")
+        for key, value in REGIME_DEFAULTS[self.regime].items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
+        if self.regime == "authors" and self.model_name != "efficientnet_v2_m":
+            raise ValueError(
+                f"the authors' regime trains torchvision's efficientnet_v2_m, not "
+                f"{self.model_name!r} (choose regime: ours for a timm model)"
+            )
         object.__setattr__(self, "crop_scale", tuple(float(s) for s in self.crop_scale))
+        steps = tuple((float(t), int(b)) for t, b in self.batch_steps)
+        object.__setattr__(self, "batch_steps", steps)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {self.precision!r}")
         if self.epochs < 1 or self.patience < 1 or (self.batch_size or 1) < 1:
             raise ValueError("epochs, batch_size and patience must be at least 1")
         if not 1 <= self.batch_min <= self.batch_max or self.batch_divisor < 1:
             raise ValueError("need 1 <= batch_min <= batch_max and batch_divisor >= 1")
+        if list(steps) != sorted(steps, reverse=True) or any(b < 1 for _, b in steps):
+            raise ValueError(f"batch_steps {steps}: thresholds largest first, sizes >= 1")
+
+    @property
+    def random_crop(self) -> bool:
+        """Whether a training image is the largest square of the whole image at a random
+        position (fastai's `Resize` on a training set), not its centre square."""
+        return self.regime == "authors"
+
+    @property
+    def drop_last(self) -> bool:
+        """Whether an epoch drops the training set's last partial batch (fastai's training
+        DataLoader does; ours keeps it)."""
+        return self.regime == "authors"
 
     def batch_size_for(self, n_train: int) -> int:
         """The batch size of a training set of `n_train` images: the fixed one if set, else
+        the first step whose threshold n_train / batch_divisor reaches (`batch_steps`), else
         n_train // batch_divisor clipped to [batch_min, batch_max]."""
         if self.batch_size is not None:
             return self.batch_size
+        if self.batch_steps:
+            return stepped_batch_size(n_train, self.batch_steps, self.batch_divisor, self.batch_min)
         return grid_batch_size(n_train, self.batch_divisor, self.batch_min, self.batch_max)
 
     def resolved(self, n_train: int) -> GridSettings:
@@ -121,6 +180,14 @@ class GridSettings:
 def grid_batch_size(n_train: int, divisor: int = 10, low: int = 8, high: int = 128) -> int:
     """n_train // divisor, clipped to [low, high]."""
     return int(min(max(n_train // divisor, low), high))
+
+
+def stepped_batch_size(
+    n_train: int, steps: Sequence[tuple[float, int]], divisor: int = 10, low: int = 8
+) -> int:
+    """The authors' rule: the size of the first (threshold, size) step, largest threshold
+    first, that n_train / divisor reaches; `low` below them all."""
+    return next((int(b) for t, b in steps if n_train / divisor >= t), int(low))
 
 
 def grid_settings_from(config: Mapping[str, Any], **run: Any) -> GridSettings:

@@ -1,8 +1,10 @@
 """The one training loop of both papers' classifiers: Adam, cross-entropy, early stopping on
-validation loss restoring the best weights (Keras's EarlyStopping(patience,
-restore_best_weights=True)), at most `epochs`. Paper 1's CNN (`train_classifier`) and paper 2's
-EfficientNetV2-M (`train_efficientnet`) differ only in the network, the batches and the settings
-they hand to `fit`.
+validation loss (`EarlyStopping`: Keras's EarlyStopping and fastai's EarlyStoppingCallback
+decide alike), at most `epochs`, then the best epoch's weights restored (Keras's
+restore_best_weights=True; paper 2's dose-response script) or the last epoch's kept (paper 2's
+Figure 3 script). Paper 1's CNN (`train_classifier`) and paper 2's EfficientNetV2-M
+(`train_efficientnet`, in the authors' regime or ours) differ only in the network, the
+optimiser, the batches and the settings they hand to `fit`.
 
 Every epoch's batch order, augmentation and dropout masks come from generators seeded by
 (seed, epoch, step), and every epoch ends in a checkpoint (model, optimizer, best weights,
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from dermsynth.classify import authors
 from dermsynth.classify.augment import Augmentation
 from dermsynth.classify.cnn import PaperCNN
 from dermsynth.classify.data import DROPOUT_STREAM, Batches, ImageSet
@@ -41,7 +44,7 @@ from dermsynth.seeds import derived_seed
 HISTORY_COLUMNS = [
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "improved", "seconds",
 ]  # fmt: skip
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 # settings that change how fast a run goes, never what it computes
 SPEED_ONLY = ("num_workers",)
 
@@ -157,10 +160,50 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in state.items()}
 
 
-def make_optimizer(model: nn.Module, settings: LoopSettings) -> torch.optim.Adam:
+def make_optimizer(model: nn.Module, settings: LoopSettings) -> torch.optim.Optimizer:
     """Adam with the settings' learning rate and epsilon."""
     # fused: one kernel for the whole update, about twice as fast as the default on a CPU
     return torch.optim.Adam(model.parameters(), lr=settings.lr, eps=settings.adam_eps, fused=True)
+
+
+def grid_optimizer(model: nn.Module, settings: GridSettings) -> torch.optim.Optimizer:
+    """Paper 2's optimiser: fastai's Adam in the authors' regime
+    (`dermsynth.classify.authors.make_optimizer`), else AdamW over every parameter with the
+    settings' betas, epsilon and weight decay (0: plain Adam)."""
+    if settings.regime == "authors":
+        return authors.make_optimizer(
+            model, settings.lr, eps=settings.adam_eps, beta2=settings.beta2,
+            weight_decay=settings.weight_decay,
+        )  # fmt: skip
+    return torch.optim.AdamW(
+        model.parameters(), lr=settings.lr, betas=(0.9, settings.beta2), eps=settings.adam_eps,
+        weight_decay=settings.weight_decay, fused=True,
+    )  # fmt: skip
+
+
+@dataclass
+class EarlyStopping:
+    """Stop after `patience` epochs in a row whose validation loss does not beat the best by
+    more than `min_delta` (Keras's EarlyStopping and fastai's EarlyStoppingCallback on
+    `valid_loss` both decide so)."""
+
+    patience: int
+    min_delta: float = 0.0
+    best_loss: float = float("inf")
+    best_epoch: int = 0
+    wait: int = 0
+
+    def update(self, epoch: int, loss: float) -> bool:
+        """Record epoch `epoch`'s validation loss; True when it is a new best."""
+        if loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.wait = loss, epoch, 0
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.wait >= self.patience
 
 
 def train_step(
@@ -203,23 +246,27 @@ def fit(
     checkpoint_path: str | Path,
     log: logging.Logger | None = None,
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None,
+    restore_best: bool = True,
 ) -> tuple[nn.Module, pd.DataFrame]:
     """Train `model` on `train_batches`, stopping early on `val_batches`' loss; resume from
     `checkpoint_path` when it holds a run of the same `identity` (settings and data).
+    `optimizer(model)` makes the optimiser (default: `make_optimizer` of the settings).
 
-    Returns the model with the best epoch's weights (in eval mode) and the history, one row per
-    epoch (`improved`: the epoch's val loss beat the best by more than min_delta; the last such
-    epoch is the one restored). `on_epoch_end(epoch, model)` runs after each checkpoint.
+    Returns the model (in eval mode) with the best epoch's weights, or with the last epoch's
+    when not `restore_best`, and the history, one row per epoch (`improved`: the epoch's val
+    loss beat the best by more than min_delta). `on_epoch_end(epoch, model)` runs after each
+    checkpoint.
     """
     log = log or logging.getLogger(__name__)
     device = train_batches.device
     checkpoint_path = Path(checkpoint_path)
     autocast = settings.precision == "bf16" and device.type == "cuda"
     model = prepare_model(model, device)
-    optimizer = make_optimizer(model, settings)
-    identity = {"version": CHECKPOINT_VERSION, **identity}
-    epoch, history, wait, finished = 0, [], 0, False
-    best_loss, best_epoch = float("inf"), 0
+    optimizer_ = (optimizer or (lambda m: make_optimizer(m, settings)))(model)
+    identity = {"version": CHECKPOINT_VERSION, "restore_best": restore_best, **identity}
+    stopping = EarlyStopping(settings.patience, settings.min_delta)
+    epoch, history, finished = 0, [], False
     best_state = _clone(model.state_dict())
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
@@ -227,12 +274,9 @@ def fit(
             log.warning("ignoring %s: made with other settings or data", checkpoint_path)
         else:
             model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            best_state, best_loss, best_epoch = (
-                state["best_state"], state["best_loss"], state["best_epoch"]
-            )  # fmt: skip
-            epoch, history, wait = state["epoch"], state["history"], state["wait"]
-            finished = state["finished"]
+            optimizer_.load_state_dict(state["optimizer"])
+            best_state, stopping = state["best_state"], EarlyStopping(**state["stopping"])
+            epoch, history, finished = state["epoch"], state["history"], state["finished"]
             _set_rng_states(state["rng"])
             log.info("resumed from %s after epoch %d", checkpoint_path, epoch)
 
@@ -252,7 +296,7 @@ def fit(
         )
         for step, (x, y) in enumerate(train_batches.epoch(epoch)):
             torch.manual_seed(derived_seed(settings.seed, DROPOUT_STREAM, epoch, step))
-            loss, logits = train_step(model, optimizer, x, y, autocast=autocast)
+            loss, logits = train_step(model, optimizer_, x, y, autocast=autocast)
             loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
@@ -262,13 +306,10 @@ def fit(
         if not torch.isfinite(torch.tensor(train_loss)):
             raise FloatingPointError(f"training loss is {train_loss} in epoch {epoch}")
         val_loss, val_accuracy = mean_loss(model, val_batches, autocast=autocast)
-        improved = val_loss < best_loss - settings.min_delta
-        if improved:
-            best_loss, best_epoch, wait = val_loss, epoch, 0
+        improved = stopping.update(epoch, val_loss)
+        if improved and restore_best:
             best_state = _clone(model.state_dict())
-        else:
-            wait += 1
-        finished = wait >= settings.patience or epoch >= settings.epochs
+        finished = stopping.stop or epoch >= settings.epochs
         history.append(
             {
                 "epoch": epoch, "train_loss": train_loss,
@@ -280,18 +321,17 @@ def fit(
         log.info(
             "epoch %d: train loss %.4f acc %.3f, val loss %.4f acc %.3f%s (%.1f s)",
             epoch, train_loss, history[-1]["train_accuracy"], val_loss, val_accuracy,
-            " (best)" if improved else f", {wait} without improvement", history[-1]["seconds"],
+            " (best)" if improved else f", {stopping.wait} without improvement",
+            history[-1]["seconds"],
         )  # fmt: skip
         state = {
             "identity": identity,
             "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "best_state": best_state,
-            "best_loss": best_loss,
-            "best_epoch": best_epoch,
+            "optimizer": optimizer_.state_dict(),
+            "best_state": best_state if restore_best else {},
+            "stopping": asdict(stopping),
             "epoch": epoch,
             "history": history,
-            "wait": wait,
             "finished": finished,
             "rng": _rng_states(),
         }
@@ -300,11 +340,13 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
 
-    if wait >= settings.patience:
-        log.info("early stop after epoch %d: restoring epoch %d", epoch, best_epoch)
+    ended = "early stop after" if stopping.stop else "reached"
+    if restore_best:
+        log.info("%s epoch %d: restoring epoch %d", ended, epoch, stopping.best_epoch)
+        model.load_state_dict(best_state)
     else:
-        log.info("reached %d epochs: restoring epoch %d", epoch, best_epoch)
-    model.load_state_dict(best_state)
+        log.info("%s epoch %d: keeping its weights (best epoch %d)", ended, epoch,
+                 stopping.best_epoch)  # fmt: skip
     model.eval()
     return model, pd.DataFrame(history, columns=HISTORY_COLUMNS)
 
@@ -357,28 +399,36 @@ def train_efficientnet(
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> tuple[nn.Module, pd.DataFrame, GridSettings]:
     """Train paper 2's network on image files (`fit`, with the transforms axis), its batch size
-    from the training set's size. Returns the model, the history and the settings with the
-    batch size used."""
+    from the training set's size, in the settings' regime: the authors' (fastai's network,
+    optimiser and `aug_transforms()` on each batch, the last partial batch dropped) or ours.
+    Returns the model, the history and the settings with the batch size used."""
     log = log or logging.getLogger(__name__)
     device = pick_device(device)
     settings = settings.resolved(len(train))
     model = build_efficientnet(settings, len(train.classes))
+    authors_regime = settings.regime == "authors"
+    augment = settings.transforms and authors_regime
     train_batches = FileBatches(
         train, settings.batch_size, seed=settings.seed, shuffle=True,
-        transform=standard_transforms(settings), max_steps=settings.max_steps_per_epoch,
-        device=device, workers=settings.num_workers,
+        transform=None if authors_regime else standard_transforms(settings),
+        batch_transform=authors.fastai_augment() if augment else None,
+        drop_last=settings.drop_last, max_steps=settings.max_steps_per_epoch, device=device,
+        workers=settings.num_workers,
     )  # fmt: skip
     val_batches = FileBatches(
         val, settings.eval_batch_size, device=device, workers=settings.num_workers
     )
     log.info(
-        "%s (%s): %d train and %d val images at %d px, transforms %s", settings.model_name,
+        "%s regime, %s (%s): %d train and %d val images at %d px, batch %d, transforms %s, "
+        "%d trainable parameters", settings.regime, settings.model_name,
         settings.weights or "random init", len(train), len(val), settings.image_size,
-        "on" if settings.transforms else "off",
+        settings.batch_size, "on" if settings.transforms else "off",
+        authors.trainable_parameters(model),
     )  # fmt: skip
     model, history = fit(
         model, train_batches, val_batches, settings=settings,
         identity=grid_identity(settings, train, val), checkpoint_path=checkpoint_path, log=log,
-        on_epoch_end=on_epoch_end,
+        on_epoch_end=on_epoch_end, optimizer=lambda m: grid_optimizer(m, settings),
+        restore_best=settings.restore_best,
     )  # fmt: skip
     return model, history, settings

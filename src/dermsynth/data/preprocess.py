@@ -2,9 +2,12 @@
 
 Layout: `<out>/<size>/<image_id>.png` (lossless), and `<out>/index.csv` with each image's
 source size. Images are centre-cropped to a square (or squashed, `crop="squash"`) and resized
-with a bicubic filter, largest size first. JPEGs are decoded in draft mode at the smallest
-DCT scale that still covers the largest output size, and PNGs are written by our fast writer
-(`dermsynth.data.png`): all of HAM10000 takes under a minute on two cores.
+with a bicubic filter, largest size first. Optionally also `<out>/<size>-short/<image_id>.png`:
+the whole image, its shorter side resized to `size` (paper 2's authors' classifier crops its
+training square from the whole image, at a random position: fastai's `Resize`). JPEGs are
+decoded in draft mode at the smallest DCT scale that still covers the largest output size, and
+PNGs are written by our fast writer (`dermsynth.data.png`): all of HAM10000 takes under a minute
+on two cores.
 """
 
 from __future__ import annotations
@@ -36,13 +39,17 @@ def resized_path(images_dir: str | Path, size: int, image_id: str) -> Path:
     return Path(images_dir) / str(size) / f"{image_id}.png"
 
 
-def load_square(
+def short_side_path(images_dir: str | Path, size: int, image_id: str) -> Path:
+    """Where the copy of `image_id` whose shorter side is `size` px lies."""
+    return Path(images_dir) / f"{size}-short" / f"{image_id}.png"
+
+
+def decode_rgb(
     path: str | Path, largest: int, crop: str = "center"
 ) -> tuple[Image.Image, int, int]:
-    """Decode an image once (JPEG draft mode where it helps), as RGB, cropped to a square.
-
-    Returns the square image and the source width and height.
-    """
+    """Decode an image once as RGB, upright, in JPEG draft mode at the smallest scale whose
+    shorter side still covers `largest` (`crop="squash"`: both sides). Returns the image and
+    the source width and height."""
     with Image.open(path) as image:
         width, height = image.size
         short = min(width, height)
@@ -56,12 +63,34 @@ def load_square(
             image = ImageOps.exif_transpose(image)
         if image.mode != "RGB":
             image = image.convert("RGB")
-    if crop == "center":
-        w, h = image.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        image = image.crop((left, top, left + side, top + side))
     return image, width, height
+
+
+def center_square(image: Image.Image) -> Image.Image:
+    """The largest centred square of an image."""
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def load_square(
+    path: str | Path, largest: int, crop: str = "center"
+) -> tuple[Image.Image, int, int]:
+    """Decode an image once (JPEG draft mode where it helps), as RGB, cropped to a square.
+
+    Returns the square image and the source width and height.
+    """
+    image, width, height = decode_rgb(path, largest, crop)
+    return (center_square(image) if crop == "center" else image), width, height
+
+
+def short_side_copy(image: Image.Image, size: int) -> Image.Image:
+    """The image resized (bicubic) so that its shorter side is `size` px, aspect kept."""
+    w, h = image.size
+    scale = size / min(w, h)
+    wanted = (size, max(size, round(h * scale))) if w <= h else (max(size, round(w * scale)), size)
+    return image.resize(wanted, Image.Resampling.BICUBIC)
 
 
 @dataclass(frozen=True)
@@ -72,11 +101,16 @@ class _Job:
     out: Path
     sizes: tuple[int, ...]
     crop: str
+    short_sides: tuple[int, ...] = ()
 
 
 def _resize_one(job: _Job) -> tuple[str, int, int, str]:
     try:
-        image, width, height = load_square(job.source, max(job.sizes), job.crop)
+        full, width, height = decode_rgb(job.source, max(job.sizes + job.short_sides), job.crop)
+        for side in job.short_sides:
+            write_png(short_side_path(job.out, side, job.image_id),
+                      np.asarray(short_side_copy(full, side)))  # fmt: skip
+        image = center_square(full) if job.crop == "center" else full
         # largest first, each size from the one before: bicubic is antialiased, and a
         # smaller source makes the small sizes nearly free
         for size in job.sizes:
@@ -94,8 +128,10 @@ def resize_images(
     crop: str = "center",
     workers: int = 1,
     source: str = "pairs.csv",
+    short_sides: Sequence[int] = (),
 ) -> pd.DataFrame:
-    """Write every image of `pairs` (columns image_id, path) at every size, atomically.
+    """Write every image of `pairs` (columns image_id, path) at every size, atomically, and
+    at every size of `short_sides` with its aspect kept (`short_side_path`).
 
     A file that cannot be decoded stops the whole step with an error naming the file and its
     row in `source`; nothing is left in `out`.
@@ -105,10 +141,13 @@ def resize_images(
     sizes = tuple(sorted({int(s) for s in sizes}, reverse=True))
     out = Path(out)
     with atomic_directory(out) as staging:
+        short_sides = tuple(sorted({int(s) for s in short_sides}, reverse=True))
         for size in sizes:
             (staging / str(size)).mkdir()
+        for side in short_sides:
+            short_side_path(staging, side, "x").parent.mkdir()
         jobs = [
-            _Job(row.image_id, row.path, csv_line(i), staging, sizes, crop)
+            _Job(row.image_id, row.path, csv_line(i), staging, sizes, crop, short_sides)
             for i, row in enumerate(pairs[["image_id", "path"]].itertuples(index=False))
         ]
         results = []

@@ -31,7 +31,7 @@ DDI_RUN_ID = re.compile(
 GRID_RUN_KEYS = {"protocols", "real_per_class", "sources", "synthetic_per_real", "transforms",
                  "seeds", "dose_response"}  # fmt: skip
 DOSE_KEYS = {"real_per_class", "synthetic_per_real", "sources", "transforms", "seeds",
-             "first_index"}  # fmt: skip
+             "first_index", "settings"}  # fmt: skip
 DDI_KEYS = {"sources", "synthetic_per_real", "transforms", "seeds"}
 
 
@@ -117,6 +117,34 @@ def _unknown(config: Mapping[str, Any], known: set[str], where: str) -> None:
         raise ValueError(f"unknown {where} key(s) {unknown}; known: {sorted(known)}")
 
 
+def _main_runs(config: Mapping[str, Any], protocol: str) -> list[GridRun]:
+    sources = [s for s in config["sources"] if s != NO_SYNTHETIC]
+    per_real = int(config["synthetic_per_real"])
+    return [
+        GridRun(protocol, int(n), source, 0 if source == NO_SYNTHETIC else per_real, bool(t), seed)
+        for n in config["real_per_class"]
+        for source in (NO_SYNTHETIC, *sources)
+        for t in config["transforms"]
+        for seed in seed_list(config["seeds"])
+    ]
+
+
+def _dose_runs(config: Mapping[str, Any], protocol: str) -> list[GridRun]:
+    dose = config.get("dose_response") or {}
+    _unknown(dose, DOSE_KEYS, "dose_response")
+    if not dose:
+        return []
+    sources = dose.get("sources", config["sources"])
+    return [
+        GridRun(protocol, int(n), source, int(x), bool(t), seed, int(dose.get("first_index", 0)))
+        for n in dose["real_per_class"]
+        for source in [s for s in sources if s != NO_SYNTHETIC]
+        for x in dose["synthetic_per_real"]
+        for t in dose.get("transforms", config["transforms"])
+        for seed in seed_list(dose.get("seeds", config["seeds"]))
+    ]
+
+
 def grid_runs(config: Mapping[str, Any]) -> list[GridRun]:
     """Every run of a grid config: per protocol, the main grid, then the dose-response runs.
 
@@ -124,37 +152,34 @@ def grid_runs(config: Mapping[str, Any]) -> list[GridRun]:
     sources; `none`, the baseline without synthetic images, always runs), `synthetic_per_real`
     (the main grid's, e.g. 10), `transforms` (list of booleans), `seeds` (count or list) and
     optionally `dose_response`: `real_per_class` and `synthetic_per_real` lists, `first_index`
-    (the first synthetic index its runs read, default 0), and `sources`, `transforms` and
-    `seeds` that default to the main grid's.
+    (the first synthetic index its runs read, default 0), `sources`, `transforms` and `seeds`
+    that default to the main grid's, and `settings` for its runs (`run_settings`). A run of
+    both is one run; with dose-response `settings` none may be.
     """
     _unknown(config, GRID_RUN_KEYS, "grid")
-    sources = [s for s in config["sources"] if s != NO_SYNTHETIC]
-    transforms = [bool(t) for t in config["transforms"]]
-    seeds = seed_list(config["seeds"])
-    per_real = int(config["synthetic_per_real"])
-    dose = config.get("dose_response") or {}
-    _unknown(dose, DOSE_KEYS, "dose_response")
     runs = []
     for protocol in config.get("protocols", ["authors"]):
-        runs += [
-            GridRun(protocol, int(n), source, 0 if source == NO_SYNTHETIC else per_real, t, seed)
-            for n in config["real_per_class"]
-            for source in (NO_SYNTHETIC, *sources)
-            for t in transforms
-            for seed in seeds
-        ]
-        if dose:
-            runs += [
-                GridRun(
-                    protocol, int(n), source, int(x), bool(t), seed, int(dose.get("first_index", 0))
-                )  # fmt: skip
-                for n in dose["real_per_class"]
-                for source in [s for s in dose.get("sources", sources) if s != NO_SYNTHETIC]
-                for x in dose["synthetic_per_real"]
-                for t in dose.get("transforms", transforms)
-                for seed in seed_list(dose.get("seeds", seeds))
-            ]
+        main, dose = _main_runs(config, protocol), _dose_runs(config, protocol)
+        both = sorted(set(main) & set(dose), key=lambda run: run.run_id)
+        if both and (config.get("dose_response") or {}).get("settings"):
+            raise ValueError(
+                f"dose-response run(s) {[r.run_id for r in both[:3]]} are also main-grid runs, "
+                "and dose_response.settings would give them other settings: give "
+                "dose_response a first_index beyond the grid's images (the authors': 10)"
+            )
+        runs += main + dose
     return list(dict.fromkeys(runs))
+
+
+def run_settings(section: Mapping[str, Any], run: GridRun) -> dict[str, Any]:
+    """A grid run's classifier settings: the `classify.grid` section's `settings`, updated by
+    `dose_response.settings` for a dose-response run (the authors' dose-response script keeps
+    the best epoch and adds a batch size of 128)."""
+    settings = dict(section.get("settings") or {})
+    dose = section.get("dose_response") or {}
+    if run in _dose_runs({k: v for k, v in section.items() if k in GRID_RUN_KEYS}, run.protocol):
+        settings.update(dose.get("settings") or {})
+    return settings
 
 
 def section_grid_runs(grid: Mapping[str, Any] | None) -> list[GridRun]:
