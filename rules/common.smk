@@ -148,6 +148,13 @@ def glide_options(kind):
 
 def glide_finetune_inputs(wildcards):
     """Images, pairs, the split the model trains on, and OpenAI's weights when configured."""
+    finetune = config["glide"]["finetune"]
+    sizes = config["preprocess"]["sizes"]["ham10000"]
+    if finetune.get("crop") == "random" and finetune.get("source_size") not in sizes:
+        raise ValueError(
+            f"config glide.finetune.source_size {finetune.get('source_size')} (the copies its "
+            f"random crops are cut from) is not among preprocess.sizes.ham10000 {sizes}"
+        )
     inputs = {
         "pairs": pairs_table("ham10000"),
         "images": "results/data/ham10000/images",
@@ -346,7 +353,10 @@ def metric_classes(method):
 
 
 def quality_settings():
-    keys = ("pairing", "pixel_scale", "bootstrap", "level", "seed", "prdc_k", "is_splits")
+    keys = (
+        "definitions", "pairing", "pixel_scale", "bootstrap", "level", "seed", "prdc_k",
+        "is_splits",
+    )
     return {key: config["metrics"][key] for key in keys}
 
 

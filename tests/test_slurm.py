@@ -33,7 +33,7 @@ demo:
   ham10000:
     lesions_per_class: {akiec: 4, bcc: 4, bkl: 4, df: 4, mel: 4, nv: 4, vasc: 4}
 preprocess:
-  sizes: {ham10000: [64]}
+  sizes: {ham10000: [64, 128]}   # the base model's input and the copies it crops from
 glide:
   finetune: {max_steps: 8, checkpoint_every: 2}
 """
