@@ -3,10 +3,13 @@ torch-fidelity's own functions where it has them and to hand-computed values whe
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kernel_poly, mmd2
 from torch_fidelity.metric_prc import calculate_precision_recall_full
 
@@ -18,6 +21,7 @@ from dermsynth.metrics.distribution import (
     inception_score,
     kernel_inception_distance,
     knn_radii,
+    pooled_inception_score,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -204,6 +208,42 @@ def test_inception_score_clips_the_splits_to_the_number_of_images():
 
 def test_inception_score_of_no_images_is_nan():
     assert np.isnan(inception_score(np.zeros((0, 1008))))
+
+
+# --- IS on average-pooled features (definitions: paper) ----------------------------------------
+
+
+def test_pooled_inception_score_of_a_hand_computed_feature_matrix():
+    # two images, three pooled features; softmaxes (1/3, 1/3, 1/3) and (1/2, 1/4, 1/4)
+    pool = np.array([[0.0, 0.0, 0.0], [math.log(2), 0.0, 0.0]])
+    marginal = [5 / 12, 7 / 24, 7 / 24]
+    kl_first = 1 / 3 * math.log((1 / 3) / marginal[0]) + 2 / 3 * math.log((1 / 3) / marginal[1])
+    kl_second = 1 / 2 * math.log((1 / 2) / marginal[0]) + 1 / 2 * math.log((1 / 4) / marginal[1])
+    expected = math.exp((kl_first + kl_second) / 2)  # 1.01447
+    assert pooled_inception_score(pool) == pytest.approx(expected, rel=1e-12)
+
+
+def test_pooled_inception_score_is_torch_fidelitys_is_of_the_pooled_features_in_one_split():
+    pool = np.abs(gaussian(40, 2048, 11))  # non-negative, as after ReLU and average pooling
+    reference = isc_features_to_metric(torch.from_numpy(pool), splits=1, shuffle=False)
+    assert pooled_inception_score(pool) == pytest.approx(reference["inception_score_mean"])
+
+
+def test_pooled_inception_score_of_one_image_or_of_identical_images_is_1():
+    # why definitions: paper takes IS over a class's pairs, not as a mean of per-pair IS
+    one = np.abs(gaussian(1, 2048, 12))
+    assert pooled_inception_score(one) == pytest.approx(1.0, abs=1e-12)
+    assert pooled_inception_score(np.repeat(one, 5, axis=0)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_pooled_inception_score_ignores_a_constant_added_to_an_images_features():
+    pool = np.abs(gaussian(10, 64, 13))
+    shifted = pool + np.arange(10)[:, None]  # softmax is shift-invariant per image
+    assert pooled_inception_score(shifted) == pytest.approx(pooled_inception_score(pool))
+
+
+def test_pooled_inception_score_of_no_images_is_nan():
+    assert np.isnan(pooled_inception_score(np.zeros((0, 2048))))
 
 
 # --- precision, recall, density, coverage ----------------------------------------------------

@@ -2,24 +2,31 @@
 
 Two classes present of the three configured (config order nv, mel, bcc; bcc has no synthetic
 images), 6 synthetic and 8 real 16 px images of each, 8-dimensional "pool" features and
-10 logits drawn at random: the table's bookkeeping, not Inception, is under test here.
+10 logits drawn at random: the table's bookkeeping, not Inception, is under test here, under
+both definitions. A hand-made example of constant-colour images with 2-d features pins the
+paper definitions' per-pair means, FID and IS to values computed by hand.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from dermsynth.data.png import write_png
 from dermsynth.errors import DataError
+from dermsynth.metrics.distribution import frechet_distance
 from dermsynth.metrics.images import load_rgb, thumbnail
 from dermsynth.metrics.inception import ImageFeatures, save_features
 from dermsynth.metrics.quality import (
+    DEFINITIONS,
     METRICS,
+    PAPER_METRICS,
     QualitySettings,
     paper_values,
     quality_table,
@@ -32,7 +39,8 @@ CLASSES = {"nv": "Melanocytic nevi", "mel": "Melanoma", "bcc": "Basal cell carci
 SIZE = 16
 N_SYNTHETIC, N_REAL = 6, 8
 SETTINGS = QualitySettings(bootstrap=60, prdc_k=2, is_splits=2, seed=0)
-REFERENCE = Path(__file__).resolve().parents[1] / "resources/reference/shavlokhova2023_table1.csv"
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "resources/reference/shavlokhova2023_table1.csv"
 
 
 def image_features(
@@ -85,9 +93,9 @@ def table_of(synthetic, real, settings=SETTINGS, reference=None) -> pd.DataFrame
     return table
 
 
-@pytest.fixture(scope="module")
-def table(sets) -> pd.DataFrame:
-    return table_of(*sets).set_index("group")
+@pytest.fixture(scope="module", params=DEFINITIONS)
+def table(sets, request) -> pd.DataFrame:
+    return table_of(*sets, replace(SETTINGS, definitions=request.param)).set_index("group")
 
 
 def test_one_row_per_present_class_in_config_order_then_overall_and_class_mean(table):
@@ -133,6 +141,7 @@ def test_every_interval_contains_its_value(table, metric):
 
 
 def test_the_settings_used_are_in_every_row(table):
+    assert table["definitions"].nunique() == 1 and table["definitions"].iloc[0] in DEFINITIONS
     assert (table["pairing"] == "random_same_class").all()
     assert (table["pixel_scale"] == "unit").all()
     assert table["pixel_scale_note"].str.startswith("pixels on [0,1]").all()
@@ -250,3 +259,151 @@ def test_the_same_seed_writes_a_bit_identical_table_and_another_seed_does_not(se
     )
     assert first_bytes == again_bytes
     assert first_bytes != other_bytes
+
+
+# --- definitions: ours | paper ---------------------------------------------------------------
+
+
+def constant_image(level: int) -> np.ndarray:
+    return np.full((SIZE, SIZE, 3), level, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def hand_made(tmp_path_factory) -> tuple[pd.DataFrame, ImageFeatures, ImageFeatures]:
+    """Two synthetic and three real constant-colour mel images with 2-d pooled features.
+
+    Nearest pairing by thumbnail pairs synthetic level 51 with real level 0 and synthetic 230
+    with real 255; real 128 is nobody's partner, and its features lie far from the rest.
+    """
+    root = tmp_path_factory.mktemp("hand_made")
+    synthetic = image_features(
+        root / "syn", "syn", {"mel": 2}, 5, pixels=[constant_image(51), constant_image(230)]
+    )
+    real = image_features(
+        root / "real", "real", {"mel": 3}, 6,
+        pixels=[constant_image(0), constant_image(255), constant_image(128)],
+    )  # fmt: skip
+    ln3 = math.log(3)
+    synthetic = replace(synthetic, pool=np.array([[0.0, 0.0], [ln3, 0.0]]))
+    real = replace(real, pool=np.array([[ln3 / 2, -1.0], [ln3 / 2, 1.0], [50.0, 50.0]]))
+    settings = QualitySettings(
+        definitions="paper", pairing="nearest_same_class", bootstrap=5, prdc_k=1
+    )
+    table, pairs = quality_table(
+        synthetic, real, classes=CLASSES, settings=settings, reference=None, run="t", method="m"
+    )
+    assert pairs["real_id"].tolist() == ["real-mel-0", "real-mel-1"]
+    return table.set_index("group"), synthetic, real
+
+
+def test_paper_ssim_psnr_and_mse_are_means_over_the_pairs_of_a_class(hand_made):
+    table, _, _ = hand_made
+    first, second = 51 / 255, 230 / 255  # each against 0 and 1
+    mse = [first**2, (1 - second) ** 2]
+    c1 = 0.01**2  # SSIM of constant images: the luminance term alone
+    ssim = [c1 / (first**2 + c1), (2 * second + c1) / (second**2 + 1 + c1)]
+    assert table.loc["mel", "mse"] == pytest.approx(np.mean(mse), rel=1e-12)
+    assert table.loc["mel", "psnr"] == pytest.approx(np.mean([-10 * math.log10(m) for m in mse]))
+    assert table.loc["mel", "ssim"] == pytest.approx(np.mean(ssim), rel=1e-6)
+
+
+def test_paper_fid_is_between_the_synthetic_images_and_their_real_partners(hand_made):
+    table, synthetic, real = hand_made
+    # means equal; covariances diag((ln 3)^2 / 2, 0) and diag(0, 2), whose product is 0
+    assert table.loc["mel", "fid"] == pytest.approx(math.log(3) ** 2 / 2 + 2, rel=1e-9)
+    # the unpaired real image at (50, 50) would dominate a FID against all real images
+    assert frechet_distance(synthetic.pool, real.pool) > 100 * table.loc["mel", "fid"]
+
+
+def test_paper_is_is_over_the_softmax_of_the_pooled_features_of_the_pairs_synthetic_images(
+    hand_made,
+):
+    table, _, _ = hand_made
+    # softmaxes of (0, 0) and (ln 3, 0): (1/2, 1/2) and (3/4, 1/4); their mean (5/8, 3/8)
+    kl_first = 1 / 2 * math.log((1 / 2) / (5 / 8)) + 1 / 2 * math.log((1 / 2) / (3 / 8))
+    kl_second = 3 / 4 * math.log((3 / 4) / (5 / 8)) + 1 / 4 * math.log((1 / 4) / (3 / 8))
+    expected = math.exp((kl_first + kl_second) / 2)  # 1.0324
+    assert table.loc["mel", "is"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_paper_fid_of_a_class_with_a_single_pair_is_left_empty_not_invented(tmp_path):
+    synthetic = image_features(tmp_path / "syn", "syn", {"mel": 1, "nv": 3}, 7)
+    real = image_features(tmp_path / "real", "real", {"mel": 3, "nv": 3}, 8)
+    settings = replace(SETTINGS, definitions="paper", bootstrap=5, prdc_k=1)
+    table = table_of(synthetic, real, settings).set_index("group")
+    assert table.loc["mel", ["fid", "fid_low", "fid_high"]].isna().all()
+    assert np.isfinite(table.loc["nv", "fid"])
+    assert "undefined (one image per side has no covariance)" in table.loc["mel", "fid_definition"]
+    assert table.loc["mel", "is"] == 1.0  # one image is its own marginal
+
+
+def test_paper_definitions_change_fid_and_is_and_nothing_else(sets):
+    ours = table_of(*sets, replace(SETTINGS, bootstrap=20))
+    paper = table_of(*sets, replace(SETTINGS, bootstrap=20, definitions="paper"))
+    assert list(ours.columns) == list(paper.columns)
+    changed = {column for column in ours.columns if not ours[column].equals(paper[column])}
+    assert changed == {
+        "definitions", "fid", "fid_low", "fid_high", "is", "is_low", "is_high",
+        "fid_definition", "is_definition",
+    }  # fmt: skip
+
+
+def test_every_row_names_its_definitions_and_how_each_paper_metric_was_computed(sets):
+    notes = {}
+    for definitions in DEFINITIONS:
+        table = table_of(*sets, replace(SETTINGS, definitions=definitions, bootstrap=2))
+        assert (table["definitions"] == definitions).all()
+        for metric in PAPER_METRICS:
+            assert table[f"{metric}_definition"].nunique() == 1
+            notes[definitions, metric] = table[f"{metric}_definition"].iloc[0]
+    for definitions in DEFINITIONS:
+        assert notes[definitions, "ssim"].startswith("mean over the group's synthetic-real pairs")
+        assert "pixels on [0,1]" in notes[definitions, "psnr"]
+    assert "all synthetic and all real images" in notes["ours", "fid"]
+    assert "1008 class logits" in notes["ours", "is"] and "2 splits" in notes["ours", "is"]
+    assert "not a mean of per-pair FIDs" in notes["paper", "fid"]
+    assert "softmax over the 2048 average-pooled features" in notes["paper", "is"]
+    assert "one split" in notes["paper", "is"]
+    for metric in ("fid", "is"):
+        assert "whose weights we cannot load" in notes["paper", metric]
+
+
+@pytest.mark.parametrize(
+    ("definitions", "pixel_scale", "same"),
+    [
+        ("ours", "unit", {"ssim": True, "psnr": False, "mse": True, "fid": False, "is": False}),
+        ("ours", "uint8", {"ssim": True, "psnr": False, "mse": False, "fid": False, "is": False}),
+        ("paper", "unit", {"ssim": True, "psnr": False, "mse": True, "fid": True, "is": True}),
+        ("paper", "paper_compat", dict.fromkeys(PAPER_METRICS, True)),
+    ],
+)
+def test_each_published_value_has_beside_it_whether_ours_is_computed_the_same_way(
+    sets, definitions, pixel_scale, same
+):
+    settings = replace(SETTINGS, definitions=definitions, pixel_scale=pixel_scale, bootstrap=2)
+    table = table_of(*sets, settings, reference=REFERENCE).set_index("group")
+    columns = list(table.columns)
+    for metric in PAPER_METRICS:
+        column = f"paper_{metric}_same_definition"
+        assert columns.index(column) == columns.index(f"paper_{metric}") + 1
+        assert table.loc[["nv", "mel", "class_mean"], column].tolist() == [same[metric]] * 3
+        assert table.loc["overall", column] is pd.NA  # the paper has no pooled row
+
+
+def test_without_published_values_there_is_no_same_definition_column(table):
+    assert not [column for column in table.columns if column.endswith("_same_definition")]
+
+
+def test_unknown_definitions_raise(sets):
+    with pytest.raises(ValueError, match=r"definitions 'keras': expected one of \('ours',"):
+        table_of(*sets, replace(SETTINGS, definitions="keras"))
+
+
+def test_our_definitions_are_the_default_of_both_configs_the_schema_and_the_settings():
+    for name in ("config.yaml", "paper.yaml"):
+        config = yaml.safe_load((REPO / "config" / name).read_text())
+        assert config["metrics"]["definitions"] == "ours", name
+    schema = yaml.safe_load((REPO / "config/schema/config.schema.yaml").read_text())
+    entry = schema["properties"]["metrics"]["properties"]["definitions"]
+    assert entry["default"] == "ours" and entry["enum"] == list(DEFINITIONS)
+    assert QualitySettings().definitions == "ours"

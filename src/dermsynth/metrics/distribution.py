@@ -1,9 +1,10 @@
 """Distances between the feature distributions of a synthetic and a real image set.
 
 FID (Heusel et al. 2017), KID (Binkowski et al. 2018, the unbiased MMD estimator, so that it is
-meaningful at small n), IS (Salimans et al. 2016, torch-fidelity's implementation) and
-precision/recall/density/coverage (Naeem et al. 2020). Tests pin FID, KID and precision/recall
-to torch-fidelity's own functions.
+meaningful at small n), IS (Salimans et al. 2016, torch-fidelity's implementation, on class
+logits), IS on average-pooled features (`pooled_inception_score`, our reading of paper 1's
+section 2.2) and precision/recall/density/coverage (Naeem et al. 2020). Tests pin FID, KID, both
+IS and precision/recall to torch-fidelity's own functions.
 """
 
 from __future__ import annotations
@@ -106,6 +107,26 @@ def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10) -> floa
     splits = max(1, min(splits, logits.shape[0]))
     result = isc_features_to_metric(logits, splits=splits, shuffle=False)
     return float(result["inception_score_mean"])
+
+
+def pooled_inception_score(pool: np.ndarray | torch.Tensor) -> float:
+    """IS of one set of images whose class distributions are softmaxes over pooled features.
+
+    Paper 1 (section 2.2) computes IS with an InceptionV3 "initialized with average pooling and
+    without the top layer", a network with no class layer. Our reading: each image's 2048
+    average-pooled activations stand where the class logits would be, p(y|x) is their softmax,
+    and IS = exp(mean_x KL(p(y|x) || p(y))) with p(y) the mean of p(y|x) over the set, in one
+    split (the paper names none). torch-fidelity's IS on the same features with one unshuffled
+    split is the same number.
+    """
+    features = _as_float64(pool)
+    if features.shape[0] < 1:
+        return float("nan")
+    log_p = features.log_softmax(dim=1)
+    p = log_p.exp()
+    log_marginal = p.mean(dim=0).log()
+    kl = (p * (log_p - log_marginal)).sum(dim=1)
+    return float(kl.mean().exp())
 
 
 def knn_radii(features: np.ndarray | torch.Tensor, k: int) -> torch.Tensor:

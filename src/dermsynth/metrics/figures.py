@@ -21,7 +21,8 @@ PANELS = ("ssim", "psnr", "mse", "fid", "is", "kid", "precision", "coverage")
 
 def plot_quality(table: pd.DataFrame, path: str | Path, *, run: str, method: str) -> None:
     """One panel per metric: a bar per class (and pooled), 95% bootstrap intervals, and the
-    paper's published value as a black tick where there is one."""
+    paper's published value as a black tick where ours is computed the same way
+    (`paper_<metric>_same_definition`)."""
     rows = table[table["group"] != "class_mean"].reset_index(drop=True)
     x = np.arange(len(rows))
     fig, axes = plt.subplots(2, 4, figsize=(15, 6.5), squeeze=False)
@@ -36,16 +37,19 @@ def plot_quality(table: pd.DataFrame, path: str | Path, *, run: str, method: str
             fmt="none", ecolor="black", capsize=2, lw=0.8,
         )  # fmt: skip
         paper = f"paper_{metric}"
-        # the paper's PSNR used peak 255 on [0,1] MSE: only comparable on that scale
-        psnr_mismatch = metric == "psnr" and table["pixel_scale"].iloc[0] != "paper_compat"
-        if paper in rows and rows[paper].notna().any() and not psnr_mismatch:
-            ax.scatter(x, rows[paper], marker="_", s=200, color="black", label="paper 1")
+        # a published value computed otherwise (the paper's PSNR beside a true PSNR) is no target
+        same = np.zeros(len(rows), bool)
+        if paper in rows:
+            same = rows[f"{paper}_same_definition"].fillna(False).to_numpy(bool)
+        if same.any():
+            ax.scatter(x[same], rows[paper][same], marker="_", s=200, c="black", label="paper 1")
             ax.legend(fontsize=7)
         ax.set_xticks(x, rows["group"], rotation=60, fontsize=7)
         ax.set_title(metric.upper() if len(metric) <= 4 else metric, fontsize=9)
     fig.suptitle(
-        f"Table 1, {method} ({run}): pixel scale {table['pixel_scale'].iloc[0]}, "
-        f"pairing {table['pairing'].iloc[0]}\nInception: {table['inception_weights'].iloc[0]}",
+        f"Table 1, {method} ({run}): definitions {table['definitions'].iloc[0]}, pixel scale "
+        f"{table['pixel_scale'].iloc[0]}, pairing {table['pairing'].iloc[0]}\n"
+        f"Inception: {table['inception_weights'].iloc[0]}",
         fontsize=9,
     )
     fig.tight_layout()

@@ -26,7 +26,8 @@ from dermsynth.metrics.images import load_rgb, read_image_set, thumbnail
 log = logging.getLogger("dermsynth.metrics")
 
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"  # torch-fidelity's weights-inception-2015-12-05-6726825d
-FEATURES = ("2048", "logits_unbiased")  # pool3 (FID, KID, PRDC, audit) and logits (IS)
+# the average-pooled pool3 (FID, KID, PRDC, the audit; IS with definitions: paper), the logits (IS)
+FEATURES = ("2048", "logits_unbiased")
 THUMBNAIL_SIDE = 32
 
 
