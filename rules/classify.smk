@@ -1,5 +1,6 @@
 # Paper 1, section 2.4: the CNN ablation (original / synthetic / combined x split protocol),
-# one job per arm, gathered into Table 3 and Table 2's AI columns. Test sets are real only.
+# one job per arm, gathered into Table 3 and Table 2's AI columns. Test sets are the split's real
+# images (classify.paper_cnn.test_set: real) or the arm's own images split 80/20 (paper).
 
 
 rule classify_cnn:
@@ -17,6 +18,9 @@ rule classify_cnn:
         classes=config["datasets"]["ham10000"]["classes"],
         settings=PAPER_CNN["settings"],
         size=PAPER_CNN["image_size"],
+        test_set=PAPER_CNN["test_set"],
+        # test_set paper: synthetic images split in the protocol's proportions, with its seed
+        synthetic_split=lambda wildcards: config["splits"]["ham10000"][wildcards.protocol],
         run=config["run"],
         # resume state: kept when the job dies (so it is not a declared output)
         checkpoint=lambda wildcards: (

@@ -1,11 +1,13 @@
 """dermsynth.classify.run and .evaluate: one ablation run from files to files learns the toy
-dataset's colour-coded classes, tests on real images only, and reports what metrics.json
-promises; its figures, history and weights are written and the checkpoint removed."""
+dataset's colour-coded classes, tests on the test set its composition names (real images only,
+or, as the paper did, the arm's own images), and reports what metrics.json promises; its
+figures, history and weights are written and the checkpoint removed."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,9 +17,13 @@ from dermsynth.classify.data import load_image_set, variant_frames
 from dermsynth.classify.evaluate import classification_metrics
 from dermsynth.classify.run import load_model, run_paper_cnn
 from dermsynth.classify.settings import CNNSettings
+from dermsynth.classify.table3 import gather_table3
 from dermsynth.classify.train import HISTORY_COLUMNS, predict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+REFERENCE = Path(__file__).resolve().parents[1] / "resources" / "reference"
+PAPER_TABLE3 = REFERENCE / "shavlokhova2023_table3.csv"
+PAPER_TABLE2 = REFERENCE / "shavlokhova2023_table2.csv"
 SETTINGS = CNNSettings(
     epochs=25, batch_size=4, lr=3e-3, patience=3, image_size=SIZE, filters=(8, 16, 16),
     dense=32, dropout=0.0, seed=0,
@@ -52,6 +58,10 @@ def test_metrics_json_says_what_was_trained_and_tested(combined):
     written = json.loads(outputs["metrics"].read_text())
     assert written == json.loads(json.dumps(record))
     assert written["test_set"] == "real images only"
+    assert written["test_set_composition"] == "real"
+    assert (written["n_test_real"], written["n_test_synthetic"], written["n_val_synthetic"]) == (
+        3, 0, 0,
+    )  # fmt: skip
     assert (written["variant"], written["protocol"], written["run"]) == (
         "combined", "paper_random", "test",
     )  # fmt: skip
@@ -98,6 +108,62 @@ def test_a_variant_without_synthetic_images_counts_none(tmp_path, combined):
     )  # fmt: skip
     assert (record["n_train_real"], record["n_train_synthetic"]) == (12, 0)
     assert record["epochs_run"] == 1 and record["protocol"] == "lesion_grouped"
+
+
+@pytest.fixture(scope="module")
+def paper_composition(tmp_path_factory):
+    """The synthetic and combined arms (paper_random) tested on their own images, as the
+    paper's were, gathered into Table 3 and Table 2: (records, the tables)."""
+    root = tmp_path_factory.mktemp("paper")
+    toy = write_toy_dataset(root / "toy")
+    records, metrics = [], []
+    for variant in ("synthetic", "combined"):
+        outputs = {name: root / variant / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
+        records.append(run_paper_cnn(
+            split=toy.split, images_dir=toy.images, variant=variant, protocol="paper_random",
+            classes=CLASSES, settings=replace(SETTINGS, epochs=2), synthetic=toy.synthetic,
+            checkpoint=root / f"{variant}.pt", run="test", device="cpu", test_set="paper",
+            synthetic_split={"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0}, **outputs,
+        ))  # fmt: skip
+        metrics.append(outputs["metrics"])
+    tables = {name: root / f"{name}.csv" for name in ("table", "wide", "table2")}
+    gather_table3(
+        metrics, paper_table3=PAPER_TABLE3, table=tables["table"], wide=tables["wide"],
+        figure=root / "f1.png", run="test", paper_table2=PAPER_TABLE2, table2=tables["table2"],
+    )  # fmt: skip
+    read = {name: pd.read_csv(path, dtype={"row": str}) for name, path in tables.items()}
+    return records, read
+
+
+def test_a_paper_composition_run_tests_on_synthetic_images_and_says_so(paper_composition):
+    records, _ = paper_composition
+    synthetic, combined = records
+    for record in records:
+        assert record["test_set_composition"] == "paper"
+    # six synthetic images: two test, one validates, three train (one per class)
+    assert (synthetic["n_test_real"], synthetic["n_test_synthetic"]) == (0, 2)
+    assert (synthetic["n_train_synthetic"], synthetic["n_val_synthetic"]) == (3, 1)
+    assert synthetic["n_train_real"] == 0 and synthetic["n_val"] == 1
+    assert synthetic["test_set"].endswith("(synthetic only)")
+    # the combined arm: the split's real images on their sides, and the same synthetic ones
+    assert (combined["n_test_real"], combined["n_test_synthetic"]) == (3, 2)
+    assert (combined["n_train_real"], combined["n_train_synthetic"]) == (12, 3)
+    assert combined["n_val"] == 3 + 1 and combined["n_test"] == 5
+    assert combined["test_set"].endswith("(real and synthetic)")
+
+
+def test_a_paper_composition_run_stands_beside_the_papers_values(paper_composition):
+    _, tables = paper_composition
+    for name in ("table", "wide", "table2"):
+        assert set(tables[name]["test_set_composition"]) == {"paper"}, name
+    assert set(tables["table"]["comparable_to_paper"]) == {True}
+    assert set(tables["wide"]["comparable_to_paper"]) == {
+        "combined_paper_random, synthetic_paper_random"
+    }
+    wide = tables["wide"].set_index("row")
+    assert wide.loc["accuracy", "synthetic_f1_paper"] == 0.80
+    assert wide.loc["accuracy", "combined_f1_paper"] == 0.86
+    assert (tables["table2"]["paper_ai_f1"].iloc[-3:] == [0.86, 0.76, 0.85]).all()
 
 
 def test_the_report_lists_every_class_even_one_never_predicted_or_present():

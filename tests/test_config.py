@@ -90,7 +90,19 @@ def test_schema_fills_defaults_for_keys_the_config_leaves_out():
     config = copy.deepcopy(load_config(REPO / "config/config.yaml"))
     del config["datasets"]["fitzpatrick17k"]["missing_images"]
     config["preprocess"].pop("crop", None)
+    config["classify"]["paper_cnn"].pop("test_set")
     validate(config, str(REPO / "config/schema/config.schema.yaml"))
     assert config["datasets"]["fitzpatrick17k"]["missing_images"] == "error"
+    assert config["classify"]["paper_cnn"]["test_set"] == "real"
     assert config["preprocess"]["crop"] == "center"
     assert config["splits"]["ham10000"]["paper_random"]["seed"] == 0
+
+
+def test_the_cnn_test_set_composition_is_real_or_the_papers():
+    config = copy.deepcopy(load_config(REPO / "config/config.yaml"))
+    for composition in ("real", "paper"):
+        config["classify"]["paper_cnn"]["test_set"] = composition
+        jsonschema.validate(config, SCHEMA)
+    config["classify"]["paper_cnn"]["test_set"] = "synthetic"
+    with pytest.raises(jsonschema.ValidationError, match="'synthetic' is not one of"):
+        jsonschema.validate(config, SCHEMA)

@@ -421,3 +421,13 @@ def test_scoring_a_stable_diffusion_set_no_run_makes_is_refused_naming_it(tmp_pa
     output = result.stdout + result.stderr
     assert "'inpaint-dreambooth-fitzpatrick17k' is scored, but no classifier run makes it" in output
     assert "classify.grid.sources" in output
+
+
+def test_demo_dry_run_with_the_papers_test_set_composition_lists_the_same_jobs(tmp_path):
+    # classify.paper_cnn.test_set changes what each CNN arm tests on, not which arms run
+    workdir = copy_workflow(tmp_path)
+    (workdir / "paper_test_set.yaml").write_text("classify:\n  paper_cnn:\n    test_set: paper\n")
+    result = snakemake(workdir, "-n", "--configfile", "paper_test_set.yaml")
+    counts = job_counts(result.stdout)
+    counts.pop("total")
+    assert counts == expected_jobs(load_config(REPO / "config" / "config.yaml"), with_demo=True)

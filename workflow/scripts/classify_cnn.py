@@ -1,5 +1,6 @@
 """Paper 1's CNN on one ablation arm (variant x split protocol): metrics.json, history, the
-confusion matrix, the loss curves and the weights. Test images are real only."""
+confusion matrix, the loss curves and the weights. The test set is the split's real images or
+the arm's own images split 80/20 (classify.paper_cnn.test_set: real or paper)."""
 
 from dermsynth.classify.run import run_paper_cnn
 from dermsynth.classify.settings import settings_from
@@ -19,6 +20,8 @@ with to_rule_log(snakemake.log[0]):
         confusion=snakemake.output.confusion,
         curves=snakemake.output.curves,
         model=snakemake.output.model,
+        test_set=snakemake.params.test_set,
+        synthetic_split=dict(snakemake.params.synthetic_split),
         checkpoint=snakemake.params.checkpoint,
         run=snakemake.params.run,
         threads=snakemake.threads,

@@ -1,5 +1,6 @@
 """Gather the CNN ablation's metrics.json files into Table 3 (long and wide CSV, F1 bars) with
-the published values beside ours, and, when asked, Table 2's AI columns (combined, paper_random)."""
+the published values beside the runs computed as the paper's were, and, when asked, Table 2's AI
+columns (combined, paper_random)."""
 
 from dermsynth.classify.table3 import gather_table3
 from dermsynth.logs import to_rule_log

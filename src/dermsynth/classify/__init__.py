@@ -1,7 +1,8 @@
 """The classifier experiments, one training loop for both papers.
 
 Paper 1 (section 2.4, Tables 2-3): a small Keras-style CNN trained on original, synthetic or
-combined HAM10000 images, tested on real images only.
+combined HAM10000 images, tested on real images only (or, as an option, on each arm's own
+images split 80/20 as section 2.4 did).
 
 - `settings`: the training knobs (paper 1's CNN; paper 2's network in either regime).
 - `data`: the train/val/test image lists of a variant, decoded once; seeded batches.

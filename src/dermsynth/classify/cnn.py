@@ -1,6 +1,9 @@
-"""Paper 1's CNN (section 2.4): three blocks of 3x3 convolution ('valid', ReLU) and 2x2 max-pool,
-flatten, dense 64 + ReLU, dropout 0.5, dense 7 (softmax: here the logits, as cross-entropy
-takes them). Weights start as Keras's do: Glorot-uniform kernels, zero biases.
+"""Paper 1's CNN (section 2.4: "three convolutional layers, each followed by a max-pooling
+layer", flatten, "a dense layer with 64 units and a ReLU activation function", dropout 0.5, a
+dense output layer of 7 units; softmax: here the logits, as cross-entropy takes them). The paper
+gives no kernel sizes, padding, activations or filter counts for the convolutions: ours are 3x3
+'valid' with ReLU, 2x2 max-pooling and the settings' filter counts. Weights start as Keras's
+layers' do: Glorot-uniform kernels, zero biases.
 """
 
 from __future__ import annotations

@@ -1,19 +1,32 @@
 """The images of one ablation arm (paper 1, 3.4): lists, decoding, and seeded batches.
 
-A variant says what the network trains on: `original` (the split's real training images),
-`synthetic` (every synthetic image, no real one) or `combined` (both). Validation (for early
-stopping) and test (for the metrics) are always the split's real images: a synthetic image
-never enters either.
+A variant says which images an arm loads: `original` (the split's real images), `synthetic`
+(every synthetic image, no real one) or `combined` (both). The test set composition says where
+the loaded images go:
+
+- `real` (ours): the synthetic images all train; validation (for early stopping) and test (for
+  the metrics) are the split's real images, so a synthetic image is never validated or tested
+  on, and every arm of a protocol is tested on the same images.
+- `paper` (section 2.4: "We loaded the dataset of images and their respective labels (10,015
+  original and 10,015 synthetic images) ... We divided the dataset into training and testing
+  sets with an 80–20% ratio"): the arm's loaded images are split, so the synthetic and combined
+  arms test on synthetic images too. Real images keep their side of the protocol's split
+  (`paper_random` is our reading of the paper's division: by image, at random); synthetic
+  images are split at random in the protocol's proportions (`paper_sides`). The paper names a
+  validation-loss monitor but no validation set; we take it from the training side, as the
+  protocol's split does, so that the test images stay unseen until the end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from dermsynth.classify.augment import Augmentation, random_affine
+from dermsynth.classify.evaluate import TEST_SET
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError, csv_line
 from dermsynth.io import read_table
@@ -30,6 +44,7 @@ from dermsynth.seeds import derived_seed
 SPLITS = ("train", "val", "test")
 VARIANTS = ("original", "synthetic", "combined")
 SOURCES = ("real", "synthetic")
+TEST_SETS = ("real", "paper")  # the test set composition (see the module docstring)
 FRAME_COLUMNS = ["file", "label", "source"]
 # random streams of a training run, each seeded by (seed, stream, epoch, step)
 ORDER_STREAM, AUGMENT_STREAM, DROPOUT_STREAM, BATCH_AUGMENT_STREAM, CROP_STREAM = 1, 2, 3, 4, 5
@@ -69,6 +84,41 @@ def read_synthetic(path: str | Path, classes: Mapping[str, str]) -> pd.DataFrame
     return pd.DataFrame({"file": table["file"], "label": table["class"]})
 
 
+def paper_sides(
+    labels: Sequence[str], *, test_fraction: float, val_fraction: float, seed: int
+) -> list[str]:
+    """Each image's side (`train`, `val`, `test`) in a seeded random split of `labels`' images,
+    by image and unstratified as `dermsynth.data.splits.paper_random` splits the real ones, with
+    its counts: ceil(test_fraction * n) test images, then ceil(val_fraction / (1 - test_fraction)
+    * the rest) validation images. An image that is the last of its class on the training side
+    stays there (which matters on tiny sets only), so the counts may fall short."""
+    n = len(labels)
+    n_test = math.ceil(test_fraction * n)
+    n_val = math.ceil(val_fraction / (1 - test_fraction) * (n - n_test)) if val_fraction else 0
+    sides = ["train"] * n
+    training = Counter(labels)
+    wanted = ["test"] * n_test + ["val"] * n_val
+    for i in np.random.default_rng(seed).permutation(n):
+        if not wanted:
+            break
+        if training[labels[i]] > 1:
+            sides[i] = wanted.pop(0)
+            training[labels[i]] -= 1
+    return sides
+
+
+def describe_test_set(test_set: str, variant: str) -> str:
+    """What the test set of `variant` holds under composition `test_set`, in words."""
+    if test_set not in TEST_SETS:
+        raise ValueError(f"test_set must be one of {TEST_SETS}, not {test_set!r}")
+    if test_set == "real":
+        return TEST_SET
+    held = {
+        "original": "real only", "synthetic": "synthetic only", "combined": "real and synthetic",
+    }  # fmt: skip
+    return f"the arm's own images, split as paper 1 split them ({held[variant]})"
+
+
 def variant_frames(
     split_table: str | Path,
     images_dir: str | Path,
@@ -77,17 +127,25 @@ def variant_frames(
     variant: str,
     classes: Mapping[str, str],
     synthetic: str | Path | None = None,
+    test_set: str = "real",
+    synthetic_split: Mapping[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The train, val and test images (`file, label, source`) of `variant` under a split.
 
     Real images are the split's resized copies of `size` px; `synthetic` is a manifest, needed
-    by the `synthetic` and `combined` variants (all its images train). Every class must have a
+    by the `synthetic` and `combined` variants. With `test_set` `real`, every synthetic image
+    trains; with `paper`, they are split by `paper_sides` with `synthetic_split`'s
+    `test_fraction`, `val_fraction` and `seed` (the protocol's). Every class must have a
     training image, and val and test must not be empty.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, not {variant!r}")
+    if test_set not in TEST_SETS:
+        raise ValueError(f"test_set must be one of {TEST_SETS}, not {test_set!r}")
     if variant != "original" and synthetic is None:
         raise ValueError(f"variant {variant!r} needs a synthetic manifest")
+    if variant != "original" and test_set == "paper" and synthetic_split is None:
+        raise ValueError("test_set 'paper' splits the synthetic images: give synthetic_split")
     split = read_split(split_table, classes)
 
     def real(name: str) -> pd.DataFrame:
@@ -101,16 +159,29 @@ def variant_frames(
             )  # fmt: skip
         return pd.DataFrame({"file": files, "label": rows["label"].to_numpy(), "source": "real"})
 
-    parts = []
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in SPLITS}
     if variant in ("original", "combined"):
-        parts.append(real("train"))
+        for name in SPLITS:
+            parts[name].append(real(name))
+    elif test_set == "real":  # synthetic images train; the split's real ones validate and test
+        for name in ("val", "test"):
+            parts[name].append(real(name))
     if variant in ("synthetic", "combined"):
-        parts.append(read_synthetic(synthetic, classes).assign(source="synthetic"))
-    frames = {
-        "train": pd.concat(parts, ignore_index=True)[FRAME_COLUMNS],
-        "val": real("val"),
-        "test": real("test"),
-    }
+        images = read_synthetic(synthetic, classes).assign(source="synthetic")
+        if test_set == "real":
+            parts["train"].append(images)
+        else:
+            sides = np.array(
+                paper_sides(
+                    list(images["label"]),
+                    test_fraction=float(synthetic_split["test_fraction"]),
+                    val_fraction=float(synthetic_split["val_fraction"]),
+                    seed=int(synthetic_split["seed"]),
+                )
+            )
+            for name in SPLITS:
+                parts[name].append(images[sides == name])
+    frames = {name: pd.concat(parts[name], ignore_index=True)[FRAME_COLUMNS] for name in SPLITS}
     sources = {"original": split_table, "synthetic": synthetic}
     missing = [c for c in classes if c not in set(frames["train"]["label"])]
     if missing:
@@ -118,7 +189,8 @@ def variant_frames(
         raise DataError(where, f"no training image of class(es) {missing} ({variant} variant)")
     for name in ("val", "test"):
         if frames[name].empty:
-            raise DataError(split_table, f"no {name} images")
+            where = split_table if test_set == "real" else sources.get(variant, split_table)
+            raise DataError(where, f"no {name} images ({variant} variant, test_set {test_set})")
     return frames
 
 

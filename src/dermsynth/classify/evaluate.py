@@ -1,7 +1,9 @@
 """The test set's verdict on a trained network (paper 1, 2.4: "We evaluated the model's
 performance using the test set. We computed the classification report"): the report's numbers
 from the predictions (`classify.train.predict`) as `metrics.json`, and reading them back. The
-test set holds real images only. No torch here: the gather jobs read metrics through this module.
+test set holds real images only unless a paper 1 run asks for the paper's composition
+(`classify.paper_cnn.test_set: paper`; its record says so). No torch here: the gather jobs read
+metrics through this module.
 """
 
 from __future__ import annotations

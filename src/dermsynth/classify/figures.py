@@ -53,7 +53,8 @@ def plot_loss_curves(
 
 def plot_table3_f1(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     """Per-class F1 (and accuracy) per variant, one panel per protocol, from Table 3's long form;
-    the paper's values (`paper_value`) as black ticks on the bars."""
+    the paper's values (`paper_value`, set only beside runs comparable to the paper) as black
+    ticks on the bars."""
     protocols = list(dict.fromkeys(table["protocol"]))
     variants = list(dict.fromkeys(table["variant"]))
     rows = table[(table["metric"] == "f1") | (table["row"] == "accuracy")]
@@ -74,14 +75,20 @@ def plot_table3_f1(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
             ax.bar(offset, values, width, label=variant, color=f"C{k}")
             theirs = ours.set_index(["row", "class"])["paper_value"].reindex(groups)
             ax.plot(offset, theirs.to_numpy(float), "_", color="black", ms=10, mew=2,
-                    label="paper" if k == 0 else None)  # fmt: skip
+                    label="paper" if theirs.notna().any() else None)  # fmt: skip
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"split: {protocol}", fontsize=10)
     axes[0][0].set_ylabel("F1 (accuracy: last group)")
-    axes[0][-1].legend(frameon=False, fontsize=8, loc="upper right")
+    unique = {}  # every panel's entries once: the paper's ticks may be in one panel only
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            unique.setdefault(label, handle)
+    axes[0][-1].legend(unique.values(), unique.keys(), frameon=False, fontsize=8, loc="upper right")
+    compositions = ", ".join(dict.fromkeys(table["test_set_composition"]))
     fig.suptitle(
-        f"Paper 1 CNN ablation, Table 3 F1 by class ({run} run); test sets: real images only",
+        f"Paper 1 CNN ablation, Table 3 F1 by class ({run} run); test set composition: "
+        f"{compositions}",
         fontsize=10,
     )
     save_figure(fig, path, dpi=120)

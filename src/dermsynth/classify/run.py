@@ -1,5 +1,7 @@
 """One run of paper 1's CNN ablation, from files to files: a variant (original, synthetic,
-combined) under a split protocol, trained, tested on real images, and reported."""
+combined) under a split protocol and a test set composition (`real`: the split's real images;
+`paper`: the arm's own images split 80/20, `dermsynth.classify.data`), trained, tested, and
+reported."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 import torch
 
 from dermsynth.classify.cnn import PaperCNN
-from dermsynth.classify.data import load_image_set, variant_frames
+from dermsynth.classify.data import describe_test_set, load_image_set, variant_frames
 from dermsynth.classify.evaluate import metrics_record, write_metrics
 from dermsynth.classify.figures import plot_confusion, plot_loss_curves
 from dermsynth.classify.settings import CNNSettings
@@ -63,21 +65,27 @@ def run_paper_cnn(
     model: str | Path,
     checkpoint: str | Path,
     run: str,
+    test_set: str = "real",
+    synthetic_split: Mapping[str, Any] | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train the variant's network (resuming from `checkpoint`), test it on the split's real
-    test images, and write metrics.json, the history CSV, both figures and the weights. The
-    checkpoint is removed once everything is written. Returns the metrics record."""
+    """Train the variant's network (resuming from `checkpoint`), test it on the test set of
+    composition `test_set` (`synthetic_split`: the fractions and seed that split the synthetic
+    images under `paper`), and write metrics.json, the history CSV, both figures and the
+    weights. The checkpoint is removed once everything is written. Returns the metrics record."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
     size = settings.image_size
     frames = variant_frames(
-        split, images_dir, size=size, variant=variant, classes=classes, synthetic=synthetic
-    )
+        split, images_dir, size=size, variant=variant, classes=classes, synthetic=synthetic,
+        test_set=test_set, synthetic_split=synthetic_split,
+    )  # fmt: skip
     counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
-    log.info("%s / %s at %d px: images by split and source %s", variant, protocol, size, counts)
+    log.info("%s / %s, test set %s, at %d px: images by split and source %s", variant, protocol,
+             test_set, size, counts)  # fmt: skip
+    tested = frames["test"]["source"].value_counts()
     codes = list(classes)
     workers = max(1, threads or 1)
     data = {
@@ -97,16 +105,23 @@ def run_paper_cnn(
     record = metrics_record(
         true=true, predicted=predicted, classes=classes, train=frames["train"],
         n_val=len(frames["val"]), history=trained, variant=variant, protocol=protocol, run=run,
-        extra={"image_size": size, "device": str(device), "train_seconds": seconds,
+        extra={"test_set_composition": test_set,
+               "test_set": describe_test_set(test_set, variant),
+               "n_test_real": int(tested.get("real", 0)),
+               "n_test_synthetic": int(tested.get("synthetic", 0)),
+               "n_val_synthetic": int((frames["val"]["source"] == "synthetic").sum()),
+               "image_size": size, "device": str(device), "train_seconds": seconds,
                "settings": asdict(settings)},
     )  # fmt: skip
     log.info(
-        "%s / %s: test accuracy %.3f on %d real images (best epoch %d of %d)", variant, protocol,
-        record["accuracy"], record["n_test"], record["best_epoch"], record["epochs_run"],
+        "%s / %s: test accuracy %.3f on %d images, %s (best epoch %d of %d)", variant, protocol,
+        record["accuracy"], record["n_test"], record["test_set"], record["best_epoch"],
+        record["epochs_run"],
     )  # fmt: skip
     title = (
         f"Paper 1 CNN, {variant} training data, {protocol} split ({run} run)\n"
-        f"test: {record['n_test']} real images only"
+        f"test set {test_set}: {record['n_test_real']} real, "
+        f"{record['n_test_synthetic']} synthetic images"
     )
     write_csv(trained, history)
     plot_confusion(true, predicted, paper_order(classes), confusion,

@@ -1,7 +1,8 @@
-"""The classifiers' training knobs: paper 1's CNN (`CNNSettings`; defaults from its section 2.4,
-and Keras's defaults where the paper names a Keras class without arguments: Adam,
-ImageDataGenerator's fill) and paper 2's EfficientNetV2-M (`GridSettings`: the authors' regime
-and ours, each described in its docstring)."""
+"""The classifiers' training knobs: paper 1's CNN (`CNNSettings`: values from its section 2.4,
+Keras' defaults where the paper names a Keras class without arguments (Adam, EarlyStopping), and
+our own choices where the paper gives no value (filter counts, augmentation strengths, input
+size), each field saying which) and paper 2's EfficientNetV2-M (`GridSettings`: the authors'
+regime and ours, each described in its docstring)."""
 
 from __future__ import annotations
 
@@ -12,25 +13,33 @@ from typing import Any
 
 @dataclass(frozen=True)
 class CNNSettings:
-    epochs: int = 100  # "a maximum of 100 epochs"
-    batch_size: int = 32
-    lr: float = 1e-3  # Keras Adam's default learning rate
-    adam_eps: float = 1e-7  # Keras Adam's epsilon (torch's default is 1e-8)
-    patience: int = 5  # EarlyStopping on val loss, restoring the best weights
-    min_delta: float = 0.0  # Keras EarlyStopping's default
-    seed: int = 0
-    image_size: int = 128
-    # ImageDataGenerator: rotation, width and height shift, zoom, horizontal flip
+    """Paper 1's CNN and its training (section 2.4). A comment per field says where its value
+    comes from: "paper" (the text of 2.4), "Keras" (the default of a Keras class the paper names
+    without arguments) or "ours" (the paper gives no value)."""
+
+    epochs: int = 100  # paper: "a maximum of 100 epochs"
+    batch_size: int = 32  # paper: "a batch size of 32"
+    lr: float = 1e-3  # Keras: Adam's default learning rate (the paper names none)
+    adam_eps: float = 1e-7  # Keras: Adam's epsilon (torch's default is 1e-8)
+    patience: int = 5  # paper: EarlyStopping on validation loss, patience 5, best weights restored
+    min_delta: float = 0.0  # Keras: EarlyStopping's default
+    seed: int = 0  # ours
+    image_size: int = 128  # ours: the paper gives the CNN no input size (128 px is GLIDE's, 2.1)
+    # paper: ImageDataGenerator with "rotation, width and height shift, zoom, and horizontal
+    # flip", no strength given; ImageDataGenerator's defaults are 0 (no augmentation), so every
+    # range below is ours
     augment: bool = True
-    rotation_range: float = 20.0  # degrees, uniform in [-r, r]
-    width_shift_range: float = 0.1  # fraction of the width, uniform in [-w, w]
-    height_shift_range: float = 0.1
-    zoom_range: float = 0.1  # x and y scale each uniform in [1 - z, 1 + z]
-    horizontal_flip: bool = True
-    # the network: conv 3x3 'valid' + ReLU + 2x2 max-pool per filter count, dense, dropout
-    filters: tuple[int, ...] = (32, 64, 128)
-    dense: int = 64
-    dropout: float = 0.5
+    rotation_range: float = 20.0  # ours: degrees, uniform in [-r, r]
+    width_shift_range: float = 0.1  # ours: fraction of the width, uniform in [-w, w]
+    height_shift_range: float = 0.1  # ours
+    zoom_range: float = 0.1  # ours: x and y scale each uniform in [1 - z, 1 + z]
+    horizontal_flip: bool = True  # paper
+    # paper: "three convolutional layers, each followed by a max-pooling layer", flatten, dense
+    # 64 + ReLU, dropout 0.5; ours: the filter counts and the layers' shape (conv 3x3 'valid' +
+    # ReLU, 2x2 max-pool), which the paper does not give
+    filters: tuple[int, ...] = (32, 64, 128)  # ours
+    dense: int = 64  # paper
+    dropout: float = 0.5  # paper
     max_steps_per_epoch: int | None = None  # cap the training steps of an epoch (demo)
     eval_batch_size: int = 256  # validation and test (no effect on the numbers)
     precision: str = "fp32"  # fp32, or bf16 autocast on a GPU

@@ -1,6 +1,13 @@
 """Table 3 of paper 1 (the ablation: original, synthetic, combined training data) from many
-runs' `metrics.json`, both split protocols side by side and the published values beside ours;
-and Table 2's AI columns, which are the combined model's (Table 2's AI = Table 3's combined).
+runs' `metrics.json`, both split protocols side by side; and Table 2's AI columns, which are the
+combined model's (Table 2's AI = Table 3's combined).
+
+The published values stand only beside an arm computed as the paper computed it
+(`paper_comparability`): split by `paper_random` (our reading of section 2.4's 80–20% division
+of the images, which says nothing of lesions), tested on the arm's own images as section 2.4
+describes (test set composition `paper`; for the original arm that is the split's real test
+images, so `real` gives the same). Every row names its test set
+composition and says whether, and why, it is comparable to the paper.
 
 Rows are the paper's: classes 1-7 in its legend's order (mel, nv, akiec, bkl, bcc, df, vasc),
 then accuracy, macro avg and weighted avg. The paper prints accuracy in the F1 column; the long
@@ -25,8 +32,10 @@ PROTOCOLS = ("paper_random", "lesion_grouped")
 SUMMARY_ROWS = ("accuracy", "macro avg", "weighted avg")
 SUMMARY_KEYS = {"macro avg": "macro_avg", "weighted avg": "weighted_avg"}
 LONG_COLUMNS = [
-    "protocol", "variant", "row", "class", "metric", "value", "paper_value", "run", "test_set",
+    "protocol", "variant", "row", "class", "metric", "value", "paper_value",
+    "comparable_to_paper", "comparability", "run", "test_set_composition", "test_set",
 ]  # fmt: skip
+COMPARABLE_PROTOCOL = "paper_random"  # our reading of section 2.4's 80–20% division
 # Table 2's AI model is the combined one trained on paper 1's random split
 TABLE2_VARIANT, TABLE2_PROTOCOL = "combined", "paper_random"
 AI_COLUMNS = [f"ai_{m}" for m in METRICS]
@@ -44,6 +53,32 @@ def read_paper_table3(path: str | Path) -> pd.DataFrame:
         long["metric"] != "f1", "accuracy"
     )
     return long.dropna(subset=["paper_value"]).reset_index(drop=True)
+
+
+def composition_of(record: Mapping[str, Any]) -> str:
+    """A run's test set composition (`real` for runs written before the option existed)."""
+    return record.get("test_set_composition", "real")
+
+
+def paper_comparability(record: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether a run's arm was computed as the paper's Table 3 column was, and why (or why not)."""
+    protocol, variant = record["protocol"], record["variant"]
+    if protocol != COMPARABLE_PROTOCOL:
+        return False, (
+            f"no: split {protocol}; the paper divided its images 80–20% with no word of "
+            f"lesions, as {COMPARABLE_PROTOCOL} does"
+        )
+    if composition_of(record) == "real" and variant != "original":
+        return False, (
+            "no: tested on real images only; the paper's test set was 20% of the images it "
+            "loaded, synthetic ones included (test_set: paper)"
+        )
+    if variant == "original":
+        return True, (
+            f"yes: split {COMPARABLE_PROTOCOL}, tested on 20% of the real images, as the paper's "
+            "original arm was (under either composition)"
+        )
+    return True, f"yes: split {COMPARABLE_PROTOCOL}, tested on 20% of the arm's own images"
 
 
 def run_rows(record: Mapping[str, Any]) -> pd.DataFrame:
@@ -88,8 +123,8 @@ def table3_long(
     sources: Sequence[str | Path] | None = None,
 ) -> pd.DataFrame:
     """Every run's rows (LONG_COLUMNS), runs in Table 3's order (protocol, then the paper's
-    variant order), with the paper's value for the same variant, row and metric (NaN where it
-    prints none)."""
+    variant order), with the paper's value for the same variant, row and metric where the run
+    is comparable to the paper (NaN where it is not, or the paper prints none)."""
     sources = list(sources) if sources is not None else [f"run {i}" for i in range(len(records))]
     seen: dict[tuple[str, str], str] = {}
     parts = []
@@ -99,17 +134,22 @@ def table3_long(
             raise DataError(source, f"a second run of {key} (the first: {seen[key]})")
         seen[key] = str(source)
         rows = run_rows(record)
+        comparable, comparability = paper_comparability(record)
         if paper is not None:
             variant_paper = paper[paper["variant"] == record["variant"]]
             rows = number_as_the_paper(rows, variant_paper, paper_path)
             rows = rows.merge(
                 variant_paper[["row", "metric", "paper_value"]], on=["row", "metric"], how="left"
             )
+            if not comparable:
+                rows["paper_value"] = float("nan")
         else:
             rows["paper_value"] = float("nan")
         parts.append(
             rows.assign(
-                protocol=record["protocol"], variant=record["variant"], run=record["run"],
+                protocol=record["protocol"], variant=record["variant"],
+                comparable_to_paper=comparable, comparability=comparability, run=record["run"],
+                test_set_composition=composition_of(record),
                 test_set=record.get("test_set", TEST_SET),
             )
         )  # fmt: skip
@@ -129,42 +169,52 @@ def _rank(values: Iterable[str]) -> dict[str, int]:
     return {value: i for i, value in enumerate(dict.fromkeys(values))}
 
 
-def table3_wide(long: pd.DataFrame, paper: pd.DataFrame | None) -> pd.DataFrame:
-    """Table 3 to read: one row per Table 3 row; per variant (the paper's order) and metric,
-    one column per protocol run (`combined_f1_paper_random`) and the paper's
-    (`combined_f1_paper`, for every variant it prints); the test images per class and protocol
-    (`support_<protocol>`). Accuracy stands in the F1 columns, as in the paper."""
+def table3_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """Table 3 to read: one row per Table 3 row; its test set composition and the runs
+    comparable to the paper (`comparable_to_paper`: their column stems, or `none`); per variant
+    (the paper's order) and metric, one column per protocol run (`combined_f1_paper_random`),
+    the paper's (`combined_f1_paper`) right after the run comparable to it, if any. The test
+    images per class: one column per protocol (`support_<protocol>`) where its runs share the
+    split's real test images, else one per run (`combined_support_<protocol>`). Accuracy stands
+    in the F1 columns, as in the paper."""
     frame = long.copy()
     frame.loc[frame["metric"] == "accuracy", "metric"] = "f1"
     rows = frame.drop_duplicates("row")[["row", "class"]].reset_index(drop=True)
     protocols = list(dict.fromkeys(frame["protocol"]))
     variants = list(dict.fromkeys(frame["variant"]))
-    if paper is not None:
-        variants = [v for v in PAPER_VARIANTS if v in {*variants, *paper["variant"]}] + [
-            v for v in variants if v not in PAPER_VARIANTS
-        ]
-        theirs = paper.copy()
-        theirs.loc[theirs["metric"] == "accuracy", "metric"] = "f1"
-    wide = rows.copy()
-    for protocol in protocols:
-        support = frame[(frame["protocol"] == protocol) & (frame["metric"] == "support")]
-        support = support.drop_duplicates("row").set_index("row")["value"]
-        wide[f"support_{protocol}"] = wide["row"].map(support).astype("Int64")
     runs = set(zip(frame["variant"], frame["protocol"], strict=True))
+    comparable = frame[frame["comparable_to_paper"].astype(bool)]
+    beside = list(dict.fromkeys(zip(comparable["variant"], comparable["protocol"], strict=True)))
+    wide = rows.copy()
+    wide["test_set_composition"] = ", ".join(dict.fromkeys(frame["test_set_composition"]))
+    wide["comparable_to_paper"] = ", ".join(f"{v}_{p}" for v, p in beside) or "none"
+
+    def column(variant: str, protocol: str, metric: str, value: str = "value") -> pd.Series:
+        chosen = frame[
+            (frame["protocol"] == protocol)
+            & (frame["variant"] == variant)
+            & (frame["metric"] == metric)
+        ].set_index("row")[value]
+        return wide["row"].map(chosen)
+
+    shared = {
+        p: set(frame.loc[frame["protocol"] == p, "test_set_composition"]) == {"real"}
+        for p in protocols
+    }
+    for protocol in (p for p in protocols if shared[p]):
+        first = next(v for v in variants if (v, protocol) in runs)
+        wide[f"support_{protocol}"] = column(first, protocol, "support").astype("Int64")
     for variant in variants:
+        for protocol in (p for p in protocols if not shared[p] and (variant, p) in runs):
+            wide[f"{variant}_support_{protocol}"] = column(variant, protocol, "support").astype(
+                "Int64"
+            )
         for metric in METRICS:
             for protocol in (p for p in protocols if (variant, p) in runs):
-                ours = frame[
-                    (frame["protocol"] == protocol)
-                    & (frame["variant"] == variant)
-                    & (frame["metric"] == metric)
-                ].set_index("row")["value"]
-                wide[f"{variant}_{metric}_{protocol}"] = wide["row"].map(ours)
-            if paper is not None:
-                published = theirs[
-                    (theirs["variant"] == variant) & (theirs["metric"] == metric)
-                ].set_index("row")["paper_value"]
-                wide[f"{variant}_{metric}_paper"] = wide["row"].map(published)
+                wide[f"{variant}_{metric}_{protocol}"] = column(variant, protocol, metric)
+                published = column(variant, protocol, metric, "paper_value")
+                if (variant, protocol) in beside and published.notna().any():
+                    wide[f"{variant}_{metric}_paper"] = published
     return wide
 
 
@@ -179,7 +229,8 @@ def table2_ai(
 ) -> pd.DataFrame:
     """Table 2's AI columns from one run (the paper's: combined, paper_random): row, class,
     name, ai_precision, ai_recall, ai_f1 (accuracy in ai_f1, as printed), support; with `paper`
-    (from `read_paper_table2_ai`), the published values beside ours as paper_ai_*."""
+    (from `read_paper_table2_ai`), the published values as paper_ai_*, filled only where the
+    run is comparable to the paper (`paper_comparability`: its test set composition `paper`)."""
     rows = run_rows(record)
     rows.loc[rows["metric"] == "accuracy", "metric"] = "f1"
     wide = rows.pivot(index="row", columns="metric", values="value")
@@ -204,8 +255,14 @@ def table2_ai(
             columns={c: f"paper_{c}" for c in AI_COLUMNS}
         )
         table = table.merge(published, on="row", how="left")
+    comparable, comparability = paper_comparability(record)
+    if not comparable:
+        for name in (c for c in table.columns if c.startswith("paper_")):
+            table[name] = float("nan")
     return table.assign(
-        run=record["run"], variant=record["variant"], protocol=record["protocol"],
+        comparable_to_paper=comparable, comparability=comparability, run=record["run"],
+        variant=record["variant"], protocol=record["protocol"],
+        test_set_composition=composition_of(record),
         test_set=record.get("test_set", TEST_SET),
     )  # fmt: skip
 
@@ -227,7 +284,7 @@ def gather_table3(
     paper = read_paper_table3(paper_table3) if paper_table3 is not None else None
     long = table3_long(records, paper, paper_path=paper_table3 or "", sources=metrics)
     write_csv(long, table)
-    write_csv(table3_wide(long, paper), wide)
+    write_csv(table3_wide(long), wide)
     plot_table3_f1(long, figure, run=run)
     if table2 is not None:
         chosen = [
