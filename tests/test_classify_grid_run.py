@@ -16,6 +16,7 @@ from dermsynth.classify.efficientnet import load_efficientnet
 from dermsynth.classify.grid_run import logits_of, run_grid
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.train import HISTORY_COLUMNS
+from dermsynth.data.preprocess import resized_path
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = {
@@ -140,6 +141,16 @@ def test_a_run_in_the_authors_regime_records_it_and_keeps_the_last_epoch(tmp_pat
     assert written["parameters"] == sum(p.numel() for p in network.parameters())
     assert written["epoch_kept"] == written["epochs_run"] == 2  # the last, as learn.fit keeps
     assert written["settings"]["batch_size"] == 8 and written["settings"]["restore_best"] is False
+    # model.pt holds what training changed; the frozen body is rebuilt from the seeded init
+    assert outputs["model"].stat().st_size < 20e6
     model, classes = load_efficientnet(outputs["model"])
     assert classes == GRID_CLASSES
     assert [n for n, _ in model.named_parameters()] == [n for n, _ in network.named_parameters()]
+    frame = pd.read_csv(toy.split).query("split == 'test'").head(4)
+    frame = frame.assign(
+        file=[str(resized_path(toy.images, GRID_SIZE, i)) for i in frame["image_id"]]
+    )
+    saved = json.loads(outputs["metrics"].read_text())
+    assert saved["regime"] == "authors"
+    logits = logits_of(model, frame, classes, GridSettings(**settings), "cpu")
+    assert logits.shape == (4, len(GRID_CLASSES)) and np.isfinite(logits).all()

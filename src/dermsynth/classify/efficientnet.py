@@ -24,8 +24,9 @@ from torch import nn
 
 from dermsynth.classify import authors
 from dermsynth.classify.settings import GridSettings
+from dermsynth.classify.state import changing_state, load_changing_state
 from dermsynth.errors import DataError
-from dermsynth.io import atomic_path
+from dermsynth.io import atomic_path, file_sha256
 from dermsynth.seeds import derived_seed
 
 # state dicts in checkpoint files are often wrapped in one of these
@@ -126,11 +127,14 @@ def save_efficientnet(
     model: nn.Module, settings: GridSettings, classes: Sequence[str], path: str | Path,
     extra: Mapping[str, Any] | None = None,
 ) -> None:  # fmt: skip
-    """The weights (float32, CPU) with what it takes to rebuild the network."""
+    """The weights that training changed (float32, CPU; a frozen parameter is rebuilt from the
+    settings: its ImageNet weights file, checked by its sha256, or the seeded init) with what
+    it takes to rebuild the network."""
     state = {
-        "state_dict": {k: v.detach().float().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().float().cpu() for k, v in changing_state(model).items()},
         "classes": list(classes),
         "settings": asdict(settings),
+        "weights_sha256": file_sha256(settings.weights) if settings.weights else None,
         **dict(extra or {}),
     }
     with atomic_path(path) as tmp:
@@ -138,14 +142,13 @@ def save_efficientnet(
 
 
 def load_efficientnet(path: str | Path) -> tuple[nn.Sequential, list[str]]:
-    """A saved network (eval mode, CPU) and its classes, in output order."""
+    """A saved network (eval mode, CPU) and its classes, in output order. A network whose body
+    was frozen is rebuilt from the same ImageNet weights file (which must still be there, with
+    the same content) or seeded init, then given the saved weights."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     settings = GridSettings(**state["settings"])
-    if settings.regime == "authors":
-        model = authors.build_model(len(state["classes"]))
-    else:
-        model = create_efficientnet(
-            len(state["classes"]), model_name=settings.model_name, drop_rate=settings.drop_rate
-        )
-    model.load_state_dict(state["state_dict"])
+    if settings.weights and file_sha256(settings.weights) != state.get("weights_sha256"):
+        raise DataError(settings.weights, f"not the ImageNet weights {path} was trained from")
+    model = build_efficientnet(settings, len(state["classes"]))
+    load_changing_state(model, state["state_dict"])
     return model.eval(), list(state["classes"])

@@ -37,6 +37,7 @@ from dermsynth.classify.data import DROPOUT_STREAM, Batches, ImageSet
 from dermsynth.classify.efficientnet import build_efficientnet
 from dermsynth.classify.loader import FileBatches, FileImageSet
 from dermsynth.classify.settings import CNNSettings, GridSettings
+from dermsynth.classify.state import changing_state, load_changing_state
 from dermsynth.classify.transforms import standard_transforms
 from dermsynth.io import atomic_path, file_sha256
 from dermsynth.seeds import derived_seed
@@ -267,13 +268,13 @@ def fit(
     identity = {"version": CHECKPOINT_VERSION, "restore_best": restore_best, **identity}
     stopping = EarlyStopping(settings.patience, settings.min_delta)
     epoch, history, finished = 0, [], False
-    best_state = _clone(model.state_dict())
+    best_state = _clone(changing_state(model))
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
         if state.get("identity") != identity:
             log.warning("ignoring %s: made with other settings or data", checkpoint_path)
         else:
-            model.load_state_dict(state["model"])
+            load_changing_state(model, state["model"])
             optimizer_.load_state_dict(state["optimizer"])
             best_state, stopping = state["best_state"], EarlyStopping(**state["stopping"])
             epoch, history, finished = state["epoch"], state["history"], state["finished"]
@@ -308,7 +309,7 @@ def fit(
         val_loss, val_accuracy = mean_loss(model, val_batches, autocast=autocast)
         improved = stopping.update(epoch, val_loss)
         if improved and restore_best:
-            best_state = _clone(model.state_dict())
+            best_state = _clone(changing_state(model))
         finished = stopping.stop or epoch >= settings.epochs
         history.append(
             {
@@ -326,7 +327,7 @@ def fit(
         )  # fmt: skip
         state = {
             "identity": identity,
-            "model": model.state_dict(),
+            "model": changing_state(model),
             "optimizer": optimizer_.state_dict(),
             "best_state": best_state if restore_best else {},
             "stopping": asdict(stopping),
@@ -343,7 +344,7 @@ def fit(
     ended = "early stop after" if stopping.stop else "reached"
     if restore_best:
         log.info("%s epoch %d: restoring epoch %d", ended, epoch, stopping.best_epoch)
-        model.load_state_dict(best_state)
+        load_changing_state(model, best_state)
     else:
         log.info("%s epoch %d: keeping its weights (best epoch %d)", ended, epoch,
                  stopping.best_epoch)  # fmt: skip
