@@ -328,7 +328,7 @@ def test_demo_runs_read_their_protocols_draw_and_strict_generators_saw_only_thei
     assert {protocol for protocol, _ in runs} == {"authors", "strict"}
 
     def drawn(protocol, n, seed, part="train"):
-        run_id = f"n{n}_snone_x0_t1_seed{seed}"
+        run_id = f"n{n}_snone_x0_t0_seed{seed}"
         return set(runs[(protocol, run_id)]["real_images"][part])
 
     # authors: two seeds of one n draw different real images (and validation), nested in n
