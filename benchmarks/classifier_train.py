@@ -134,7 +134,7 @@ def main() -> None:
     results = []
     for name in args.networks.split(","):
         model, size, settings = network(name)
-        n = args.batch if name == "efficientnet" else args.cnn_batch
+        n = args.batch if name in ("efficientnet", "authors") else args.cnn_batch
         x, y = batch(size, n, NUM_CLASSES[name], device)
         variants: dict[str, Callable[[nn.Module], Callable]] = {
             "reference": lambda m: reference_step(m.to(device)),  # NCHW, fp32
