@@ -69,6 +69,11 @@ def write_toy_dataset(root: Path) -> Toy:
 GRID_CLASSES = ["psoriasis", "lichen planus", "basal cell carcinoma", "squamous cell carcinoma"]
 GRID_COLOURS = [(200, 60, 60), (60, 200, 60), (60, 60, 200), (200, 200, 60)]
 GRID_SIZE = 32
+# our regime on timm's tiny EfficientNet, for runs from files to files
+TINY_GRID_SETTINGS = {
+    "regime": "ours", "model_name": "test_efficientnet", "image_size": GRID_SIZE, "epochs": 2,
+    "lr": 3e-3,
+}  # fmt: skip
 POOL, VAL, TEST, PER_REAL = 6, 2, 3, 4
 SKIN_TYPES = ["1", "2", "3", "4", "5", "6", ""]
 # DDI: disease -> (malignant, the F17k-9 class it shares or "")

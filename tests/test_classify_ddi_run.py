@@ -7,18 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from classify_fixtures import DDI_TONES, DDI_TRAIN, GRID_SIZE, write_grid_toy
+from classify_fixtures import DDI_TONES, DDI_TRAIN, GRID_SIZE, TINY_GRID_SETTINGS, write_grid_toy
 
 from dermsynth.classify.ddi_run import run_ddi
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-SETTINGS = {
-    "regime": "ours",
-    "model_name": "test_efficientnet",
-    "image_size": GRID_SIZE,
-    "epochs": 2,
-    "lr": 3e-3,
-}
+SETTINGS = TINY_GRID_SETTINGS
 
 
 @pytest.fixture(scope="module")

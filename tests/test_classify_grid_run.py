@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, VAL, write_grid_toy
+from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, TINY_GRID_SETTINGS, VAL, write_grid_toy
 
 from dermsynth.classify import authors
 from dermsynth.classify.efficientnet import load_efficientnet
@@ -19,13 +19,7 @@ from dermsynth.classify.train import HISTORY_COLUMNS
 from dermsynth.data.preprocess import resized_path
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-SETTINGS = {
-    "regime": "ours",
-    "model_name": "test_efficientnet",
-    "image_size": GRID_SIZE,
-    "epochs": 2,
-    "lr": 3e-3,
-}
+SETTINGS = TINY_GRID_SETTINGS
 RUN_ID = "n3_sinpaint-pretrained_x2_t1_seed1"
 
 
