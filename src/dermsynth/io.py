@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -80,7 +81,15 @@ def read_table(
 
 
 def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file's bytes, read in blocks."""
+    """The sha256 of a file's bytes, read in blocks; remembered for the process while the
+    file's size and modification time stay the same (a run checks its weights file in
+    several places)."""
+    stat = Path(path).stat()
+    return _file_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
@@ -31,7 +31,7 @@ from dermsynth.classify.data import (
 )
 from dermsynth.classify.transforms import transform_batch
 from dermsynth.errors import DataError
-from dermsynth.metrics.images import load_rgb
+from dermsynth.metrics.images import load_rgb, open_rgb
 from dermsynth.seeds import derived_seed
 
 
@@ -79,11 +79,7 @@ def load_square_at(path: str | Path, size: int, position: Sequence[float]) -> np
     """fastai's `Resize` on a training image: the largest square of the image, its left and
     top edges at fractions `position` of the room left beside and below it, resized (bicubic)
     to `size` px if it is not that size already; RGB uint8 (size, size, 3)."""
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as err:
-        raise DataError(path, f"cannot decode image: {err}") from err
+    image = open_rgb(path)
     width, height = image.size
     side = min(width, height)
     left, top = int(position[0] * (width - side)), int(position[1] * (height - side))

@@ -32,13 +32,18 @@ def read_image_set(path: str | Path) -> pd.DataFrame:
     return frame[["id", "file", "class"]].sort_values("id", ignore_index=True)
 
 
-def load_rgb(path: str | Path, size: int) -> np.ndarray:
-    """Decode an image as RGB uint8 (size, size, 3); resized (bicubic) only if it differs."""
+def open_rgb(path: str | Path) -> Image.Image:
+    """Decode an image as RGB; a file that cannot be decoded is an error naming it."""
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
+            return image.convert("RGB")
     except (OSError, UnidentifiedImageError) as err:
         raise DataError(path, f"cannot decode image: {err}") from err
+
+
+def load_rgb(path: str | Path, size: int) -> np.ndarray:
+    """Decode an image as RGB uint8 (size, size, 3); resized (bicubic) only if it differs."""
+    image = open_rgb(path)
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(image, dtype=np.uint8)
