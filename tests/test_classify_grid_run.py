@@ -15,6 +15,7 @@ from dermsynth.classify import authors
 from dermsynth.classify.efficientnet import load_efficientnet
 from dermsynth.classify.grid_run import logits_of, run_grid
 from dermsynth.classify.settings import GridSettings
+from dermsynth.classify.state import trainable_parameters
 from dermsynth.classify.train import HISTORY_COLUMNS
 from dermsynth.data.preprocess import resized_path
 
@@ -131,7 +132,7 @@ def test_a_run_in_the_authors_regime_records_it_and_keeps_the_last_epoch(tmp_pat
     assert written == json.loads(json.dumps(record))
     assert (written["regime"], written["model_name"]) == ("authors", "efficientnet_v2_m")
     network = authors.build_model(len(GRID_CLASSES))
-    assert written["trainable_parameters"] == authors.trainable_parameters(network)
+    assert written["trainable_parameters"] == trainable_parameters(network)
     assert written["parameters"] == sum(p.numel() for p in network.parameters())
     assert written["epoch_kept"] == written["epochs_run"] == 2  # the last, as learn.fit keeps
     assert written["settings"]["batch_size"] == 8 and written["settings"]["restore_best"] is False

@@ -193,32 +193,20 @@ def test_efficientnet_training_depends_on_the_seed_alone(tmp_path, grid_sets):
     assert not torch.equal(a.network.classifier.weight, c.network.classifier.weight)
 
 
-def test_a_killed_efficientnet_run_resumes_to_the_unkilled_ones_weights(tmp_path, grid_sets):
-    train, val = grid_sets
-    model, history, _ = train_efficientnet(
-        train, val, settings=GRID_SETTINGS, checkpoint_path=tmp_path / "whole.pt"
-    )
-    with pytest.raises(Killed):
-        train_efficientnet(
-            train, val, settings=GRID_SETTINGS, checkpoint_path=tmp_path / "killed.pt",
-            on_epoch_end=kill_after(1),
-        )  # fmt: skip
-    resumed, resumed_history, _ = train_efficientnet(
-        train, val, settings=GRID_SETTINGS, checkpoint_path=tmp_path / "killed.pt"
-    )
-    assert_same_weights(weights(model), weights(resumed))
-    pd.testing.assert_frame_equal(
-        history.drop(columns="seconds"), resumed_history.drop(columns="seconds")
-    )
-    assert torch.load(tmp_path / "killed.pt", weights_only=False)["epoch"] == 2
+# the authors' regime (GridSettings' default) freezes the body, which checkpoints leave out
+AUTHORS_SETTINGS = GridSettings(image_size=GRID_SIZE, epochs=2, patience=5, batch_size=4,
+                                transforms=True, seed=0)  # fmt: skip
 
 
-def test_a_killed_run_in_the_authors_regime_resumes_from_a_checkpoint_without_the_frozen_body(
-    tmp_path, grid_sets
+@pytest.mark.parametrize(
+    ("settings", "frozen_body"),
+    [(GRID_SETTINGS, False), (AUTHORS_SETTINGS, True)],
+    ids=["ours", "authors"],
+)
+def test_a_killed_efficientnet_run_resumes_to_the_unkilled_ones_weights(
+    tmp_path, grid_sets, settings, frozen_body
 ):
     train, val = grid_sets
-    settings = GridSettings(image_size=GRID_SIZE, epochs=2, patience=5, batch_size=4,
-                            transforms=True, seed=0)  # fmt: skip
     model, history, _ = train_efficientnet(
         train, val, settings=settings, checkpoint_path=tmp_path / "whole.pt"
     )
@@ -229,7 +217,8 @@ def test_a_killed_run_in_the_authors_regime_resumes_from_a_checkpoint_without_th
         )  # fmt: skip
     checkpoint = torch.load(tmp_path / "killed.pt", weights_only=False)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-    assert frozen and not frozen & set(checkpoint["model"])  # the body's weights are not saved
+    assert bool(frozen) == frozen_body
+    assert not frozen & set(checkpoint["model"])  # the body's weights are not saved
     resumed, resumed_history, _ = train_efficientnet(
         train, val, settings=settings, checkpoint_path=tmp_path / "killed.pt"
     )
@@ -237,6 +226,7 @@ def test_a_killed_run_in_the_authors_regime_resumes_from_a_checkpoint_without_th
     pd.testing.assert_frame_equal(
         history.drop(columns="seconds"), resumed_history.drop(columns="seconds")
     )
+    assert torch.load(tmp_path / "killed.pt", weights_only=False)["epoch"] == 2
 
 
 def test_the_batch_size_follows_the_training_set_and_the_worker_count_may_change(

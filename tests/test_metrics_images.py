@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from dermsynth.data.png import write_png
 from dermsynth.errors import DataError
-from dermsynth.metrics.images import load_rgb, read_image_set, real_image_set, thumbnail
+from dermsynth.metrics.images import read_image_set, real_image_set, thumbnail
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
@@ -79,35 +78,7 @@ def test_an_empty_file_or_class_raises_naming_its_line(tmp_path, empty):
         read_image_set(write_csv(tmp_path / "manifest.csv", rows))
 
 
-# --- load_rgb, thumbnail ----------------------------------------------------------------------
-
-
-def test_load_rgb_keeps_an_image_of_the_requested_size_pixel_for_pixel(tmp_path):
-    image = noise_image(8, 8)
-    write_png(tmp_path / "x.png", image)
-    loaded = load_rgb(tmp_path / "x.png", 8)
-    assert loaded.dtype == np.uint8
-    np.testing.assert_array_equal(loaded, image)
-
-
-def test_load_rgb_resizes_other_sizes_bicubically_to_a_square(tmp_path):
-    image = noise_image(12, 16)
-    write_png(tmp_path / "x.png", image)
-    expected = Image.fromarray(image).resize((8, 8), Image.Resampling.BICUBIC)
-    np.testing.assert_array_equal(load_rgb(tmp_path / "x.png", 8), np.asarray(expected))
-
-
-def test_load_rgb_converts_grey_images_to_rgb(tmp_path):
-    Image.fromarray(np.full((4, 4), 77, np.uint8), mode="L").save(tmp_path / "grey.png")
-    loaded = load_rgb(tmp_path / "grey.png", 4)
-    assert loaded.shape == (4, 4, 3)
-    assert (loaded == 77).all()
-
-
-def test_load_rgb_of_a_corrupt_file_raises_naming_the_file(tmp_path):
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
-    with pytest.raises(DataError, match=r"broken.png: cannot decode image"):
-        load_rgb(tmp_path / "broken.png", 8)
+# --- thumbnail --------------------------------------------------------------------------------
 
 
 def test_thumbnail_is_the_mean_of_each_block():

@@ -13,8 +13,9 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 
 from dermsynth.data.png import write_png
 from dermsynth.errors import DataError
+from dermsynth.images import load_rgb
 from dermsynth.metrics import inception
-from dermsynth.metrics.images import load_rgb, thumbnail
+from dermsynth.metrics.images import thumbnail
 from dermsynth.metrics.inception import (
     describe_weights,
     extract_features,

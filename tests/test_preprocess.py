@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dermsynth.data.preprocess import load_square, resize_images, resized_path, short_side_path
+from dermsynth.data.preprocess import (
+    center_square,
+    load_square,
+    resize_images,
+    resized_path,
+    short_side_path,
+    square_at,
+)
 from dermsynth.errors import DataError
 
 RED, BLUE = (220, 30, 30), (30, 30, 220)
@@ -110,6 +117,21 @@ def test_resize_images_rejects_an_unknown_crop(tmp_path, ham_pairs):
     with pytest.raises(ValueError, match="crop must be one of"):
         resize_images(some_pairs(ham_pairs), tmp_path / "images", [16], crop="pad")
     assert not (tmp_path / "images").exists()
+
+
+@pytest.mark.parametrize(("position", "left"), [((0.0, 0.0), 0), ((0.5, 0.5), 1), ((1.0, 1.0), 3)])
+def test_square_at_puts_the_largest_square_at_a_fraction_of_the_room_beside_it(position, left):
+    columns = np.broadcast_to(np.arange(7, dtype=np.uint8)[None, :, None], (4, 7, 3))
+    square = np.asarray(square_at(Image.fromarray(np.ascontiguousarray(columns)), position))
+    assert square.shape == (4, 4, 3)
+    assert square[0, :, 0].tolist() == list(range(left, left + 4))  # room 3: left 0, 1 or 3
+
+
+def test_the_centre_square_is_the_square_at_the_middle_position():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (5, 10, 3), np.uint8))
+    centred = np.asarray(center_square(image))
+    np.testing.assert_array_equal(centred, np.asarray(image)[:, 2:7])  # (10 - 5) // 2 = 2
+    np.testing.assert_array_equal(centred, np.asarray(square_at(image, (0.5, 0.5))))
 
 
 def test_load_square_turns_the_image_as_its_exif_orientation_says(tmp_path):

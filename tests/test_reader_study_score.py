@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from PIL import Image
 
 from dermsynth.errors import DataError
 from dermsynth.reader_study.score import (
     classification_reports,
-    paper_order,
     read_paper_table2,
     roc_curves,
     roc_table,
@@ -21,16 +19,6 @@ from dermsynth.reader_study.score import (
     table2,
 )
 
-# HAM10000's seven, in the workflow's (alphabetical) order; Table 2 numbers them otherwise
-HAM = {
-    "akiec": "actinic keratoses and intraepithelial carcinoma",
-    "bcc": "basal cell carcinoma",
-    "bkl": "benign keratosis-like lesions",
-    "df": "dermatofibroma",
-    "mel": "melanoma",
-    "nv": "melanocytic nevi",
-    "vasc": "vascular lesions",
-}
 TWO = {"mel": "melanoma", "nv": "melanocytic nevi"}
 
 
@@ -126,12 +114,6 @@ def test_a_packet_of_one_source_has_no_report_for_the_other():
     assert set(reports.subset) == {"all", AI}
 
 
-def test_paper_order_numbers_ham10000_classes_as_table_2_does():
-    assert paper_order(HAM) == ["mel", "nv", "akiec", "bkl", "bcc", "df", "vasc"]
-    # a class the paper lacks follows the paper's, in the order given
-    assert paper_order({"x": "psoriasis", "nv": "melanocytic nevi"}) == ["nv", "x"]
-
-
 def paper_csv(path: Path) -> Path:
     """A small stand-in for the published Table 2 (two classes)."""
     path.write_text(
@@ -184,20 +166,16 @@ def score(tmp_path: Path, out: str, paper: Path | None = None) -> Path:
     folder = tmp_path / out
     score_reader(
         HAND, TWO, folder, paper_table2=paper, table2_path=folder / "table2.csv",
-        figure_roc_path=folder / "roc.png", figure_confusion_path=folder / "confusion.png",
         run="demo", method="glide", reader="SIMULATED reader",
     )  # fmt: skip
     return folder
 
 
-def test_score_reader_writes_its_tables_and_figures_and_nothing_else(tmp_path):
+def test_score_reader_writes_its_tables_and_nothing_else(tmp_path):
     folder = score(tmp_path, "a", paper_csv(tmp_path / "paper.csv"))
     assert sorted(p.name for p in folder.iterdir()) == [
-        "classification_reports.csv", "confusion.png", "roc.png", "roc_auc.csv", "table2.csv",
+        "classification_reports.csv", "roc_auc.csv", "table2.csv",
     ]  # fmt: skip
-    for figure in ("roc.png", "confusion.png"):
-        with Image.open(folder / figure) as image:
-            assert image.format == "PNG"
     aucs = pd.read_csv(folder / "roc_auc.csv")
     assert list(aucs.columns[:5]) == ["task", "label", "auc", "n_positive", "n_negative"]
     assert list(aucs["label"]) == ["mel", "nv", "AI-generated"]

@@ -4,6 +4,7 @@ dermatologist columns, and the ROC (Figure 2) and confusion figures."""
 from pathlib import Path
 
 from dermsynth.logs import to_rule_log
+from dermsynth.reader_study.figures import plot_reader_figures
 from dermsynth.reader_study.score import score_reader
 from dermsynth.reader_study.sheet import read_answers, read_key
 
@@ -15,8 +16,12 @@ with to_rule_log(snakemake.log[0]):
     score_reader(
         answers, classes, Path(snakemake.output.reports).parent,
         paper_table2=snakemake.input.get("paper_table2"), table2_path=snakemake.output.table2,
-        figure_roc_path=snakemake.output.roc, figure_confusion_path=snakemake.output.confusion,
         run=snakemake.params.run,
         method=snakemake.wildcards.method,
         reader=snakemake.params.reader,
+    )  # fmt: skip
+    plot_reader_figures(
+        answers, classes, roc_path=snakemake.output.roc,
+        confusion_path=snakemake.output.confusion, run=snakemake.params.run,
+        method=snakemake.wildcards.method, reader=snakemake.params.reader,
     )  # fmt: skip

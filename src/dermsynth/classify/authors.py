@@ -131,11 +131,6 @@ def build_model(num_classes: int, weights: str | Path | None = None) -> nn.Seque
     return model
 
 
-def trainable_parameters(model: nn.Module) -> int:
-    """How many parameters training updates."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def norm_and_bias_parameters(model: nn.Module) -> list[nn.Parameter]:
     """fastai's `norm_bias_params`: every normalisation layer's parameters and every bias."""
     found: list[nn.Parameter] = []

@@ -37,8 +37,8 @@ from dermsynth.classify.augment import Augmentation, random_affine
 from dermsynth.classify.evaluate import TEST_SET
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError, csv_line
+from dermsynth.images import load_rgb
 from dermsynth.io import read_table
-from dermsynth.metrics.images import load_rgb
 from dermsynth.seeds import derived_seed
 
 SPLITS = ("train", "val", "test")

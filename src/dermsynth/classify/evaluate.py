@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report
 
+from dermsynth.class_order import paper_order
 from dermsynth.io import atomic_path
-from dermsynth.reader_study.score import paper_order
 
 TEST_SET = "real images only"
 METRICS = ("precision", "recall", "f1")

@@ -23,7 +23,6 @@ from dermsynth.classify.accuracy import (
     external_metrics,
     held_out_metrics,
 )
-from dermsynth.classify.authors import trainable_parameters
 from dermsynth.classify.efficientnet import save_efficientnet
 from dermsynth.classify.evaluate import TEST_SET, write_metrics
 from dermsynth.classify.grid import (
@@ -34,6 +33,7 @@ from dermsynth.classify.grid import (
 )
 from dermsynth.classify.loader import FileBatches, file_image_set
 from dermsynth.classify.settings import GridSettings, grid_settings_from
+from dermsynth.classify.state import trainable_parameters
 from dermsynth.classify.train import pick_device, predict_logits, train_efficientnet
 from dermsynth.design.draws import draw_seed
 from dermsynth.design.runs import parse_run_id

@@ -30,8 +30,9 @@ from dermsynth.classify.data import (
     stream_generator,
 )
 from dermsynth.classify.transforms import transform_batch
+from dermsynth.data.preprocess import square_at
 from dermsynth.errors import DataError
-from dermsynth.metrics.images import load_rgb, open_rgb
+from dermsynth.images import load_rgb, open_rgb
 from dermsynth.seeds import derived_seed
 
 
@@ -79,12 +80,8 @@ def load_square_at(path: str | Path, size: int, position: Sequence[float]) -> np
     """fastai's `Resize` on a training image: the largest square of the image, its left and
     top edges at fractions `position` of the room left beside and below it, resized (bicubic)
     to `size` px if it is not that size already; RGB uint8 (size, size, 3)."""
-    image = open_rgb(path)
-    width, height = image.size
-    side = min(width, height)
-    left, top = int(position[0] * (width - side)), int(position[1] * (height - side))
-    image = image.crop((left, top, left + side, top + side))
-    if side != size:
+    image = square_at(open_rgb(path), position)
+    if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(image, dtype=np.uint8)
 

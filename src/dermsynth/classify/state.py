@@ -8,6 +8,11 @@ import torch
 from torch import nn
 
 
+def trainable_parameters(model: nn.Module) -> int:
+    """How many parameters training updates."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def changing_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The entries of `model`'s state dict that training can change: every buffer and every
     parameter that trains. A frozen parameter keeps the value the model was built with, so

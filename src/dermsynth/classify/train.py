@@ -37,7 +37,7 @@ from dermsynth.classify.data import DROPOUT_STREAM, Batches, ImageSet
 from dermsynth.classify.efficientnet import build_efficientnet
 from dermsynth.classify.loader import FileBatches, FileImageSet
 from dermsynth.classify.settings import CNNSettings, GridSettings
-from dermsynth.classify.state import changing_state, load_changing_state
+from dermsynth.classify.state import changing_state, load_changing_state, trainable_parameters
 from dermsynth.classify.transforms import standard_transforms
 from dermsynth.io import atomic_path, file_sha256
 from dermsynth.seeds import derived_seed
@@ -424,7 +424,7 @@ def train_efficientnet(
         "%d trainable parameters", settings.regime, settings.model_name,
         settings.weights or "random init", len(train), len(val), settings.image_size,
         settings.batch_size, "on" if settings.transforms else "off",
-        authors.trainable_parameters(model),
+        trainable_parameters(model),
     )  # fmt: skip
     model, history = fit(
         model, train_batches, val_batches, settings=settings,

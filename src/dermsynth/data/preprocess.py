@@ -39,9 +39,14 @@ def resized_path(images_dir: str | Path, size: int, image_id: str) -> Path:
     return Path(images_dir) / str(size) / f"{image_id}.png"
 
 
+def short_side_dir(images_dir: str | Path, size: int) -> Path:
+    """The folder of the copies whose shorter side is `size` px, under an images directory."""
+    return Path(images_dir) / f"{size}-short"
+
+
 def short_side_path(images_dir: str | Path, size: int, image_id: str) -> Path:
     """Where the copy of `image_id` whose shorter side is `size` px lies."""
-    return Path(images_dir) / f"{size}-short" / f"{image_id}.png"
+    return short_side_dir(images_dir, size) / f"{image_id}.png"
 
 
 def decode_rgb(
@@ -66,12 +71,18 @@ def decode_rgb(
     return image, width, height
 
 
+def square_at(image: Image.Image, position: Sequence[float]) -> Image.Image:
+    """The largest square of an image, its left and top edges at fractions `position` (each in
+    [0, 1]) of the room left beside and below it."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = int(position[0] * (width - side)), int(position[1] * (height - side))
+    return image.crop((left, top, left + side, top + side))
+
+
 def center_square(image: Image.Image) -> Image.Image:
     """The largest centred square of an image."""
-    w, h = image.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    return image.crop((left, top, left + side, top + side))
+    return square_at(image, (0.5, 0.5))
 
 
 def load_square(
@@ -145,7 +156,7 @@ def resize_images(
         for size in sizes:
             (staging / str(size)).mkdir()
         for side in short_sides:
-            short_side_path(staging, side, "x").parent.mkdir()
+            short_side_dir(staging, side).mkdir()
         jobs = [
             _Job(row.image_id, row.path, csv_line(i), staging, sizes, crop, short_sides)
             for i, row in enumerate(pairs[["image_id", "path"]].itertuples(index=False))

@@ -1,4 +1,5 @@
-"""GLIDE's Gaussian diffusion: noise schedules, the learned-variance reverse process, samplers.
+"""GLIDE's Gaussian diffusion: noise schedules, the learned-variance reverse process, samplers,
+and the same process respaced to fewer steps.
 
 GLIDE (Nichol et al. 2021) predicts the noise eps and, in its last three output channels, where
 the reverse-step variance lies between the posterior variance and beta_t (improved DDPM, Nichol
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +23,7 @@ from dermsynth.glide.losses import (
     mean_flat,
     normal_kl,
 )
-
-if TYPE_CHECKING:
-    from dermsynth.glide.respace import SpacedDiffusion
+from dermsynth.glide.respace import space_timesteps
 
 Model = Callable[..., Tensor]
 # Ho et al.'s linear schedule (beta 1e-4 to 0.02) is defined over this many steps
@@ -118,7 +117,7 @@ class GaussianDiffusion:
         )
         self.log_betas = np.log(betas)
 
-    # --- the model's timesteps (respacing maps them; see respace.SpacedDiffusion) -------------
+    # --- the model's timesteps (respacing maps them; see SpacedDiffusion) ---------------------
 
     def _wrap_model(self, model: Model) -> Model:
         """The model as this schedule calls it; the plain schedule passes `t` unchanged."""
@@ -531,13 +530,53 @@ def _sampling_device(
     return noise.device if noise is not None else torch.device("cpu")
 
 
+class SpacedDiffusion(GaussianDiffusion):
+    """The diffusion restricted to `use_timesteps` of the process given by `betas` (Nichol &
+    Dhariwal 2021, sec. 4), e.g. those `respace.space_timesteps` keeps.
+
+    Its betas are recomputed so that its alpha-bars are exactly the kept ones.
+    `timestep_map[i]` is the original timestep of respaced step i; every model (and `cond_fn`)
+    call receives original timesteps, which GLIDE does not rescale to 0..1000.
+    """
+
+    def __init__(self, use_timesteps: Iterable[int], **kwargs: Any) -> None:
+        self.use_timesteps = set(use_timesteps)
+        self.original_num_steps = len(kwargs["betas"])
+        base = GaussianDiffusion(**kwargs)
+        self.timestep_map: list[int] = []
+        new_betas = []
+        last_alpha_cumprod = 1.0
+        for i, alpha_cumprod in enumerate(base.alphas_cumprod):
+            if i in self.use_timesteps:
+                # the beta that takes the last kept alpha-bar to this one in a single step
+                new_betas.append(1 - alpha_cumprod / last_alpha_cumprod)
+                last_alpha_cumprod = alpha_cumprod
+                self.timestep_map.append(i)
+        super().__init__(**{**kwargs, "betas": np.array(new_betas)})
+
+    def _wrap_model(self, model: Model) -> Model:
+        if isinstance(model, OriginalTimestepModel):
+            return model
+        return OriginalTimestepModel(model, self.timestep_map)
+
+
+class OriginalTimestepModel:
+    """Calls `model` with respaced timesteps replaced by the original ones they stand for."""
+
+    def __init__(self, model: Model, timestep_map: list[int]) -> None:
+        self.model = model
+        self.timestep_map = torch.tensor(timestep_map, dtype=torch.long)
+
+    def __call__(self, x: Tensor, ts: Tensor, **model_kwargs: Any) -> Tensor:
+        original = self.timestep_map.to(device=ts.device)[ts.long()].to(ts.dtype)
+        return self.model(x, original, **model_kwargs)
+
+
 def create_gaussian_diffusion(
     *, steps: int, noise_schedule: str, timestep_respacing: str
 ) -> SpacedDiffusion:
     """GLIDE's diffusion for `create_model_and_diffusion`: a schedule of `steps` betas, sampled
     on the timesteps `timestep_respacing` keeps ("" keeps all)."""
-    from dermsynth.glide.respace import SpacedDiffusion, space_timesteps
-
     betas = get_named_beta_schedule(noise_schedule, steps)
     section_counts = timestep_respacing or [steps]
     return SpacedDiffusion(use_timesteps=space_timesteps(steps, section_counts), betas=betas)

@@ -1,21 +1,12 @@
 """Timestep respacing: sample a 1000-step model in fewer steps (Nichol & Dhariwal 2021, sec. 4).
 
-A respaced process keeps a subset of the original timesteps and recomputes betas so that its
-alpha-bars are exactly the kept ones. The network was trained on original timesteps, so the
-respaced index is mapped back (`timestep_map`) before each model call; GLIDE does not rescale
-it to 0..1000.
+Which of the original timesteps a respaced process keeps; the process on them, with betas
+recomputed so that its alpha-bars are exactly the kept ones, is `diffusion.SpacedDiffusion`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import numpy as np
-import torch
-from torch import Tensor
-
-from dermsynth.glide.diffusion import GaussianDiffusion, Model
 
 # GLIDE's upsampler preset: 27 steps, strided per fifth of the schedule ("fast27")
 FAST27_SECTIONS = "10,10,3,2,2"
@@ -59,43 +50,3 @@ def space_timesteps(num_timesteps: int, section_counts: str | Iterable[int]) -> 
             position += stride
         start += size
     return set(kept)
-
-
-class SpacedDiffusion(GaussianDiffusion):
-    """The diffusion restricted to `use_timesteps` of the process given by `betas`.
-
-    `timestep_map[i]` is the original timestep of respaced step i; every model (and `cond_fn`)
-    call receives original timesteps.
-    """
-
-    def __init__(self, use_timesteps: Iterable[int], **kwargs: Any) -> None:
-        self.use_timesteps = set(use_timesteps)
-        self.original_num_steps = len(kwargs["betas"])
-        base = GaussianDiffusion(**kwargs)
-        self.timestep_map: list[int] = []
-        new_betas = []
-        last_alpha_cumprod = 1.0
-        for i, alpha_cumprod in enumerate(base.alphas_cumprod):
-            if i in self.use_timesteps:
-                # the beta that takes the last kept alpha-bar to this one in a single step
-                new_betas.append(1 - alpha_cumprod / last_alpha_cumprod)
-                last_alpha_cumprod = alpha_cumprod
-                self.timestep_map.append(i)
-        super().__init__(**{**kwargs, "betas": np.array(new_betas)})
-
-    def _wrap_model(self, model: Model) -> Model:
-        if isinstance(model, OriginalTimestepModel):
-            return model
-        return OriginalTimestepModel(model, self.timestep_map)
-
-
-class OriginalTimestepModel:
-    """Calls `model` with respaced timesteps replaced by the original ones they stand for."""
-
-    def __init__(self, model: Model, timestep_map: list[int]) -> None:
-        self.model = model
-        self.timestep_map = torch.tensor(timestep_map, dtype=torch.long)
-
-    def __call__(self, x: Tensor, ts: Tensor, **model_kwargs: Any) -> Tensor:
-        original = self.timestep_map.to(device=ts.device)[ts.long()].to(ts.dtype)
-        return self.model(x, original, **model_kwargs)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dermsynth.metrics.images import load_rgb  # noqa: E402
+from dermsynth.images import load_rgb  # noqa: E402
 from dermsynth.metrics.inception import ImageFeatures  # noqa: E402
 from dermsynth.plots import save_figure  # noqa: E402
 

@@ -20,8 +20,9 @@ from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 from tqdm import tqdm
 
 from dermsynth.errors import DataError
+from dermsynth.images import load_rgb
 from dermsynth.io import atomic_path, file_sha256
-from dermsynth.metrics.images import load_rgb, read_image_set, thumbnail
+from dermsynth.metrics.images import read_image_set, thumbnail
 
 log = logging.getLogger("dermsynth.metrics")
 

@@ -19,8 +19,8 @@ import pandas as pd
 from skimage.metrics import structural_similarity
 from tqdm import tqdm
 
+from dermsynth.images import load_rgb
 from dermsynth.io import write_csv
-from dermsynth.metrics.images import load_rgb
 from dermsynth.metrics.inception import ImageFeatures, load_features
 
 COLUMNS = [

@@ -1,11 +1,10 @@
 """The reader study's figures: Figure 2's ROC panels, and the confusion matrices (x predicted,
-y true, as paper 1 plots them)."""
+y true, as paper 1 plots them), drawn from `score`'s numbers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -14,11 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
+from dermsynth.class_order import paper_order  # noqa: E402
 from dermsynth.plots import draw_confusion, save_figure  # noqa: E402
+from dermsynth.reader_study.score import RocCurve, roc_curves  # noqa: E402
 from dermsynth.reader_study.sheet import SOURCES  # noqa: E402
-
-if TYPE_CHECKING:
-    from dermsynth.reader_study.score import RocCurve
 
 
 def _who(reader: str) -> str:
@@ -87,3 +85,25 @@ def plot_confusion(
     _confusion_panel(axes[1], answers["source"], answers["predicted_source"], SOURCES, "Source")
     fig.suptitle(f"Reader confusion matrices, {method} ({run} run){_who(reader)}", fontsize=11)
     save_figure(fig, path, dpi=120)
+
+
+def plot_reader_figures(
+    answers: pd.DataFrame,
+    classes: Mapping[str, str],
+    *,
+    roc_path: str | Path,
+    confusion_path: str | Path,
+    run: str,
+    method: str,
+    reader: str = "",
+) -> None:
+    """A reader's answers (from `read_answers`) -> Figure 2's ROC panels at `roc_path` and the
+    confusion matrices (classes in Table 2's order) at `confusion_path`.
+
+    `reader` says who answered; it goes into every figure's title, as `score_reader` puts it
+    into every table.
+    """
+    curves = roc_curves(answers, classes)
+    plot_roc(curves, classes, roc_path, run=run, method=method, reader=reader)
+    order = paper_order(classes)
+    plot_confusion(answers, order, confusion_path, run=run, method=method, reader=reader)

@@ -1,6 +1,7 @@
 """The reader's scores (paper 1, 2.3 and 3.2): classification reports for the entity (all images,
 the AI-generated and the real subset) and for AI-generated vs real, one-vs-rest ROC points and
-their AUCs (Figure 2), confusion matrices, and the dermatologist's columns of Table 2.
+their AUCs (Figure 2), and the dermatologist's columns of Table 2; `figures` draws Figure 2 and
+the confusion matrices from them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import auc, classification_report, roc_curve
 
+from dermsynth.class_order import paper_class_number, paper_order
 from dermsynth.errors import DataError
 from dermsynth.io import float_columns, read_table, write_csv
-from dermsynth.reader_study.figures import plot_confusion, plot_roc
 from dermsynth.reader_study.sheet import SOURCES
 
 log = logging.getLogger(__name__)
@@ -24,19 +25,6 @@ log = logging.getLogger(__name__)
 REPORT_COLUMNS = ["subset", "task", "label", "precision", "recall", "f1", "support"]
 SUMMARY_ROWS = ("accuracy", "macro avg", "weighted avg")
 ALL = "all"
-# Table 2's classes 1-7 as its footnote names them (paper 1, Tables 2-3, Figures 1-2); a class
-# is matched when its name is the start of one of these, as "actinic keratoses and
-# intraepithelial carcinoma" of "actinic keratoses and intraepithelial carcinoma/bowen disease"
-PAPER_CLASS_NAMES = (
-    "melanoma",
-    "melanocytic nevi",
-    "actinic keratoses and intraepithelial carcinoma/bowen disease",
-    "benign keratosis-like lesions (solar lentigines/seborrheic keratoses and lichen-planus "
-    "like keratoses)",
-    "basal cell carcinoma",
-    "dermatofibroma",
-    "vascular lesions",
-)
 PAPER_DERM_COLUMNS = ["derm_precision", "derm_recall", "derm_f1"]
 
 
@@ -126,22 +114,6 @@ def roc_table(curves: list[RocCurve]) -> pd.DataFrame:
     )
 
 
-def _paper_class(name: str) -> int | None:
-    """Table 2's class number (1-7) of a class name, or None."""
-    name = name.strip().casefold()
-    for number, paper_name in enumerate(PAPER_CLASS_NAMES, start=1):
-        if paper_name == name or (paper_name.startswith(name) and paper_name[len(name)] in "/ ("):
-            return number
-    return None
-
-
-def paper_order(classes: Mapping[str, str]) -> list[str]:
-    """Class codes in Table 2's order (melanoma first); classes it lacks follow in given order."""
-    numbers = {code: _paper_class(name) for code, name in classes.items()}
-    known = sorted((n, code) for code, n in numbers.items() if n is not None)
-    return [code for _, code in known] + [code for code, n in numbers.items() if n is None]
-
-
 def read_paper_table2(path: str | Path) -> pd.DataFrame:
     """The published Table 2 (columns row, ai_*, derm_*), its derm columns as floats by row."""
     table = read_table(path, ["row", *PAPER_DERM_COLUMNS])
@@ -179,7 +151,7 @@ def table2(
         table[ours] = entity.loc[labels, theirs].to_numpy()
     table["support"] = entity.loc[labels, "support"].astype(int).to_numpy()
     if paper is not None:
-        unmatched = [classes[c] for c in codes if _paper_class(classes[c]) is None]
+        unmatched = [classes[c] for c in codes if paper_class_number(classes[c]) is None]
         missing = [r for r in rows if r not in paper.index]
         if unmatched or missing:
             raise DataError(
@@ -200,17 +172,16 @@ def score_reader(
     *,
     paper_table2: str | Path | None,
     table2_path: str | Path,
-    figure_roc_path: str | Path,
-    figure_confusion_path: str | Path,
     run: str,
     method: str,
     reader: str = "",
 ) -> None:
     """Score a reader's answers (from `read_answers`): `out_dir`/classification_reports.csv and
-    `out_dir`/roc_auc.csv, Table 2's dermatologist columns, and the ROC and confusion figures.
+    `out_dir`/roc_auc.csv, and Table 2's dermatologist columns (`figures.plot_reader_figures`
+    draws the ROC and confusion figures).
 
     `reader` says who answered (e.g. that the reader was simulated); it goes into every table
-    (column `reader`) and figure, so a simulated reader's numbers are never taken for a real one's.
+    (column `reader`), so a simulated reader's numbers are never taken for a real one's.
     """
     out_dir = Path(out_dir)
     reports = classification_reports(answers, classes)
@@ -227,7 +198,3 @@ def score_reader(
     )
     write_csv(roc_table(curves).assign(run=run, method=method, **labels), out_dir / "roc_auc.csv")
     write_csv(table.assign(**labels), table2_path)
-    plot_roc(curves, classes, figure_roc_path, run=run, method=method, reader=reader)
-    plot_confusion(
-        answers, paper_order(classes), figure_confusion_path, run=run, method=method, reader=reader
-    )
