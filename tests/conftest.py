@@ -9,12 +9,14 @@ class map are the workflow's own, read from config/config.yaml.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from prerequisites import require
 
 from dermsynth.data.demo import (
     F17K_PARTITIONS,
@@ -34,6 +36,28 @@ HAM_SIZE = (120, 90)
 F17K_IMAGES_PER_CLASS = 24
 F17K_OTHER_LABELS = {"acne vulgaris": 6, "eczema": 6, "melanoma": 6}
 DDI_IMAGES_PER_GROUP = 24
+SD_CLASS = "psoriasis"  # the one class whose words the shared tiny SD pipelines' tokenizer knows
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "requires(present, what): the test needs `what` from outside the repository; where "
+        "`present` is false it fails on CI and skips elsewhere (tests/prerequisites.py)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Check `requires` marks before any fixture is set up, and before an empty parameter list
+    is skipped, so that CI fails such a test instead of skipping it."""
+    for mark in item.iter_markers("requires"):
+        try:
+            require(*mark.args)
+        except pytest.skip.Exception as skip:
+            # as a mark, first, so the skip is reported at the test (not here) with this reason
+            item.add_marker(pytest.mark.skip(reason=skip.msg), append=False)
+            return
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +158,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory) -> dict[str, Path]:
+    """The demo's tiny Stable Diffusion pipelines ("text2img", "inpaint" -> folder), written with
+    seed 0 and a tokenizer learned from SD_CLASS's words; one set per test module."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub is first imported
+    from dermsynth.sd.tiny import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("tiny"), seed=0, texts=[SD_CLASS])

@@ -11,12 +11,14 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from PIL import Image
+from prerequisites import require_import
 
 from dermsynth.classify import authors
 from dermsynth.classify.settings import GridSettings, stepped_batch_size
+from dermsynth.classify.state import trainable_parameters
 from dermsynth.classify.train import EarlyStopping
 
-fastai_vision = pytest.importorskip("fastai.vision.all", reason="fastai is a test dependency")
+fastai_vision = require_import("fastai.vision.all")  # a test dependency
 
 CLASSES = ["a", "b", "c"]
 SIZE = 32
@@ -83,7 +85,7 @@ def test_the_network_has_fastais_parameters_in_order_and_the_same_ones_train(lea
         p.requires_grad for p in theirs.parameters()
     ]
     # frozen: the body but for its BatchNorm layers; the head trains
-    trainable = authors.trainable_parameters(ours)
+    trainable = trainable_parameters(ours)
     assert trainable == sum(p.numel() for p in theirs.parameters() if p.requires_grad)
     assert trainable < sum(p.numel() for p in ours.parameters()) / 10
     # the body's weights are the file's, in both

@@ -8,11 +8,12 @@ import pytest
 import torch
 from classify_fixtures import GRID_CLASSES, GRID_SIZE, toy_grid_frames, write_grid_toy
 from PIL import Image
+from prerequisites import require_import
 
 from dermsynth.classify.loader import FileBatches, file_image_set, load_square_at
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.transforms import standard_transforms
-from dermsynth.metrics.images import load_rgb
+from dermsynth.images import load_rgb
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -84,7 +85,7 @@ def test_random_crops_cut_the_whole_image_at_a_seeded_position(data):
 
 @pytest.mark.parametrize("position", [(0.0, 0.0), (0.3, 0.9), (0.999, 0.5)])
 def test_load_square_at_is_fastais_resize_on_a_training_image(tmp_path, position):
-    fastai_augment = pytest.importorskip("fastai.vision.augment", reason="a test dependency")
+    fastai_augment = require_import("fastai.vision.augment")  # a test dependency
     from fastai.vision.core import PILImage
 
     pixels = np.random.default_rng(0).integers(0, 256, (GRID_SIZE + 7, GRID_SIZE, 3), np.uint8)

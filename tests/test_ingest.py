@@ -8,7 +8,10 @@ of the CSV file as an editor shows it (line 1 is the header).
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import pytest
@@ -114,40 +117,6 @@ def test_ham10000_metadata_line_is_the_csv_line_of_the_image(ham_pairs, ham_root
     meta = ham_root / HAM10000_METADATA
     for row in ham_pairs.iloc[[0, 1, 100, -1]].itertuples():
         assert cell(meta, row.metadata_line, "image_id") == row.image_id
-
-
-def test_ham10000_without_a_dx_column_is_an_error_naming_file_and_column(ham, ham_classes):
-    drop_column(ham / HAM10000_METADATA, "dx")
-    with pytest.raises(DataError, match=r"missing column\(s\) \['dx'\]") as err:
-        ingest_ham10000(ham, ham_classes, HAM_CAPTION)
-    assert_points_at(err, ham / HAM10000_METADATA)
-
-
-def test_ham10000_duplicate_image_id_is_an_error_naming_both_lines(ham, ham_classes):
-    meta = ham / HAM10000_METADATA
-    image_id = cell(meta, 4, "image_id")
-    set_cell(meta, 7, "image_id", image_id)
-    with pytest.raises(
-        DataError, match=rf"duplicate image_id '{image_id}' on lines \[4, 7\]"
-    ) as err:
-        ingest_ham10000(ham, ham_classes, HAM_CAPTION)
-    assert_points_at(err, meta, line=7)
-
-
-def test_ham10000_unknown_dx_is_an_error_naming_its_line(ham, ham_classes):
-    meta = ham / HAM10000_METADATA
-    set_cell(meta, 5, "dx", "lentigo")
-    with pytest.raises(DataError, match="unknown dx 'lentigo'") as err:
-        ingest_ham10000(ham, ham_classes, HAM_CAPTION)
-    assert_points_at(err, meta, line=5)
-
-
-def test_ham10000_empty_lesion_id_is_an_error_naming_its_line(ham, ham_classes):
-    meta = ham / HAM10000_METADATA
-    set_cell(meta, 9, "lesion_id", " ")
-    with pytest.raises(DataError, match="empty lesion_id") as err:
-        ingest_ham10000(ham, ham_classes, HAM_CAPTION)
-    assert_points_at(err, meta, line=9)
 
 
 def test_ham10000_missing_image_file_is_an_error_naming_the_image_and_its_line(ham, ham_classes):
@@ -330,29 +299,6 @@ def test_fitzpatrick17k_class_emptied_by_drop_qc_is_an_error_naming_it(f17k, f17
         ingest_fitzpatrick17k(f17k, f17k_classes, F17K_CAPTION, drop_qc=[WRONG])
 
 
-def test_fitzpatrick17k_duplicate_md5hash_is_an_error_naming_its_line(f17k, f17k_classes):
-    meta = f17k / F17K_METADATA
-    set_cell(meta, 12, "md5hash", cell(meta, 3, "md5hash"))
-    with pytest.raises(DataError, match=r"duplicate md5hash .* on lines \[3, 12\]") as err:
-        ingest_fitzpatrick17k(f17k, f17k_classes, F17K_CAPTION)
-    assert_points_at(err, meta, line=12)
-
-
-def test_fitzpatrick17k_unknown_fitzpatrick_scale_is_an_error_naming_its_line(f17k, f17k_classes):
-    meta = f17k / F17K_METADATA
-    set_cell(meta, 8, "fitzpatrick_scale", "7")
-    with pytest.raises(DataError, match="unknown fitzpatrick_scale '7'") as err:
-        ingest_fitzpatrick17k(f17k, f17k_classes, F17K_CAPTION)
-    assert_points_at(err, meta, line=8)
-
-
-def test_fitzpatrick17k_without_a_qc_column_is_an_error_naming_file_and_column(f17k, f17k_classes):
-    drop_column(f17k / F17K_METADATA, "qc")
-    with pytest.raises(DataError, match=r"missing column\(s\) \['qc'\]") as err:
-        ingest_fitzpatrick17k(f17k, f17k_classes, F17K_CAPTION)
-    assert_points_at(err, f17k / F17K_METADATA)
-
-
 # --- DDI ------------------------------------------------------------------------------------
 
 
@@ -389,32 +335,6 @@ def test_ddi_caption_names_the_task_label(ddi_root):
     assert set(malignant["caption"]) == {"An image of a malignant skin lesion"}
 
 
-def test_ddi_unknown_skin_tone_is_an_error_naming_its_line(ddi):
-    meta = ddi / DDI_METADATA
-    set_cell(meta, 4, "skin_tone", "78")
-    with pytest.raises(DataError, match="unknown skin_tone '78'") as err:
-        ingest_ddi(ddi, DDI_CAPTION)
-    assert_points_at(err, meta, line=4)
-
-
-def test_ddi_malignant_other_than_true_or_false_is_an_error_naming_its_line(ddi):
-    meta = ddi / DDI_METADATA
-    set_cell(meta, 6, "malignant", "yes")
-    with pytest.raises(DataError, match="unknown malignant 'yes'") as err:
-        ingest_ddi(ddi, DDI_CAPTION)
-    assert_points_at(err, meta, line=6)
-
-
-def test_ddi_duplicate_file_is_an_error_naming_both_lines(ddi):
-    meta = ddi / DDI_METADATA
-    set_cell(meta, 10, "DDI_file", cell(meta, 2, "DDI_file"))
-    with pytest.raises(
-        DataError, match=r"duplicate DDI_file '000001.png' on lines \[2, 10\]"
-    ) as err:
-        ingest_ddi(ddi, DDI_CAPTION)
-    assert_points_at(err, meta, line=10)
-
-
 def test_ddi_missing_image_is_an_error_naming_its_line(ddi):
     (ddi / "images" / "000011.png").unlink()
     with pytest.raises(DataError, match="image file '000011.png' not found") as err:
@@ -422,8 +342,64 @@ def test_ddi_missing_image_is_an_error_naming_its_line(ddi):
     assert_points_at(err, ddi / DDI_METADATA, line=12)
 
 
-def test_ddi_without_a_disease_column_is_an_error_naming_file_and_column(ddi):
-    drop_column(ddi / DDI_METADATA, "disease")
-    with pytest.raises(DataError, match=r"missing column\(s\) \['disease'\]") as err:
-        ingest_ddi(ddi, DDI_CAPTION)
-    assert_points_at(err, ddi / DDI_METADATA)
+# --- Metadata errors common to the three datasets -----------------------------------------
+
+
+class CellOf(NamedTuple):
+    """A new cell value given as the same column's value on another line (a duplicate)."""
+
+    line: int
+
+
+# (dataset, column, line changed, its new value, the error message as a regex, `{value}` the new
+# value); line None: the column is dropped, and the error names the file only
+BAD_METADATA = [
+    ("ham10000", "dx", None, None, r"missing column\(s\) \['dx'\]"),
+    ("ham10000", "image_id", 7, CellOf(4), r"duplicate image_id '{value}' on lines \[4, 7\]"),
+    ("ham10000", "dx", 5, "lentigo", "unknown dx 'lentigo'"),
+    ("ham10000", "lesion_id", 9, " ", "empty lesion_id"),
+    ("fitzpatrick17k", "qc", None, None, r"missing column\(s\) \['qc'\]"),
+    ("fitzpatrick17k", "md5hash", 12, CellOf(3), r"duplicate md5hash .* on lines \[3, 12\]"),
+    ("fitzpatrick17k", "fitzpatrick_scale", 8, "7", "unknown fitzpatrick_scale '7'"),
+    ("ddi", "disease", None, None, r"missing column\(s\) \['disease'\]"),
+    ("ddi", "DDI_file", 10, CellOf(2), r"duplicate DDI_file '000001.png' on lines \[2, 10\]"),
+    ("ddi", "skin_tone", 4, "78", "unknown skin_tone '78'"),
+    ("ddi", "malignant", 6, "yes", "unknown malignant 'yes'"),
+]
+
+
+def bad_metadata_id(dataset: str, column: str, line: int | None, value, message: str) -> str:
+    change = "dropped" if line is None else "duplicate" if isinstance(value, CellOf) else "bad"
+    return f"{dataset}-{change}-{column}"
+
+
+def ingest_copy(request, dataset: str) -> tuple[Path, Callable[[], object]]:
+    """The metadata CSV of this test's copy of a demo dataset, and the call ingesting the copy."""
+    if dataset == "ham10000":
+        root, classes = request.getfixturevalue("ham"), request.getfixturevalue("ham_classes")
+        return root / HAM10000_METADATA, lambda: ingest_ham10000(root, classes, HAM_CAPTION)
+    if dataset == "fitzpatrick17k":
+        root, classes = request.getfixturevalue("f17k"), request.getfixturevalue("f17k_classes")
+        return root / F17K_METADATA, lambda: ingest_fitzpatrick17k(root, classes, F17K_CAPTION)
+    root = request.getfixturevalue("ddi")
+    return root / DDI_METADATA, lambda: ingest_ddi(root, DDI_CAPTION)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "column", "line", "value", "message"),
+    BAD_METADATA,
+    ids=[bad_metadata_id(*case) for case in BAD_METADATA],
+)
+def test_bad_metadata_is_an_error_naming_the_file_and_the_line_at_fault(
+    request, dataset, column, line, value, message
+):
+    meta, ingest = ingest_copy(request, dataset)
+    if line is None:
+        drop_column(meta, column)
+    else:
+        if isinstance(value, CellOf):
+            value = cell(meta, value.line, column)
+        set_cell(meta, line, column, value)
+    with pytest.raises(DataError, match=message.format(value=re.escape(value or ""))) as err:
+        ingest()
+    assert_points_at(err, meta, line)

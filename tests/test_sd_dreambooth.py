@@ -32,18 +32,12 @@ from dermsynth.sd.dreambooth import (  # noqa: E402
     train_dreambooth,
 )
 from dermsynth.sd.load import load_pipeline  # noqa: E402
-from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
 
-LABEL = "psoriasis"
+LABEL = "psoriasis"  # conftest.SD_CLASS: the class whose words tiny_sd knows
 SETTINGS = DreamBoothSettings(
     resolution=32, source_size=64, batch_size=2, epochs=2, checkpoint_every=2, max_steps=4
 )
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_models(tmp_path_factory.mktemp("tiny"), seed=0, texts=[LABEL])
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +69,10 @@ def images_dir(tmp_path_factory, split):
     return folder
 
 
-def train(tiny, split, images_dir, out, kind="text2img", n=None, **changes):
+def train(tiny_sd, split, images_dir, out, kind="text2img", n=None, **changes):
     settings = settings_from({**SETTINGS.__dict__, **changes})
     return train_dreambooth(
-        tiny[kind], kind, LABEL, pool_sources(split, LABEL, n), images_dir, out,
+        tiny_sd[kind], kind, LABEL, pool_sources(split, LABEL, n), images_dir, out,
         settings, state_path=out.with_suffix(".state.pt"),
     )  # fmt: skip
 
@@ -96,7 +90,7 @@ def test_pool_sources_are_the_class_training_images_in_file_order(split):
 
 
 def test_dreambooth_reads_and_lists_only_the_class_training_images(
-    tiny, split, images_dir, tmp_path, monkeypatch
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
 ):
     read = []
     original = dreambooth_module.source_image
@@ -106,7 +100,7 @@ def test_dreambooth_reads_and_lists_only_the_class_training_images(
         return original(images, image_id, *args)
 
     monkeypatch.setattr(dreambooth_module, "source_image", spy)
-    train(tiny, split, images_dir, tmp_path / "out")
+    train(tiny_sd, split, images_dir, tmp_path / "out")
     pool = set(split[(split["label"] == LABEL) & (split["split"] == "train")]["image_id"])
     assert set(read) == pool
     listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
@@ -118,11 +112,11 @@ def test_dreambooth_reads_and_lists_only_the_class_training_images(
 
 
 def test_rows_of_a_validation_or_test_split_are_refused_naming_one(
-    tiny, split, images_dir, tmp_path
+    tiny_sd, split, images_dir, tmp_path
 ):
     rows = split[split["label"] == LABEL]
     with pytest.raises(DataError, match=r"split\(s\) \['train'\] only; pso-val0 is 'val'"):
-        train_dreambooth(tiny["text2img"], "text2img", LABEL, rows, images_dir, tmp_path / "o",
+        train_dreambooth(tiny_sd["text2img"], "text2img", LABEL, rows, images_dir, tmp_path / "o",
                          SETTINGS, state_path=tmp_path / "s.pt")  # fmt: skip
 
 
@@ -136,13 +130,13 @@ def test_pool_sources_of_every_class_may_add_validation_rows_but_never_test_rows
 
 
 def test_one_model_for_every_class_learns_train_and_val_images_each_under_its_disease(
-    tiny, split, images_dir, tmp_path
+    tiny_sd, split, images_dir, tmp_path
 ):
     # DDI-like rows: the authors' DDI model learned from both classes of their training file
     rows = pool_sources(split, None, None, splits=["train", "val"])
     rows["disease"] = np.where(rows["label"] == LABEL, "melanoma-in-situ", "seborrheic-keratosis")
     settings = settings_from({**SETTINGS.__dict__, "max_steps": 1})
-    train_dreambooth(tiny["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "out",
+    train_dreambooth(tiny_sd["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "out",
                      settings, state_path=tmp_path / "s.pt", splits=["train", "val"])  # fmt: skip
     listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
     assert sorted(listed["image_id"]) == sorted(rows["image_id"])
@@ -154,25 +148,25 @@ def test_one_model_for_every_class_learns_train_and_val_images_each_under_its_di
     }
     assert listed["prompt"].tolist() == listed["disease"].map(expected).tolist()
     with pytest.raises(ValueError, match="never learns from test images"):
-        train_dreambooth(tiny["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "o2",
+        train_dreambooth(tiny_sd["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "o2",
                          settings, tmp_path / "s2.pt", splits=["train", "test"])  # fmt: skip
 
 
-def test_the_per_n_mode_trains_on_the_first_n_pool_images(tiny, split, images_dir, tmp_path):
-    train(tiny, split, images_dir, tmp_path / "out", n=2, max_steps=1)
+def test_the_per_n_mode_trains_on_the_first_n_pool_images(tiny_sd, split, images_dir, tmp_path):
+    train(tiny_sd, split, images_dir, tmp_path / "out", n=2, max_steps=1)
     listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
     assert sorted(listed["pool_rank"].astype(int)) == [0, 1]
 
 
 def test_a_full_run_writes_a_diffusers_unet_losses_and_its_record(
-    tiny, split, images_dir, tmp_path
+    tiny_sd, split, images_dir, tmp_path
 ):
-    losses = train(tiny, split, images_dir, tmp_path / "out")
+    losses = train(tiny_sd, split, images_dir, tmp_path / "out")
     out = tmp_path / "out"
     assert list(losses["step"]) == [1, 2, 3, 4] and np.isfinite(losses["loss"]).all()
     assert dreambooth_weights(out) == {"unet": out / "unet", "lora": None}
-    pipeline = load_pipeline(tiny["text2img"], "text2img", unet=out / "unet")
-    base = load_pipeline(tiny["text2img"], "text2img")
+    pipeline = load_pipeline(tiny_sd["text2img"], "text2img", unet=out / "unet")
+    base = load_pipeline(tiny_sd["text2img"], "text2img")
     assert not torch.equal(pipeline.unet.conv_in.weight, base.unet.conv_in.weight)  # it learned
     embeddings = pipeline.text_encoder.get_input_embeddings().weight
     assert torch.equal(embeddings, base.text_encoder.get_input_embeddings().weight)
@@ -183,9 +177,9 @@ def test_a_full_run_writes_a_diffusers_unet_losses_and_its_record(
 
 
 def test_a_killed_run_resumes_to_bit_identical_weights_and_losses(
-    tiny, split, images_dir, tmp_path, monkeypatch
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
 ):
-    train(tiny, split, images_dir, tmp_path / "whole")
+    train(tiny_sd, split, images_dir, tmp_path / "whole")
     save_state = dreambooth_module._save_state
 
     def save_then_die(*args):
@@ -194,10 +188,10 @@ def test_a_killed_run_resumes_to_bit_identical_weights_and_losses(
 
     monkeypatch.setattr(dreambooth_module, "_save_state", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny, split, images_dir, tmp_path / "killed")
+        train(tiny_sd, split, images_dir, tmp_path / "killed")
     assert not (tmp_path / "killed").exists() and (tmp_path / "killed.state.pt").exists()
     monkeypatch.setattr(dreambooth_module, "_save_state", save_state)
-    train(tiny, split, images_dir, tmp_path / "killed")
+    train(tiny_sd, split, images_dir, tmp_path / "killed")
     weights = "unet/diffusion_pytorch_model.safetensors"
     whole, resumed = (
         load_file(tmp_path / "whole" / weights),
@@ -210,32 +204,34 @@ def test_a_killed_run_resumes_to_bit_identical_weights_and_losses(
 
 
 def test_a_checkpoint_made_with_other_settings_is_refused_naming_it(
-    tiny, split, images_dir, tmp_path
+    tiny_sd, split, images_dir, tmp_path
 ):
-    train(tiny, split, images_dir, tmp_path / "out", keep_checkpoint=True)
+    train(tiny_sd, split, images_dir, tmp_path / "out", keep_checkpoint=True)
     state = tmp_path / "out.state.pt"
     with pytest.raises(DataError, match=re.escape(str(state))):
-        train(tiny, split, images_dir, tmp_path / "out", keep_checkpoint=True, lr=1e-4)
+        train(tiny_sd, split, images_dir, tmp_path / "out", keep_checkpoint=True, lr=1e-4)
 
 
-def test_the_lora_option_saves_only_the_adapter(tiny, split, images_dir, tmp_path):
-    train(tiny, split, images_dir, tmp_path / "out", lora_rank=2, lr=1e-3)
+def test_the_lora_option_saves_only_the_adapter(tiny_sd, split, images_dir, tmp_path):
+    train(tiny_sd, split, images_dir, tmp_path / "out", lora_rank=2, lr=1e-3)
     out = tmp_path / "out"
     assert not (out / "unet").exists()
     adapter = out / "pytorch_lora_weights.safetensors"
     assert dreambooth_weights(out) == {"unet": None, "lora": adapter}
     tensors = load_file(adapter)
     assert tensors and all("lora" in key for key in tensors)
-    unet_bytes = (tiny["text2img"] / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+    unet_bytes = (
+        (tiny_sd["text2img"] / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+    )
     assert adapter.stat().st_size < unet_bytes / 10
-    fused = load_pipeline(tiny["text2img"], "text2img", lora=adapter).unet.state_dict()
-    base = load_pipeline(tiny["text2img"], "text2img").unet.state_dict()
+    fused = load_pipeline(tiny_sd["text2img"], "text2img", lora=adapter).unet.state_dict()
+    base = load_pipeline(tiny_sd["text2img"], "text2img").unet.state_dict()
     changed = {k for k in base if not torch.equal(base[k], fused[k])}
     assert changed and all(re.search(r"(to_q|to_k|to_v|to_out\.0)\.weight$", k) for k in changed)
 
 
 def test_the_inpainting_unet_gets_latents_mask_and_masked_image_latents(
-    tiny, split, images_dir, tmp_path, monkeypatch
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
 ):
     inputs = []
     original = dreambooth_module._noisy_input
@@ -246,7 +242,7 @@ def test_the_inpainting_unet_gets_latents_mask_and_masked_image_latents(
         return result
 
     monkeypatch.setattr(dreambooth_module, "_noisy_input", spy)
-    train(tiny, split, images_dir, tmp_path / "out", kind="inpaint", max_steps=2)
+    train(tiny_sd, split, images_dir, tmp_path / "out", kind="inpaint", max_steps=2)
     assert len(inputs) == 2
     for batch in inputs:
         assert batch.shape == (2, 9, 8, 8)  # 32 px images, 8 x 8 latents

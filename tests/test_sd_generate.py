@@ -38,16 +38,10 @@ from dermsynth.sd.generate import (  # noqa: E402
     sources_from,
 )
 from dermsynth.sd.sources import PROMPT, prompt_for, read_rgb  # noqa: E402
-from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
 
-LABEL = "psoriasis"
+LABEL = "psoriasis"  # conftest.SD_CLASS: the class whose words tiny_sd knows
 SETTINGS = GenerateSettings(resolution=64, steps=3, per_source=2, batch_size=3)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_models(tmp_path_factory.mktemp("tiny"), seed=0, texts=[LABEL])
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +68,8 @@ def sources(split, images_dir):
     return sources_from(pool_sources(split, LABEL, None), images_dir, 64)
 
 
-def run(tiny, items, folder, method="text2img", settings=SETTINGS, variant="pretrained", **kw):
-    model = tiny["text2img" if method == "text2img" else "inpaint"]
+def run(tiny_sd, items, folder, method="text2img", settings=SETTINGS, variant="pretrained", **kw):
+    model = tiny_sd["text2img" if method == "text2img" else "inpaint"]
     return generate_shard(method, variant, "fitzpatrick17k", LABEL, items,
                           folder / "manifest.csv", settings, model=model, **kw)  # fmt: skip
 
@@ -135,13 +129,13 @@ def test_a_seed_depends_on_method_variant_class_source_and_index_only():
 
 @pytest.mark.parametrize("method", ["text2img", "inpaint"])
 def test_an_image_is_the_same_from_batch_1_and_batch_3_and_any_shard(
-    tiny, sources, tmp_path, method
+    tiny_sd, sources, tmp_path, method
 ):
     items = shard_items(sources, 2, (0, 6))
-    alone = run(tiny, items, tmp_path / "b1", method, replace(SETTINGS, batch_size=1))
-    batched = run(tiny, items, tmp_path / "b3", method, replace(SETTINGS, batch_size=3))
+    alone = run(tiny_sd, items, tmp_path / "b1", method, replace(SETTINGS, batch_size=1))
+    batched = run(tiny_sd, items, tmp_path / "b3", method, replace(SETTINGS, batch_size=3))
     # another shard boundary: items 3..5 first, in a shard of their own
-    split_shard = run(tiny, items[3:], tmp_path / "other", method)
+    split_shard = run(tiny_sd, items[3:], tmp_path / "other", method)
     assert list(alone["seed"]) == list(batched["seed"])
     assert list(split_shard["seed"]) == list(batched["seed"][3:])
     assert np.abs(pixels(alone) - pixels(batched)).max() <= 2  # batched kernels round otherwise
@@ -149,25 +143,25 @@ def test_an_image_is_the_same_from_batch_1_and_batch_3_and_any_shard(
     assert len({p.tobytes() for p in pixels(batched)}) == 6  # and images differ from each other
 
 
-def test_a_complete_shard_rerun_makes_and_rewrites_nothing(tiny, sources, tmp_path, monkeypatch):
+def test_a_complete_shard_rerun_makes_and_rewrites_nothing(tiny_sd, sources, tmp_path, monkeypatch):
     items = shard_items(sources, 2, (0, 4))
-    first = run(tiny, items, tmp_path)
+    first = run(tiny_sd, items, tmp_path)
     stamps = {f: os.stat(f).st_mtime_ns for f in first["file"]}
 
     def refuse(*args, **kwargs):
         raise AssertionError("a complete shard loaded a model")
 
     monkeypatch.setattr(generate_module, "load_pipeline", refuse)
-    again = run(tiny, items, tmp_path)
+    again = run(tiny_sd, items, tmp_path)
     assert {f: os.stat(f).st_mtime_ns for f in again["file"]} == stamps
     pd.testing.assert_frame_equal(first, again)
 
 
 def test_a_killed_shard_makes_only_its_missing_and_truncated_images(
-    tiny, sources, tmp_path, monkeypatch
+    tiny_sd, sources, tmp_path, monkeypatch
 ):
     items = shard_items(sources, 2, (0, 5))
-    first = run(tiny, items, tmp_path)
+    first = run(tiny_sd, items, tmp_path)
     before = pixels(first)
     os.remove(first["file"][1])
     with open(first["file"][3], "r+b") as stream:
@@ -180,14 +174,14 @@ def test_a_killed_shard_makes_only_its_missing_and_truncated_images(
         return original(pipeline, method, variant, cls, todo, *args)
 
     monkeypatch.setattr(generate_module, "make_images", spy)
-    resumed = run(tiny, items, tmp_path)
+    resumed = run(tiny_sd, items, tmp_path)
     assert made == [items[1], items[3]]
     assert np.abs(pixels(resumed) - before).max() <= 2
 
 
-def test_the_manifest_records_provenance_of_every_image(tiny, sources, split, tmp_path):
+def test_the_manifest_records_provenance_of_every_image(tiny_sd, sources, split, tmp_path):
     items = shard_items(sources, 2, (0, 8))
-    manifest = run(tiny, items, tmp_path, "inpaint")
+    manifest = run(tiny_sd, items, tmp_path, "inpaint")
     assert list(manifest.columns) == MANIFEST_COLUMNS
     on_disk = pd.read_csv(tmp_path / "manifest.csv", dtype=str, keep_default_na=False)
     assert list(on_disk.columns) == MANIFEST_COLUMNS and len(on_disk) == 8
@@ -204,19 +198,19 @@ def test_the_manifest_records_provenance_of_every_image(tiny, sources, split, tm
     assert set(manifest["prompt"]) == {"An image of psoriasis, a skin disease"}
     assert set(manifest["steps"]) == {3} and set(manifest["guidance_scale"]) == {3.0}
     assert set(manifest["strength"]) == {0.97} and set(manifest["scheduler"]) == {"dpm++"}
-    unet = tiny["inpaint"] / "unet" / "diffusion_pytorch_model.safetensors"
+    unet = tiny_sd["inpaint"] / "unet" / "diffusion_pytorch_model.safetensors"
     assert set(manifest["model_sha256"]) == {file_sha256(unet)}
     assert manifest["mask_fraction"].between(0.25, 0.75).all()
     assert all(os.path.isfile(f) for f in manifest["file"])
 
 
 def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a_frame(
-    tiny, sources, tmp_path, monkeypatch
+    tiny_sd, sources, tmp_path, monkeypatch
 ):
     from diffusers import StableDiffusionInpaintPipeline
 
     items = shard_items(sources, 2, (0, 4))
-    inpainted = run(tiny, items, tmp_path / "inpaint", "inpaint")
+    inpainted = run(tiny_sd, items, tmp_path / "inpaint", "inpaint")
     calls = []
     original = StableDiffusionInpaintPipeline.__call__
 
@@ -227,7 +221,7 @@ def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a
     monkeypatch.setattr(StableDiffusionInpaintPipeline, "__call__", spy)
     # other mask settings cannot move the square: it is the one the inpainting had
     other = replace(SETTINGS, mask_fraction=(0.9, 1.0), seed=5)
-    out = run(tiny, items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
+    out = run(tiny_sd, items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
               tmp_path / "inoutpaint", "inoutpaint", other)  # fmt: skip
     assert list(out["init_image"]) == list(inpainted["file"])
     assert list(out["source_image"]) == list(inpainted["source_image"])
@@ -248,9 +242,9 @@ def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a
         assert np.array_equal(started, read_rgb(row.init_image))
 
 
-def test_the_skin_type_option_appends_the_sources_fitzpatrick_type(tiny, sources, tmp_path):
+def test_the_skin_type_option_appends_the_sources_fitzpatrick_type(tiny_sd, sources, tmp_path):
     settings = replace(SETTINGS, skin_type_in_prompt=True, per_source=1)
-    manifest = run(tiny, shard_items(sources, 1, (0, 2)), tmp_path, settings=settings)
+    manifest = run(tiny_sd, shard_items(sources, 1, (0, 2)), tmp_path, settings=settings)
     assert list(manifest["prompt"]) == [
         "An image of psoriasis, a skin disease, Fitzpatrick skin type 3",
         "An image of psoriasis, a skin disease, Fitzpatrick skin type 5",
@@ -259,27 +253,27 @@ def test_the_skin_type_option_appends_the_sources_fitzpatrick_type(tiny, sources
     assert prompt_for(LABEL, "", with_skin_type=True).endswith("skin type unknown")
 
 
-def test_variants_and_methods_are_checked(tiny, sources, tmp_path):
+def test_variants_and_methods_are_checked(tiny_sd, sources, tmp_path):
     items = shard_items(sources, 1, (0, 1))
     with pytest.raises(ValueError, match="needs its UNet or LoRA"):
-        run(tiny, items, tmp_path, variant="dreambooth")
+        run(tiny_sd, items, tmp_path, variant="dreambooth")
     with pytest.raises(ValueError, match="takes no DreamBooth"):
-        run(tiny, items, tmp_path, unet=tmp_path)
+        run(tiny_sd, items, tmp_path, unet=tmp_path)
     with pytest.raises(ValueError, match="method"):
-        run(tiny, items, tmp_path, method="outpaint")
+        run(tiny_sd, items, tmp_path, method="outpaint")
     with pytest.raises(DataError, match="needs a source image"):
-        run(tiny, [Item("", None, 0)], tmp_path, method="inpaint")
-    made = run(tiny, items, tmp_path / "t2i")
+        run(tiny_sd, [Item("", None, 0)], tmp_path, method="inpaint")
+    made = run(tiny_sd, items, tmp_path / "t2i")
     with pytest.raises(DataError, match="starts from an inpaint shard"):
         items_from_manifest(tmp_path / "t2i" / "manifest.csv")
     assert len(made) == 1
 
 
-def test_merged_manifests_and_the_sample_grid(tiny, sources, tmp_path):
-    first = run(tiny, shard_items(sources, 2, (0, 3)), tmp_path / "shard-0")
-    second = run(tiny, shard_items(sources, 2, (3, 5)), tmp_path / "shard-1")
+def test_merged_manifests_and_the_sample_grid(tiny_sd, sources, tmp_path):
+    first = run(tiny_sd, shard_items(sources, 2, (0, 3)), tmp_path / "shard-0")
+    second = run(tiny_sd, shard_items(sources, 2, (3, 5)), tmp_path / "shard-1")
     # a release shard: prompt-only images, no source and no start image
-    release = run(tiny, class_shard_items(None, 2, 0, 1), tmp_path / "release")
+    release = run(tiny_sd, class_shard_items(None, 2, 0, 1), tmp_path / "release")
     assert (release[["source_image", "init_image", "pool_rank"]] == "").all(axis=None)
     manifests = [tmp_path / f / "manifest.csv" for f in ("release", "shard-0", "shard-1")]
     merged = merge_manifests(manifests)
@@ -317,7 +311,7 @@ def test_a_prompt_names_the_disease_of_a_ddi_row_and_the_label_of_another_as_the
 
 
 def test_ddi_images_are_prompted_by_their_sources_disease_in_both_passes(
-    tiny, split, images_dir, tmp_path
+    tiny_sd, split, images_dir, tmp_path
 ):
     rows = pool_sources(split, LABEL, None).assign(
         disease=["melanoma-in-situ", "verruca-vulgaris", "melanoma-in-situ", "dermatofibroma"]
@@ -325,11 +319,11 @@ def test_ddi_images_are_prompted_by_their_sources_disease_in_both_passes(
     ddi_sources = sources_from(rows, images_dir, 64)
     assert [s.disease for s in ddi_sources] == list(rows["disease"])
     settings = replace(SETTINGS, per_source=1)
-    inpainted = run(tiny, shard_items(ddi_sources, 1, (0, 4)), tmp_path / "inpaint", "inpaint",
+    inpainted = run(tiny_sd, shard_items(ddi_sources, 1, (0, 4)), tmp_path / "inpaint", "inpaint",
                     settings)  # fmt: skip
     named = rows["disease"].str.replace("-", " ")
     assert list(inpainted["disease"]) == list(rows["disease"])
     assert list(inpainted["prompt"]) == list("An image of " + named + ", a skin disease")
     items = items_from_manifest(tmp_path / "inpaint" / "manifest.csv")
-    out = run(tiny, items, tmp_path / "inoutpaint", "inoutpaint", settings)
+    out = run(tiny_sd, items, tmp_path / "inoutpaint", "inoutpaint", settings)
     assert list(out["prompt"]) == list(inpainted["prompt"])

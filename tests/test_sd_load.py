@@ -19,15 +19,9 @@ import torch  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.io import file_sha256  # noqa: E402
 from dermsynth.sd.load import load_pipeline, model_sha256  # noqa: E402
-from dermsynth.sd.tiny import write_tiny_models  # noqa: E402
 
 PROMPT = "An image of psoriasis, a skin disease"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return write_tiny_models(tmp_path_factory.mktemp("tiny"), seed=0, texts=["psoriasis"])
 
 
 @pytest.fixture
@@ -53,9 +47,9 @@ def generate(pipeline, **kwargs):
     [("text2img", "StableDiffusionPipeline", 4), ("inpaint", "StableDiffusionInpaintPipeline", 9)],
 )
 def test_tiny_folders_load_offline_as_the_real_pipeline_classes(
-    tiny, no_network, kind, name, channels
+    tiny_sd, no_network, kind, name, channels
 ):
-    pipeline = load_pipeline(tiny[kind], kind)
+    pipeline = load_pipeline(tiny_sd[kind], kind)
     assert type(pipeline).__name__ == name
     assert pipeline.unet.config.in_channels == channels
     assert pipeline.safety_checker is None
@@ -67,11 +61,11 @@ def test_tiny_folders_load_offline_as_the_real_pipeline_classes(
 
 
 def test_a_real_folders_scheduler_is_replaced_by_dpm_solver_on_the_same_noise_schedule(
-    tiny, tmp_path
+    tiny_sd, tmp_path
 ):
     from diffusers import DDIMScheduler
 
-    folder = copy_model(tiny["text2img"], tmp_path / "model")
+    folder = copy_model(tiny_sd["text2img"], tmp_path / "model")
     # the real folders ship another scheduler (PNDM, DDIM): make this one so
     pipeline = load_pipeline(folder, "text2img")
     DDIMScheduler.from_config(pipeline.scheduler.config).save_pretrained(folder / "scheduler")
@@ -110,15 +104,15 @@ def test_a_folder_without_model_index_names_it_and_the_model_to_put_there(tmp_pa
         "scheduler/scheduler_config.json",
     ],
 )
-def test_a_missing_file_is_named_in_the_error(tiny, tmp_path, missing):
-    folder = copy_model(tiny["text2img"], tmp_path / "model")
+def test_a_missing_file_is_named_in_the_error(tiny_sd, tmp_path, missing):
+    folder = copy_model(tiny_sd["text2img"], tmp_path / "model")
     (folder / missing).unlink()
     with pytest.raises(DataError, match=re.escape(str(folder / missing))):
         load_pipeline(folder, "text2img")
 
 
-def test_an_fp16_only_folder_loads_its_variant(tiny, tmp_path):
-    folder = copy_model(tiny["text2img"], tmp_path / "model")
+def test_an_fp16_only_folder_loads_its_variant(tiny_sd, tmp_path):
+    folder = copy_model(tiny_sd["text2img"], tmp_path / "model")
     for component, stem in [("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
                             ("text_encoder", "model")]:  # fmt: skip
         path = folder / component / f"{stem}.safetensors"
@@ -126,35 +120,35 @@ def test_an_fp16_only_folder_loads_its_variant(tiny, tmp_path):
     assert load_pipeline(folder, "text2img").unet.config.in_channels == 4
 
 
-def test_a_swapped_folder_is_refused_by_its_unet_input_channels(tiny):
+def test_a_swapped_folder_is_refused_by_its_unet_input_channels(tiny_sd):
     with pytest.raises(DataError, match="UNet has 4 input channels; a inpaint model has 9"):
-        load_pipeline(tiny["text2img"], "inpaint")
+        load_pipeline(tiny_sd["text2img"], "inpaint")
     with pytest.raises(DataError, match="UNet has 9 input channels"):
-        load_pipeline(tiny["inpaint"], "text2img")
+        load_pipeline(tiny_sd["inpaint"], "text2img")
 
 
-def test_a_dreambooth_unet_replaces_the_pretrained_one(tiny, tmp_path):
+def test_a_dreambooth_unet_replaces_the_pretrained_one(tiny_sd, tmp_path):
     from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel.from_pretrained(tiny["text2img"] / "unet")
+    unet = UNet2DConditionModel.from_pretrained(tiny_sd["text2img"] / "unet")
     with torch.no_grad():
         unet.conv_out.bias.add_(0.5)
     unet.save_pretrained(tmp_path / "unet")
-    pipeline = load_pipeline(tiny["text2img"], "text2img", unet=tmp_path / "unet")
+    pipeline = load_pipeline(tiny_sd["text2img"], "text2img", unet=tmp_path / "unet")
     assert torch.equal(pipeline.unet.conv_out.bias, unet.conv_out.bias)
     weights = tmp_path / "unet" / "diffusion_pytorch_model.safetensors"
-    assert model_sha256(tiny["text2img"], unet=tmp_path / "unet") == file_sha256(weights)
-    pretrained = tiny["text2img"] / "unet" / "diffusion_pytorch_model.safetensors"
-    assert model_sha256(tiny["text2img"]) == file_sha256(pretrained)
+    assert model_sha256(tiny_sd["text2img"], unet=tmp_path / "unet") == file_sha256(weights)
+    pretrained = tiny_sd["text2img"] / "unet" / "diffusion_pytorch_model.safetensors"
+    assert model_sha256(tiny_sd["text2img"]) == file_sha256(pretrained)
 
 
-def test_a_lora_adapter_is_fused_into_the_unet_and_its_layers_dropped(tiny, tmp_path):
+def test_a_lora_adapter_is_fused_into_the_unet_and_its_layers_dropped(tiny_sd, tmp_path):
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    unet = UNet2DConditionModel.from_pretrained(tiny["text2img"] / "unet")
+    unet = UNet2DConditionModel.from_pretrained(tiny_sd["text2img"] / "unet")
     base = {k: v.clone() for k, v in unet.state_dict().items()}
     torch.manual_seed(0)
     unet.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights="gaussian",
@@ -165,13 +159,13 @@ def test_a_lora_adapter_is_fused_into_the_unet_and_its_layers_dropped(tiny, tmp_
                 parameter.normal_(0, 0.1)  # B starts at zero: give the adapter an effect
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     StableDiffusionPipeline.save_lora_weights(tmp_path / "lora", unet_lora_layers=layers)
-    pipeline = load_pipeline(tiny["text2img"], "text2img", lora=tmp_path / "lora")
+    pipeline = load_pipeline(tiny_sd["text2img"], "text2img", lora=tmp_path / "lora")
     assert not [n for n, _ in pipeline.unet.named_modules() if "lora" in n]
     fused = pipeline.unet.state_dict()
     changed = [k for k in base if not torch.equal(base[k], fused[k])]
     assert changed and all(re.search(r"\.(to_q|to_k|to_v|to_out\.0)\.weight$", k) for k in changed)
     adapter = tmp_path / "lora" / "pytorch_lora_weights.safetensors"
-    assert model_sha256(tiny["text2img"], lora=tmp_path / "lora") == file_sha256(adapter)
+    assert model_sha256(tiny_sd["text2img"], lora=tmp_path / "lora") == file_sha256(adapter)
 
 
 def copy_model(source, target):
