@@ -103,7 +103,7 @@ def kid_with_interval(a: np.ndarray, b: np.ndarray, resamples: int, seed: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="config/config.yaml")
-    parser.add_argument("--base", default="results/models/glide/base.pt")
+    parser.add_argument("--base", default="results/models/glide/lesion_grouped/base.pt")
     parser.add_argument("--inception", default="results/models/inception/random_init.pth")
     parser.add_argument("--real-split", default="results/data/ham10000/splits/lesion_grouped.csv")
     parser.add_argument("--images", default="results/data/ham10000/images")
@@ -119,7 +119,7 @@ def main() -> None:
 
     split = pd.read_csv(args.real_split, dtype=str)
     size = config["glide"]["base"]["options"]["image_size"]
-    from dermsynth.metrics.images import load_rgb
+    from dermsynth.images import load_rgb
 
     real_ids = split.loc[split["split"] == "train", "image_id"]
     real = np.stack([load_rgb(resized_path(args.images, size, i), size) for i in real_ids])

@@ -124,14 +124,18 @@ def job_threads():
     return config["workers"]
 
 
-# --- GLIDE track ------------------------------------------------------------------------------
+# --- GLIDE track (paper 1): one GLIDE per split protocol ---------------------------------------
+
+from dermsynth.design.paper1 import glide_sets, parse_glide_set
 
 GLIDE_KINDS = ["base", "upsample"]
 HAM_CLASSES = list(config["datasets"]["ham10000"]["classes"])
+GLIDE_SETS = glide_sets(config)  # protocol -> GlideSet
 
 
 wildcard_constraints:
     glide_kind="|".join(GLIDE_KINDS),
+    glide_protocol="|".join(GLIDE_SETS) or "none",
     cls="|".join(HAM_CLASSES),
     k=r"\d+",
 
@@ -146,8 +150,17 @@ def glide_options(kind):
     return {**defaults, **config["glide"][kind]["options"]}
 
 
+def glide_folder(protocol):
+    return f"results/models/glide/{protocol}"
+
+
+def glide_models(wildcards):
+    folder = glide_folder(wildcards.glide_protocol)
+    return {kind: f"{folder}/{kind}.pt" for kind in GLIDE_KINDS}
+
+
 def glide_finetune_inputs(wildcards):
-    """Images, pairs, the split the model trains on, and OpenAI's weights when configured."""
+    """Images, pairs, the protocol's training images, and OpenAI's weights when configured."""
     finetune = config["glide"]["finetune"]
     sizes = config["preprocess"]["sizes"]["ham10000"]
     if finetune.get("crop") == "random" and finetune.get("source_size") not in sizes:
@@ -158,10 +171,8 @@ def glide_finetune_inputs(wildcards):
     inputs = {
         "pairs": pairs_table("ham10000"),
         "images": "results/data/ham10000/images",
+        "train_images": f"{glide_folder(wildcards.glide_protocol)}/train_images.csv",
     }
-    protocol = config["glide"]["train_on"]["protocol"]
-    if protocol != "all":
-        inputs["split"] = f"results/data/ham10000/splits/{protocol}.csv"
     init = config["glide"][wildcards.glide_kind]["init"]
     if init:
         inputs["init"] = init
@@ -178,9 +189,14 @@ def glide_shard_indices(wildcards):
     return list(range(start, stop))
 
 
-def glide_shard_manifests():
+def glide_synthetic_folder(protocol):
+    return f"results/synthetic/glide/{protocol}"
+
+
+def glide_shard_manifests(wildcards):
+    folder = glide_synthetic_folder(wildcards.glide_protocol)
     return [
-        f"results/synthetic/glide/{cls}/shard-{k}/manifest.csv"
+        f"{folder}/{cls}/shard-{k}/manifest.csv"
         for cls in HAM_CLASSES
         for k in range(len(glide_shards(cls)))
     ]
@@ -189,6 +205,18 @@ def glide_shard_manifests():
 def glide_prompt(wildcards):
     ham = config["datasets"]["ham10000"]
     return ham["caption"].format(label=wildcards.cls, name=ham["classes"][wildcards.cls])
+
+
+def glide_products():
+    return [
+        product
+        for protocol in GLIDE_SETS
+        for product in (
+            f"{glide_synthetic_folder(protocol)}/manifest.csv",
+            f"results/figures/glide_{protocol}_samples.png",
+            f"results/figures/glide_{protocol}_finetune_loss.png",
+        )
+    ]
 
 
 # --- Metrics, audit and reader study (paper 1, sections 2.2-2.3) ----------------------------------
@@ -200,14 +228,22 @@ SD_SET_NAME = re.compile(r"(text2img|inpaint|inoutpaint)-(pretrained|dreambooth)
 
 
 def synthetic_source(method):
-    """A synthetic set: its manifest, and the real images its generator was trained on."""
-    if method == "glide":
-        train_on = config["glide"]["train_on"]
+    """A synthetic set: its manifest, the real images its generator was trained on (a split
+    protocol's splits; protocol `all`: every image of the dataset), and those in words."""
+    glide_protocol = parse_glide_set(method)
+    if glide_protocol is not None:
+        if glide_protocol not in GLIDE_SETS:
+            raise ValueError(
+                f"{method!r} is scored, but glide.train_on trains no GLIDE for protocol "
+                f"{glide_protocol!r}: its protocols are {list(GLIDE_SETS)}"
+            )
+        glide_set = GLIDE_SETS[glide_protocol]
         return {
-            "manifest": "results/synthetic/glide/manifest.csv",
+            "manifest": f"{glide_synthetic_folder(glide_protocol)}/manifest.csv",
             "dataset": "ham10000",
-            "protocol": train_on["protocol"],
-            "splits": train_on["splits"],
+            "protocol": "all" if glide_set.splits is None else glide_protocol,
+            "splits": list(glide_set.splits or []),
+            "trained_on": glide_set.trained_on,
         }
     match = SD_SET_NAME.fullmatch(method)
     if match:
@@ -226,9 +262,10 @@ def synthetic_source(method):
             "dataset": dataset,
             "protocol": "paper",
             "splits": splits,
+            "trained_on": f"paper split: {'+'.join(splits)}",
         }
     raise ValueError(
-        f"unknown synthetic set {method!r}: glide, or <method>-<variant>-<dataset> of the "
+        f"unknown synthetic set {method!r}: glide-<protocol>, or <method>-<variant>-<dataset> of the "
         "Stable Diffusion track (e.g. inpaint-dreambooth-fitzpatrick17k)"
     )
 
@@ -256,8 +293,9 @@ SYNTHETIC_METHODS = list(dict.fromkeys(METRIC_METHODS + READER_METHODS))
 def real_set_name(method):
     """The name of a synthetic set's real counterpart, e.g. ham10000_lesion_grouped_train."""
     source = synthetic_source(method)
-    splits = "+".join(source["splits"]) if source["protocol"] != "all" else "all"
-    return f"{source['dataset']}_{source['protocol']}_{splits}"
+    if source["protocol"] == "all":
+        return f"{source['dataset']}_all"
+    return f"{source['dataset']}_{source['protocol']}_{'+'.join(source['splits'])}"
 
 
 REAL_SETS = {real_set_name(method): synthetic_source(method) for method in SYNTHETIC_METHODS}
@@ -328,7 +366,7 @@ def metrics_inputs(wildcards):
 
 def quality_reference(wildcards):
     """The published Table 1 beside ours: paper 1's for GLIDE; none for the other sets."""
-    if wildcards.method == "glide":
+    if parse_glide_set(wildcards.method) is not None:
         return {"reference": "resources/reference/shavlokhova2023_table1.csv"}
     return {}
 
@@ -396,8 +434,9 @@ def paper_cnn_inputs(wildcards):
             f"config classify.paper_cnn.image_size {PAPER_CNN['image_size']} is not among "
             f"preprocess.sizes.ham10000 {config['preprocess']['sizes']['ham10000']}"
         )
-    if wildcards.variant != "original":
-        inputs["synthetic"] = synthetic_source("glide")["manifest"]
+    if wildcards.variant != "original":  # the protocol's own GLIDE, and what it learned from
+        inputs["synthetic"] = f"{glide_synthetic_folder(wildcards.protocol)}/manifest.csv"
+        inputs["generator_images"] = f"{glide_folder(wildcards.protocol)}/train_images.csv"
     return inputs
 
 

@@ -1,27 +1,52 @@
-# GLIDE track (paper 1, section 2.1): fine-tune base and upsampler, sample per class in shards.
+# GLIDE track (paper 1, section 2.1): one GLIDE per split protocol (glide.train_on): the images it
+# learns from, base and upsampler fine-tuned on them, and its synthetic set sampled per class in
+# shards.
+
+
+rule glide_train_images:
+    input:
+        pairs=pairs_table("ham10000"),
+        split="results/data/ham10000/splits/{glide_protocol}.csv",
+    output:
+        images="results/models/glide/{glide_protocol}/train_images.csv",
+    params:
+        train_on=lambda wildcards: config["glide"]["train_on"][wildcards.glide_protocol],
+    log:
+        "results/logs/glide/{glide_protocol}/train_images.log",
+    benchmark:
+        "results/benchmarks/glide/{glide_protocol}/train_images.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=rule_runtime("glide_train_images"),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow/scripts/glide_train_images.py"
 
 
 rule glide_finetune:
     input:
         unpack(glide_finetune_inputs),
     output:
-        model="results/models/glide/{glide_kind}.pt",
-        loss="results/models/glide/{glide_kind}_loss.csv",
+        model="results/models/glide/{glide_protocol}/{glide_kind}.pt",
+        loss="results/models/glide/{glide_protocol}/{glide_kind}_loss.csv",
         preview=report(
-            "results/figures/glide_finetune_{glide_kind}_preview.png",
+            "results/figures/glide_{glide_protocol}_finetune_{glide_kind}_preview.png",
             caption="../report/glide_finetune_preview.rst",
             category="GLIDE",
         ),
     params:
         options=lambda wildcards: glide_options(wildcards.glide_kind),
         settings=config["glide"]["finetune"],
-        splits=config["glide"]["train_on"]["splits"],
         # resume state: kept when the job dies (so it is not a declared output)
-        state=lambda wildcards: f"results/models/glide/resume/{wildcards.glide_kind}.pt",
+        state=lambda wildcards: (
+            f"results/models/glide/resume/{wildcards.glide_protocol}/{wildcards.glide_kind}.pt"
+        ),
     log:
-        "results/logs/glide/finetune_{glide_kind}.log",
+        "results/logs/glide/{glide_protocol}/finetune_{glide_kind}.log",
     benchmark:
-        "results/benchmarks/glide/finetune_{glide_kind}.tsv"
+        "results/benchmarks/glide/{glide_protocol}/finetune_{glide_kind}.tsv"
     threads: job_threads()
     resources:
         mem_mb=32000,
@@ -35,10 +60,9 @@ rule glide_finetune:
 
 rule glide_sample_shard:
     input:
-        base="results/models/glide/base.pt",
-        upsample="results/models/glide/upsample.pt",
+        unpack(glide_models),
     output:
-        manifest="results/synthetic/glide/{cls}/shard-{k}/manifest.csv",
+        manifest="results/synthetic/glide/{glide_protocol}/{cls}/shard-{k}/manifest.csv",
     params:
         indices=glide_shard_indices,
         prompt=glide_prompt,
@@ -46,9 +70,9 @@ rule glide_sample_shard:
         upsample_options=glide_options("upsample"),
         settings=config["glide"]["sample"],
     log:
-        "results/logs/glide/sample/{cls}/shard-{k}.log",
+        "results/logs/glide/{glide_protocol}/sample/{cls}/shard-{k}.log",
     benchmark:
-        "results/benchmarks/glide/sample/{cls}/shard-{k}.tsv"
+        "results/benchmarks/glide/{glide_protocol}/sample/{cls}/shard-{k}.tsv"
     threads: config["glide"]["sample"]["threads"]
     resources:
         mem_mb=16000,
@@ -62,26 +86,30 @@ rule glide_sample_shard:
 
 rule glide_synthetic_set:
     input:
-        manifests=glide_shard_manifests(),
-        loss=expand("results/models/glide/{glide_kind}_loss.csv", glide_kind=GLIDE_KINDS),
+        manifests=glide_shard_manifests,
+        loss=expand(
+            "results/models/glide/{{glide_protocol}}/{glide_kind}_loss.csv",
+            glide_kind=GLIDE_KINDS,
+        ),
     output:
-        manifest="results/synthetic/glide/manifest.csv",
+        manifest="results/synthetic/glide/{glide_protocol}/manifest.csv",
         samples=report(
-            "results/figures/glide_samples.png",
+            "results/figures/glide_{glide_protocol}_samples.png",
             caption="../report/glide_samples.rst",
             category="GLIDE",
         ),
         loss=report(
-            "results/figures/glide_finetune_loss.png",
+            "results/figures/glide_{glide_protocol}_finetune_loss.png",
             caption="../report/glide_finetune_loss.rst",
             category="GLIDE",
         ),
     params:
         run=config["run"],
+        trained_on=lambda wildcards: GLIDE_SETS[wildcards.glide_protocol].trained_on,
     log:
-        "results/logs/glide/synthetic_set.log",
+        "results/logs/glide/{glide_protocol}/synthetic_set.log",
     benchmark:
-        "results/benchmarks/glide/synthetic_set.tsv"
+        "results/benchmarks/glide/{glide_protocol}/synthetic_set.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -94,4 +122,4 @@ rule glide_synthetic_set:
 
 rule glide:
     input:
-        rules.glide_synthetic_set.output,
+        glide_products(),

@@ -100,6 +100,7 @@ rule quality_table:
         ),
     params:
         classes=lambda wildcards: metric_classes(wildcards.method),
+        trained_on=lambda wildcards: synthetic_source(wildcards.method)["trained_on"],
         settings=quality_settings(),
         run=config["run"],
     log:

@@ -51,7 +51,12 @@ def made_up_run(
         true=true, predicted=predicted, classes=classes, train=train, n_val=7, history=history,
         variant=variant, protocol=protocol, run="test",
         extra={"test_set_composition": test_set,
-               "test_set": describe_test_set(test_set, variant)},
+               "test_set": describe_test_set(test_set, variant),
+               # paper_random's GLIDE learned from every image, lesion_grouped's from none of
+               # its test images; the original arm reads no GLIDE
+               "n_test_real_seen_by_generator": (
+                   None if variant == "original" else 70 if protocol == "paper_random" else 0
+               )},
     )  # fmt: skip
 
 
@@ -102,6 +107,11 @@ def test_the_long_table_has_a_row_per_run_row_and_metric(records, paper):
     assert list(dict.fromkeys(one["row"])) == ROWS
     assert list(one.loc[one["metric"] == "f1", "class"].iloc[:7]) == PAPER_ORDER
     assert set(long["test_set"]) == {"real images only"}
+    seen = long.drop_duplicates(["protocol", "variant"]).set_index(["protocol", "variant"])
+    seen = seen["test_real_seen_by_generator"]
+    assert seen[("paper_random", "combined")] == seen[("paper_random", "synthetic")] == 70
+    assert seen[("lesion_grouped", "combined")] == seen[("lesion_grouped", "synthetic")] == 0
+    assert pd.isna(seen[("paper_random", "original")])
 
 
 def test_the_papers_values_stand_only_beside_runs_computed_as_the_papers(records, paper):
@@ -176,14 +186,17 @@ def test_the_wide_table_reads_like_the_papers(records, paper):
     assert wide["class"].tolist()[:7] == PAPER_ORDER
     assert set(wide["test_set_composition"]) == {"real"}
     assert set(wide["comparable_to_paper"]) == {"original_paper_random"}
-    # row, class, composition, comparable runs, the test images per protocol (every arm of a
-    # protocol tests on the same real images), then variant x metric x protocols, and the
-    # paper's columns beside original / paper_random only
-    assert wide.shape == (10, 2 + 2 + 2 + 3 * 3 * 2 + 3)
-    assert list(wide.columns[6:8]) == [
+    assert set(wide["generator_saw_test_images"]) == {
+        "combined_paper_random (70 real test images), synthetic_paper_random (70 real test images)"
+    }
+    # row, class, composition, comparable runs, the runs whose generator saw their test images,
+    # the test images per protocol (every arm of a protocol tests on the same real images),
+    # then variant x metric x protocols, and the paper's columns beside original / paper_random
+    assert wide.shape == (10, 2 + 3 + 2 + 3 * 3 * 2 + 3)
+    assert list(wide.columns[7:9]) == [
         "combined_precision_paper_random", "combined_precision_lesion_grouped",
     ]  # fmt: skip
-    assert list(wide.columns[12:15]) == [
+    assert list(wide.columns[13:16]) == [
         "original_precision_paper_random", "original_precision_paper",
         "original_precision_lesion_grouped",
     ]  # fmt: skip
@@ -207,7 +220,7 @@ def test_the_wide_table_of_the_papers_composition_counts_each_arms_test_images(
     }
     # each arm has its own test images: support per run, and the paper beside each
     # paper_random run
-    assert wide.shape == (10, 2 + 2 + 3 * 2 + 3 * 3 * 2 + 3 * 3)
+    assert wide.shape == (10, 2 + 3 + 3 * 2 + 3 * 3 * 2 + 3 * 3)
     assert "support_paper_random" not in wide.columns
     wide = wide.set_index("row")
     assert wide.loc["accuracy", "synthetic_f1_paper"] == 0.80

@@ -360,16 +360,14 @@ def test_a_checkpoint_made_otherwise_is_refused_naming_it(
     assert state.read_bytes() == before
 
 
-def test_training_pairs_are_those_of_the_chosen_splits_only():
+def test_training_pairs_are_the_train_images_in_their_order_with_captions():
     pairs = pd.DataFrame({"image_id": ["a", "b", "c", "d", "e"], "caption": list("ABCDE")})
-    split = pd.DataFrame(
-        {"image_id": ["a", "b", "c", "d"], "split": ["train", "val", "test", "train"]}
-    )
 
-    assert list(training_pairs(pairs, split, ["train"])["image_id"]) == ["a", "d"]
-    assert list(training_pairs(pairs, split, ["train", "val"])["image_id"]) == ["a", "b", "d"]
-    assert list(training_pairs(pairs, split, ["train"]).index) == [0, 1]
-    assert list(training_pairs(pairs, None, ["train"])["image_id"]) == list("abcde")
+    chosen = training_pairs(pairs, pd.DataFrame({"image_id": ["d", "a"]}))
+
+    assert chosen.to_dict("list") == {"image_id": ["d", "a"], "caption": ["D", "A"]}
+    with pytest.raises(ValueError, match="not in the pairs table: \\['z'\\]"):
+        training_pairs(pairs, pd.DataFrame({"image_id": ["a", "z"]}))
 
 
 def test_uncond_p_1_trains_only_on_the_empty_caption(tmp_path, pairs, images_dir, monkeypatch):

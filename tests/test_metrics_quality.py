@@ -20,8 +20,9 @@ import yaml
 
 from dermsynth.data.png import write_png
 from dermsynth.errors import DataError
+from dermsynth.images import load_rgb
 from dermsynth.metrics.distribution import frechet_distance
-from dermsynth.metrics.images import load_rgb, thumbnail
+from dermsynth.metrics.images import thumbnail
 from dermsynth.metrics.inception import ImageFeatures, save_features
 from dermsynth.metrics.quality import (
     DEFINITIONS,

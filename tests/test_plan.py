@@ -56,9 +56,20 @@ def test_a_glide_shard_takes_its_own_images_times_seconds_per_image():
     assert job_minutes("glide_sample_shard", {"cls": "df", "k": "2"}, config) == 0.5
 
 
+def test_a_glide_fine_tune_takes_the_share_of_the_images_its_protocol_learns_from():
+    config = sample_config()
+    config["glide"]["train_on"] = {"paper_random": "all", "lesion_grouped": ["train"]}
+    split = {"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0}
+    config["splits"] = {"ham10000": {"paper_random": split, "lesion_grouped": split}}
+    minutes = {
+        protocol: job_minutes("glide_finetune", {"glide_protocol": protocol}, config)
+        for protocol in ("paper_random", "lesion_grouped")
+    }
+    assert minutes == {"paper_random": 600, "lesion_grouped": pytest.approx(600 * 0.7)}
+
+
 def test_other_rules_take_their_configured_minutes_or_the_default():
     config = sample_config()
-    assert job_minutes("glide_finetune", {"glide_kind": "base"}, config) == 600
     assert job_minutes("split", {}, config) == 3
     assert job_images("split", {}, config) is None
 
@@ -143,9 +154,8 @@ def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
         rule: n for rule, n in counts.items() if rule != "all"
     }
     config = load_config(workdir, [])
-    assert plan.images == sum(config["glide"]["sample"]["images_per_class"].values()) + sd_images(
-        config
-    )
+    glide_images = sum(config["glide"]["sample"]["images_per_class"].values())
+    assert plan.images == len(config["glide"]["train_on"]) * glide_images + sd_images(config)
     main(["plan", "--directory", str(workdir)])
     assert "peak parallel GPUs" in capsys.readouterr().out
     main(["plan", "--directory", str(workdir), "--json", "data_summary"])  # a target narrows it
@@ -192,9 +202,11 @@ def test_paper_plan_samples_as_many_glide_images_as_ham10000_has(paper_jobs):
     plan = make_plan(jobs, edges, config)
     rules = {rule.rule: rule for rule in plan.rules}
     shards = rules["glide_sample_shard"]
-    assert shards.images == 10015
+    glides = len(config["glide"]["train_on"])  # one GLIDE, and one synthetic set, per protocol
+    assert glides == 2
+    assert shards.images == glides * 10015
     sample = config["glide"]["sample"]
-    assert shards.jobs == sum(
+    assert shards.jobs == glides * sum(
         -(-n // sample["images_per_shard"]) for n in sample["images_per_class"].values()
     )
     assert plan.peak_gpus >= shards.jobs  # every shard can run at once

@@ -2,8 +2,9 @@
 target goes through sbatch, the products match a local run, and a job killed by scancel is
 reported, retried and resumes from its checkpoint.
 
-The reduced target is GLIDE's fine-tuned base model: demo data, ingestion, resizing, the split and
-the fine-tune (a GPU rule, on the node's fake GPU), five jobs. CI runs .ci/slurm_up.sh first; in CI
+The reduced target is the lesion_grouped protocol's fine-tuned GLIDE base model: demo data,
+ingestion, resizing, the split, the images it learns from and the fine-tune (a GPU rule, on the
+node's fake GPU), six jobs. CI runs .ci/slurm_up.sh first; in CI
 (env CI set) a cluster that does not answer fails the test with the reason, locally it skips.
 """
 
@@ -25,8 +26,11 @@ from workflow_helpers import copy_workflow
 pytestmark = pytest.mark.slurm
 
 SLURM_ROOT = Path(os.environ.get("DERMSYNTH_SLURM_ROOT", "/tmp/dermsynth-slurm"))
-TARGET = "results/models/glide/base.pt"
-RULES = ["demo_ham10000", "ingest_ham10000", "resize_images", "split", "glide_finetune"]
+TARGET = "results/models/glide/lesion_grouped/base.pt"
+RULES = [
+    "demo_ham10000", "ingest_ham10000", "resize_images", "split", "glide_train_images",
+    "glide_finetune",
+]  # fmt: skip
 # a smaller HAM10000 demo and fewer steps, with a checkpoint every 2 steps for scancel to land after
 TEST_CONFIG = """
 demo:
@@ -37,7 +41,7 @@ preprocess:
 glide:
   finetune: {max_steps: 8, checkpoint_every: 2}
 """
-CHECKPOINT = "results/models/glide/resume/base.pt"
+CHECKPOINT = "results/models/glide/resume/lesion_grouped/base.pt"
 # the local cluster: its one partition, an account (no accounting database checks it), squeue
 # for job status (no slurmdbd, so no sacct), and status checks from the first second
 CLUSTER_ARGS = [
@@ -85,7 +89,7 @@ def product_digests(workdir: Path) -> dict[str, str]:
     paths = [
         "results/data/ham10000/pairs.csv",
         "results/data/ham10000/splits/lesion_grouped.csv",
-        "results/models/glide/base_loss.csv",
+        "results/models/glide/lesion_grouped/base_loss.csv",
         *sorted(
             str(p.relative_to(workdir))
             for p in (workdir / "results/data/ham10000/images").rglob("*.png")
@@ -202,7 +206,7 @@ def test_a_cancelled_job_is_reported_retried_and_resumes_from_its_checkpoint(run
     assert f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'" in output
     finetune_jobs = [slurm for _, slurm, rule in submissions(output) if rule == "glide_finetune"]
     assert finetune_jobs[0] == cancelled and len(finetune_jobs) == 2
-    log = (runs["slurm"] / "results/logs/glide/finetune_base.log").read_text()
+    log = (runs["slurm"] / "results/logs/glide/lesion_grouped/finetune_base.log").read_text()
     resumed = re.search(r"resumed from \S+ at step (\d+) of 8", log)
     assert resumed and int(resumed[1]) > 0, log
     assert "trained to step 8" in log

@@ -27,6 +27,7 @@ from dermsynth.design.pools import (
     sources_per_class,
 )
 from dermsynth.design.runs import section_ddi_runs, section_grid_runs
+from dermsynth.io import file_sha256
 
 pytestmark = pytest.mark.workflow
 
@@ -61,16 +62,19 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
         "all": 1,
     }
     sample = config["glide"]["sample"]
-    jobs["glide_finetune"] = 2
-    jobs["glide_sample_shard"] = sum(
+    glides = len(config["glide"]["train_on"])  # one GLIDE per split protocol
+    jobs["glide_train_images"] = glides
+    jobs["glide_finetune"] = 2 * glides
+    jobs["glide_sample_shard"] = glides * sum(
         -(-count // sample["images_per_shard"]) for count in sample["images_per_class"].values()
     )
-    jobs["glide_synthetic_set"] = 1
+    jobs["glide_synthetic_set"] = glides
     metrics = config["metrics"]
     methods = len(metrics["methods"])
-    # GLIDE's real set is one HAM10000 split; a Stable Diffusion set's is its dataset's
-    # training images (<method>-<variant>-<dataset>), shared by the sets of one dataset
-    real_sets = len({m.rsplit("-", 1)[-1] if m != "glide" else "ham10000" for m in
+    # each GLIDE's real set is what it learned from (all of HAM10000, or a protocol's splits);
+    # a Stable Diffusion set's is its dataset's training images (<method>-<variant>-<dataset>),
+    # shared by the sets of one dataset
+    real_sets = len({m if m.startswith("glide-") else m.rsplit("-", 1)[-1] for m in
                      metrics["methods"]})  # fmt: skip
     jobs.update(
         real_image_set=real_sets,
@@ -226,15 +230,21 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/data/fitzpatrick17k/missing.csv",
         "results/tables/data_splits.csv",
         "results/figures/data_splits.png",
-        "results/tables/table1_glide_quality.csv",
-        "results/figures/table1_glide_quality.png",
-        "results/audit/glide_memorization.csv",
-        "results/figures/glide_memorization.png",
-        "results/reader_study/glide/packet/answer_sheet.xlsx",
-        "results/reader_study/glide/packet/index.html",
-        "results/reader_study/glide/key.csv",
-        "results/tables/table2_glide_reader.csv",
-        "results/figures/fig2_glide_reader_roc.png",
+        *(
+            product.format(glide=f"glide-{protocol}")
+            for protocol in ("paper_random", "lesion_grouped")  # a GLIDE per split protocol
+            for product in (
+                "results/tables/table1_{glide}_quality.csv",
+                "results/figures/table1_{glide}_quality.png",
+                "results/audit/{glide}_memorization.csv",
+                "results/figures/{glide}_memorization.png",
+                "results/reader_study/{glide}/packet/answer_sheet.xlsx",
+                "results/reader_study/{glide}/packet/index.html",
+                "results/reader_study/{glide}/key.csv",
+                "results/tables/table2_{glide}_reader.csv",
+                "results/figures/fig2_{glide}_reader_roc.png",
+            )
+        ),
         "results/tables/table3_cnn.csv",
         "results/tables/table3_cnn_wide.csv",
         "results/tables/table2_ai.csv",
@@ -252,6 +262,33 @@ def test_demo_graph_builds_every_product(demo_run):
         "results/audit/inoutpaint-dreambooth-ddi_memorization.csv",
     ]:
         assert (workdir / product).stat().st_size > 0, product
+
+
+def test_demo_glides_learn_from_their_protocols_images_and_table3_counts_the_seen_ones(demo_run):
+    workdir, _ = demo_run
+    results = workdir / "results"
+    pairs = pd.read_csv(results / "data/ham10000/pairs.csv", dtype=str)
+    learned = {
+        protocol: pd.read_csv(results / f"models/glide/{protocol}/train_images.csv", dtype=str)
+        for protocol in ("paper_random", "lesion_grouped")
+    }
+    assert list(learned["paper_random"]["image_id"]) == list(pairs["image_id"])  # as section 2.1
+    split = pd.read_csv(results / "data/ham10000/splits/lesion_grouped.csv", dtype=str)
+    held_out = split.loc[split["split"] != "train", "image_id"]
+    held_out_lesions = set(pairs.loc[pairs["image_id"].isin(held_out), "group_id"])
+    assert held_out_lesions and not held_out_lesions & set(learned["lesion_grouped"]["group_id"])
+    for protocol in learned:  # each set's images come from its own GLIDE
+        manifest = pd.read_csv(results / f"synthetic/glide/{protocol}/manifest.csv")
+        model = results / f"models/glide/{protocol}/base.pt"
+        assert set(manifest["base_sha256"]) == {file_sha256(model)}, protocol
+    table3 = pd.read_csv(results / "tables/table3_cnn.csv").drop_duplicates(["protocol", "variant"])
+    seen = table3.set_index(["protocol", "variant"])["test_real_seen_by_generator"]
+    for protocol in learned:
+        metrics = json.loads((results / f"classify/paper_cnn/{protocol}/combined/metrics.json")
+                             .read_text())  # fmt: skip
+        expected = metrics["n_test_real"] if protocol == "paper_random" else 0
+        assert seen[(protocol, "combined")] == expected > -1, protocol
+        assert pd.isna(seen[(protocol, "original")])
 
 
 def test_demo_graph_writes_a_log_and_benchmark_for_every_job(demo_run):
@@ -414,7 +451,7 @@ def test_paper_plan_counts_the_grid_the_shards_and_the_images():
 def test_scoring_a_stable_diffusion_set_no_run_makes_is_refused_naming_it(tmp_path):
     workdir = copy_workflow(tmp_path)
     (workdir / "extra.yaml").write_text(
-        "metrics:\n  methods: [glide, inpaint-dreambooth-fitzpatrick17k]\n"
+        "metrics:\n  methods: [glide-paper_random, inpaint-dreambooth-fitzpatrick17k]\n"
     )
     result = snakemake(workdir, "-n", "--configfile", "extra.yaml", check=False)
     assert result.returncode != 0

@@ -77,6 +77,10 @@ def job_minutes(rule: str, wildcards: Mapping[str, str], config: Mapping) -> flo
         experiment = config["classify"]["grid" if rule == "classify_grid_run" else "ddi"]
         epochs = experiment["settings"].get("epochs", 50)
         return fixed + train * epochs * config["resources"]["train_seconds_per_image"] / 60
+    if rule == "glide_finetune" and "glide_protocol" in wildcards:
+        from dermsynth.design.paper1 import image_share
+
+        return fixed * image_share(config, wildcards["glide_protocol"])
     return fixed
 
 

@@ -22,6 +22,7 @@ with to_rule_log(snakemake.log[0]):
         model=snakemake.output.model,
         test_set=snakemake.params.test_set,
         synthetic_split=dict(snakemake.params.synthetic_split),
+        generator_images=snakemake.input.get("generator_images"),
         checkpoint=snakemake.params.checkpoint,
         run=snakemake.params.run,
         threads=snakemake.threads,

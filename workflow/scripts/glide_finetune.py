@@ -1,4 +1,4 @@
-"""Fine-tune GLIDE's base model or upsampler on the HAM10000 image/caption pairs."""
+"""Fine-tune GLIDE's base model or upsampler on the images of one split protocol's GLIDE."""
 
 from dermsynth.glide.finetune import FinetuneSettings, finetune, training_pairs
 from dermsynth.io import read_table
@@ -6,14 +6,10 @@ from dermsynth.logs import to_rule_log
 
 with to_rule_log(snakemake.log[0]):
     pairs = read_table(snakemake.input.pairs, ["image_id", "caption"])
-    split = (
-        read_table(snakemake.input.split, ["image_id", "split"])
-        if "split" in snakemake.input.keys()
-        else None
-    )
+    train_images = read_table(snakemake.input.train_images, ["image_id"])
     finetune(
         snakemake.wildcards.glide_kind,
-        training_pairs(pairs, split, snakemake.params.splits),
+        training_pairs(pairs, train_images),
         images_dir=snakemake.input.images,
         options=snakemake.params.options,
         out=snakemake.output.model,

@@ -18,6 +18,7 @@ with to_rule_log(snakemake.log[0]):
         reference=snakemake.input.get("reference"),
         run=snakemake.params.run,
         method=snakemake.wildcards.method,
+        trained_on=snakemake.params.trained_on,
     )
     plot_quality(
         table, snakemake.output.figure, run=snakemake.params.run, method=snakemake.wildcards.method

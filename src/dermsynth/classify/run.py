@@ -14,14 +14,15 @@ from typing import Any
 
 import torch
 
+from dermsynth.class_order import paper_order
 from dermsynth.classify.cnn import PaperCNN
 from dermsynth.classify.data import describe_test_set, load_image_set, variant_frames
 from dermsynth.classify.evaluate import metrics_record, write_metrics
 from dermsynth.classify.figures import plot_confusion, plot_loss_curves
 from dermsynth.classify.settings import CNNSettings
 from dermsynth.classify.train import pick_device, predict, train_classifier
-from dermsynth.io import atomic_path, write_csv
-from dermsynth.reader_study.score import paper_order
+from dermsynth.design.paper1 import seen_by_generator
+from dermsynth.io import atomic_path, read_table, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,16 @@ def run_paper_cnn(
     run: str,
     test_set: str = "real",
     synthetic_split: Mapping[str, Any] | None = None,
+    generator_images: str | Path | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Train the variant's network (resuming from `checkpoint`), test it on the test set of
     composition `test_set` (`synthetic_split`: the fractions and seed that split the synthetic
     images under `paper`), and write metrics.json, the history CSV, both figures and the
-    weights. The checkpoint is removed once everything is written. Returns the metrics record."""
+    weights. `generator_images` (the train_images.csv of the GLIDE that made `synthetic`) lets
+    the record count the real test images that GLIDE learned from. The checkpoint is removed
+    once everything is written. Returns the metrics record."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
@@ -86,6 +90,13 @@ def run_paper_cnn(
     log.info("%s / %s, test set %s, at %d px: images by split and source %s", variant, protocol,
              test_set, size, counts)  # fmt: skip
     tested = frames["test"]["source"].value_counts()
+    seen = None
+    if generator_images is not None:  # a resized copy is named by its image id
+        real_test = frames["test"].loc[frames["test"]["source"] == "real", "file"]
+        seen = seen_by_generator([Path(f).stem for f in real_test],
+                                 read_table(generator_images, ["image_id"]))  # fmt: skip
+        log.info("%d of the %d real test images were in the generator's training images", seen,
+                 len(real_test))  # fmt: skip
     codes = list(classes)
     workers = max(1, threads or 1)
     data = {
@@ -109,6 +120,7 @@ def run_paper_cnn(
                "test_set": describe_test_set(test_set, variant),
                "n_test_real": int(tested.get("real", 0)),
                "n_test_synthetic": int(tested.get("synthetic", 0)),
+               "n_test_real_seen_by_generator": seen,
                "n_val_synthetic": int((frames["val"]["source"] == "synthetic").sum()),
                "image_size": size, "device": str(device), "train_seconds": seconds,
                "settings": asdict(settings)},

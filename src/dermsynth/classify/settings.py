@@ -1,5 +1,6 @@
 """The classifiers' training knobs: paper 1's CNN (`CNNSettings`: values from its section 2.4,
-Keras' defaults where the paper names a Keras class without arguments (Adam, EarlyStopping), and
+Keras' defaults where the paper names, without arguments, a class whose name and wording are
+Keras's (Adam, EarlyStopping; the paper names no framework), and
 our own choices where the paper gives no value (filter counts, augmentation strengths, input
 size), each field saying which) and paper 2's EfficientNetV2-M (`GridSettings`: the authors'
 regime and ours, each described in its docstring)."""
@@ -14,8 +15,8 @@ from typing import Any
 @dataclass(frozen=True)
 class CNNSettings:
     """Paper 1's CNN and its training (section 2.4). A comment per field says where its value
-    comes from: "paper" (the text of 2.4), "Keras" (the default of a Keras class the paper names
-    without arguments) or "ours" (the paper gives no value)."""
+    comes from: "paper" (the text of 2.4), "Keras" (the default of the Keras class whose name
+    the paper uses without arguments; it names no framework) or "ours" (no value given)."""
 
     epochs: int = 100  # paper: "a maximum of 100 epochs"
     batch_size: int = 32  # paper: "a batch size of 32"

@@ -7,7 +7,10 @@ The published values stand only beside an arm computed as the paper computed it
 of the images, which says nothing of lesions), tested on the arm's own images as section 2.4
 describes (test set composition `paper`; for the original arm that is the split's real test
 images, so `real` gives the same). Every row names its test set
-composition and says whether, and why, it is comparable to the paper.
+composition and says whether, and why, it is comparable to the paper, and, for the arms that
+read a GLIDE set, how many of its real test images that protocol's GLIDE learned from
+(`test_real_seen_by_generator`: all of them under `paper_random`, whose GLIDE trains on every
+image as the paper's did; none under `lesion_grouped`).
 
 Rows are the paper's: classes 1-7 in its legend's order (mel, nv, akiec, bkl, bcc, df, vasc),
 then accuracy, macro avg and weighted avg. The paper prints accuracy in the F1 column; the long
@@ -34,6 +37,7 @@ SUMMARY_KEYS = {"macro avg": "macro_avg", "weighted avg": "weighted_avg"}
 LONG_COLUMNS = [
     "protocol", "variant", "row", "class", "metric", "value", "paper_value",
     "comparable_to_paper", "comparability", "run", "test_set_composition", "test_set",
+    "test_real_seen_by_generator",
 ]  # fmt: skip
 COMPARABLE_PROTOCOL = "paper_random"  # our reading of section 2.4's 80–20% division
 # Table 2's AI model is the combined one trained on paper 1's random split
@@ -79,6 +83,12 @@ def paper_comparability(record: Mapping[str, Any]) -> tuple[bool, str]:
             "original arm was (under either composition)"
         )
     return True, f"yes: split {COMPARABLE_PROTOCOL}, tested on 20% of the arm's own images"
+
+
+def test_images_seen(record: Mapping[str, Any]) -> int | None:
+    """How many of a run's real test images its generator learned from (None: no generator)."""
+    seen = record.get("n_test_real_seen_by_generator")
+    return None if seen is None else int(seen)
 
 
 def run_rows(record: Mapping[str, Any]) -> pd.DataFrame:
@@ -151,11 +161,13 @@ def table3_long(
                 comparable_to_paper=comparable, comparability=comparability, run=record["run"],
                 test_set_composition=composition_of(record),
                 test_set=record.get("test_set", TEST_SET),
+                test_real_seen_by_generator=test_images_seen(record),
             )
         )  # fmt: skip
     if not parts:
         raise DataError(paper_path, "no runs to gather into Table 3")
     table = pd.concat(parts, ignore_index=True)[LONG_COLUMNS]
+    table["test_real_seen_by_generator"] = table["test_real_seen_by_generator"].astype("Int64")
     order = {
         "protocol": _rank([*PROTOCOLS, *table["protocol"]]),
         "variant": _rank([*PAPER_VARIANTS, *table["variant"]]),
@@ -188,6 +200,13 @@ def table3_wide(long: pd.DataFrame) -> pd.DataFrame:
     wide = rows.copy()
     wide["test_set_composition"] = ", ".join(dict.fromkeys(frame["test_set_composition"]))
     wide["comparable_to_paper"] = ", ".join(f"{v}_{p}" for v, p in beside) or "none"
+    seen = frame.drop_duplicates(["variant", "protocol"])
+    seen = seen[seen["test_real_seen_by_generator"].fillna(0).astype(int) > 0]
+    wide["generator_saw_test_images"] = ", ".join(
+        f"{v}_{p} ({int(n)} real test images)"
+        for v, p, n in zip(seen["variant"], seen["protocol"], seen["test_real_seen_by_generator"],
+                           strict=True)
+    ) or "none"  # fmt: skip
 
     def column(variant: str, protocol: str, metric: str, value: str = "value") -> pd.Series:
         chosen = frame[
@@ -264,6 +283,7 @@ def table2_ai(
         variant=record["variant"], protocol=record["protocol"],
         test_set_composition=composition_of(record),
         test_set=record.get("test_set", TEST_SET),
+        test_real_seen_by_generator=test_images_seen(record),
     )  # fmt: skip
 
 

@@ -4,8 +4,9 @@ Every split table has `image_id, label, split` (split in train, val, test) and, 
 protocol defines them, more columns (`pool_rank`, `skin_type`, `shared_label`). Every split is
 deterministic for its seed.
 
-- `paper_random`: paper 1's 80/20 random split of HAM10000, kept to reproduce it. HAM10000 has
-  several images per lesion, so this split puts views of one lesion on both sides (a leak).
+- `paper_random`: paper 1's 80/20 split of HAM10000 (section 2.4 names no grouping), read as a
+  random split by image, kept to reproduce it. HAM10000 has several images per lesion, so this
+  split puts views of one lesion on both sides (a leak).
 - `lesion_grouped`: the same proportions, with every lesion wholly on one side, stratified.
 - `fitzpatrick_paper`: paper 2's split as its authors released it (held-out test set, training
   file); which training images a run or generator reads is `dermsynth.design`'s.
@@ -44,7 +45,8 @@ def _table(pairs: pd.DataFrame, split: pd.Series) -> pd.DataFrame:
 def paper_random(
     pairs: pd.DataFrame, test_fraction: float, val_fraction: float, seed: int
 ) -> pd.DataFrame:
-    """A random split by image, ignoring lesions (paper 1, section 2.4).
+    """A random split by image, ignoring lesions: our reading of paper 1's 80/20 split (section
+    2.4), which says neither "random" nor how images were grouped.
 
     `val_fraction` is a fraction of all images, taken from the training side.
     """

@@ -3,7 +3,9 @@
 glide-finetune's loader (GitHub afiaka87/glide-finetune, `glide_finetune/loader.py`, as of
 commit 3f31280, April 2022) cuts every training image with
 `T.RandomResizedCrop(shape, scale=(resize_ratio, 1.0), ratio=(1.0, 1.0))`: a square whose area
-is a uniform fraction in [resize_ratio, 1] of the image's, at a uniform position, resized
+is a uniform fraction in [resize_ratio, 1] of the image's, at a uniform position (where no such
+square fits in 10 tries, as on HAM10000's 600x450 originals at 0.8, torchvision falls back to
+the centre square; we crop square copies, where it always fits), resized
 (bilinear) to 64 px for the base model or to 256 px for the upsampler, whose 64 px input is
 that crop resized again with `PIL.Image.BICUBIC`. Here the draws come from a generator passed
 in, so that a step's crops are a function of (seed, step).

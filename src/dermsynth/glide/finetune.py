@@ -2,10 +2,12 @@
 
 The paper fine-tunes OpenAI's released `base.pt` (64 px) and `upsample.pt` (64 -> 256 px) on
 HAM10000 with "128x128 images as input", lr 1e-5, "Adam weight decay", an unconditional
-probability of 0, no half precision, batch 4 and 60 epochs: the options of GitHub
-afiaka87/glide-finetune's `train_glide.py` (`--learning_rate`, `--adam_weight_decay`,
-`--uncond_p`, `--use_fp16`, `--batch_size`, `--epochs`; its 2022 code, read at commit 3f31280).
-The settings' defaults train as its training step and loader do:
+probability of 0, no half precision, batch 4 and 60 epochs, stated for "the base model" (we
+use them for the upsampler too). The paper names no code; its wording matches the options of
+GitHub afiaka87/glide-finetune's `train_glide.py` (`--learning_rate`, `--adam_weight_decay`,
+`--uncond_p`, `--use_fp16`, `--batch_size`, `--epochs`; its 2022 code, read at commit 3f31280),
+though its "group sampling set as 8" matches none of them. Where the paper is silent, the
+settings' defaults train as that training step and loader do:
 
 - `loss="mse"`: the mean squared error of the predicted noise alone (`epsilon, _ =
   th.split(model_output, C, dim=1)`, then `mse_loss(epsilon, noise)`), so the variance half of
@@ -16,8 +18,10 @@ The settings' defaults train as its training step and loader do:
 - `timesteps="all_but_last"`: `th.randint(0, len(glide_diffusion.betas) - 1, ...)` never draws
   the last step; `"all"` draws from every step.
 
-Classifier-free guidance needs the model to have seen empty captions, so `uncond_p` (0.2 is
-the usual choice) is a setting; the paper's 0 is kept for reproduction.
+With `uncond_p` 0 (the paper's, kept for reproduction) guided sampling still runs, since
+OpenAI's released weights learned empty captions, but the unconditional half of the guidance is
+never fine-tuned on dermoscopic images; glide-finetune's default and README suggest 0.2 for the
+base model.
 
 Every step draws its batch order, crops, timesteps, noise, caption drop-out and dropout masks
 from generators seeded by (seed, step), so a run killed and resumed from its last checkpoint
@@ -59,8 +63,10 @@ LOW_RES_SIZE = 64  # the upsampler's input: the base model's size
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    """The training knobs; defaults are paper 1's (section 2.1), with glide-finetune's loss,
-    crop and timesteps (module docstring)."""
+    """The training knobs. Defaults: lr, uncond_p, precision, batch size and epochs are paper
+    1's (section 2.1); weight_decay 0 (the paper gives none) and resize_ratio 0.8 are
+    glide-finetune's defaults, as are its loss, crop and timesteps; source_size 128 is our
+    reading of the paper's "128x128 images as input" (module docstring)."""
 
     lr: float = 1e-5
     weight_decay: float = 0.0
@@ -181,14 +187,14 @@ def timestep_bound(num_timesteps: int, timesteps: str) -> int:
     return num_timesteps - 1 if timesteps == "all_but_last" else num_timesteps
 
 
-def training_pairs(
-    pairs: pd.DataFrame, split: pd.DataFrame | None, splits: list[str]
-) -> pd.DataFrame:
-    """The pairs to train on: all of them, or those of a split protocol's chosen splits."""
-    if split is None:
-        return pairs.reset_index(drop=True)
-    chosen = split.loc[split["split"].isin(splits), "image_id"]
-    return pairs[pairs["image_id"].isin(set(chosen))].reset_index(drop=True)
+def training_pairs(pairs: pd.DataFrame, train_images: pd.DataFrame) -> pd.DataFrame:
+    """The image/caption pairs of the images a GLIDE learns from (its train_images.csv, which
+    `dermsynth.design.paper1.glide_training_images` chose), in that table's order."""
+    by_id = pairs.set_index("image_id")
+    missing = sorted(set(train_images["image_id"]) - set(by_id.index))
+    if missing:
+        raise ValueError(f"training images not in the pairs table: {missing[:5]}")
+    return by_id.loc[list(train_images["image_id"])].reset_index()
 
 
 def caption_tokens(

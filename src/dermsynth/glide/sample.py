@@ -44,7 +44,9 @@ MANIFEST_COLUMNS = [
 
 @dataclass(frozen=True)
 class SampleSettings:
-    """Sampling knobs; defaults are the notebook's."""
+    """Sampling knobs. guidance_scale, the respacings, the samplers and upsample_temp are
+    OpenAI's notebook's; batch_size, precision and channels_last are ours (the notebook samples
+    one image at a time, in fp16 on CUDA)."""
 
     guidance_scale: float = 3.0
     base_respacing: str = "100"

@@ -1,4 +1,5 @@
-"""Image sets: a CSV of image files with their class, decoded once to RGB at one size."""
+"""Image sets: a CSV of image files with their class, each decoded once to RGB at one size
+(`dermsynth.images.load_rgb`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from dermsynth.errors import DataError, csv_line
 from dermsynth.io import read_table
@@ -30,23 +31,6 @@ def read_image_set(path: str | Path) -> pd.DataFrame:
             path, f"duplicate image id {frame['id'].iloc[first]!r}", line=csv_line(first)
         )
     return frame[["id", "file", "class"]].sort_values("id", ignore_index=True)
-
-
-def open_rgb(path: str | Path) -> Image.Image:
-    """Decode an image as RGB; a file that cannot be decoded is an error naming it."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as err:
-        raise DataError(path, f"cannot decode image: {err}") from err
-
-
-def load_rgb(path: str | Path, size: int) -> np.ndarray:
-    """Decode an image as RGB uint8 (size, size, 3); resized (bicubic) only if it differs."""
-    image = open_rgb(path)
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(image, dtype=np.uint8)
 
 
 def thumbnail(pixels: np.ndarray, side: int) -> np.ndarray:

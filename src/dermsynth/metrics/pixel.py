@@ -4,8 +4,10 @@ Scales (config metrics.pixel_scale):
 - `unit`: pixels in [0, 1]; MSE in those units; PSNR = 10 log10(1 / MSE). The default.
 - `uint8`: pixels in [0, 255]; MSE in those units; PSNR = 10 log10(255^2 / MSE) (the same PSNR).
 - `paper_compat`: MSE on [0, 1] but PSNR with a peak of 255, i.e. 10 log10(255^2 / MSE_unit):
-  48.13 dB above the true PSNR. Only this mix gives paper 1's Table 1 pairs (PSNR ~62 dB with
-  MSE ~0.05); it exists to compare with the paper, never as a measurement.
+  48.13 dB above the true PSNR. This mix gives paper 1's Table 1 pairs (PSNR ~62 dB with
+  MSE ~0.05). MSE and PSNR both on [0, 255] would too, but an MSE of 0.05 there means
+  near-identical images, which the table's own SSIM of 0.06-0.22 excludes. It exists to compare
+  with the paper, never as a measurement.
 """
 
 from __future__ import annotations

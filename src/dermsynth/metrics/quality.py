@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from dermsynth.errors import DataError
+from dermsynth.images import load_rgb
 from dermsynth.io import read_table, write_csv
 from dermsynth.metrics.bootstrap import bootstrap_values, counts, percentile_interval
 from dermsynth.metrics.distribution import (
@@ -37,7 +38,6 @@ from dermsynth.metrics.distribution import (
     inception_score,
     pooled_inception_score,
 )
-from dermsynth.metrics.images import load_rgb
 from dermsynth.metrics.inception import ImageFeatures, load_features
 from dermsynth.metrics.pixel import SCALE_NOTES, pair_images, pair_table
 from dermsynth.seeds import derived_seed, text_key
@@ -227,8 +227,10 @@ def quality_table(
     reference: str | Path | None,
     run: str,
     method: str,
+    trained_on: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 1 for one synthetic set, and the table of its synthetic-real pairs."""
+    """Table 1 for one synthetic set, and the table of its synthetic-real pairs; `trained_on`
+    says in words which real images its generator learned from (a column of every row)."""
     if settings.definitions not in DEFINITIONS:
         raise ValueError(f"definitions {settings.definitions!r}: expected one of {DEFINITIONS}")
     if synthetic.image_size != real.image_size:
@@ -278,6 +280,7 @@ def quality_table(
         record: dict[str, object] = {
             "run": run,
             "method": method,
+            "generator_trained_on": trained_on,
             "group": group,
             "name": names[group],
             **scores.sizes,
@@ -335,6 +338,7 @@ def score_synthetic_set(
     reference: str | Path | None,
     run: str,
     method: str,
+    trained_on: str = "",
 ) -> pd.DataFrame:
     """Read cached features, score, and write Table 1 and the pairs it used."""
     table, pairs = quality_table(
@@ -345,6 +349,7 @@ def score_synthetic_set(
         reference=reference,
         run=run,
         method=method,
+        trained_on=trained_on,
     )
     write_csv(pairs, pairs_path)
     write_csv(table, table_path)
