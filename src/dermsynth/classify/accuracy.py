@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 LEVEL = 0.95
 CI_METHOD = "Wilson score interval over test images (95%)"
@@ -29,7 +29,7 @@ def wilson_interval(correct: int, n: int, level: float = LEVEL) -> tuple[float, 
     """The Wilson score interval of a proportion `correct` / `n` (nan, nan when n is 0)."""
     if n == 0:
         return math.nan, math.nan
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = special.ndtri(0.5 + level / 2)
     p = correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -45,7 +45,7 @@ def normal_interval(correct: int, n: int, level: float = LEVEL) -> tuple[float, 
     if n == 0:
         return math.nan, math.nan
     p = correct / n
-    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(p * (1 - p) / n)
+    half = special.ndtri(0.5 + level / 2) * math.sqrt(p * (1 - p) / n)
     return float(max(p - half, 0.0)), float(min(p + half, 1.0))
 
 
@@ -56,7 +56,9 @@ def seed_interval(values: Iterable[float], level: float = LEVEL) -> tuple[float,
     if len(values) < 2:
         return mean, math.nan, math.nan
     half = (
-        stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+        special.stdtrit(len(values) - 1, 0.5 + level / 2)
+        * values.std(ddof=1)
+        / math.sqrt(len(values))
     )
     return mean, float(mean - half), float(mean + half)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import classification_report
 
 from dermsynth.class_order import paper_order
 from dermsynth.io import atomic_path
@@ -39,6 +38,9 @@ def classification_metrics(
     """sklearn's classification report over every class (absent ones with support 0, no
     division warnings): accuracy, per class (in the paper's order, with its name), macro and
     weighted averages."""
+    # here: paper 2's runs import this module for writing only, and sklearn slows their start
+    from sklearn.metrics import classification_report
+
     labels = paper_order(classes)
     report = classification_report(
         list(true), list(predicted), labels=labels, output_dict=True, zero_division=0
