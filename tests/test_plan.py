@@ -1,10 +1,11 @@
-"""dermsynth.plan: job estimates, walltimes, the dry-run parser, and the plan of the demo and the
-paper graphs (the real snakemake, under profiles/slurm)."""
+"""dermsynth.plan: job estimates, walltimes, Snakemake's DAG as jobs and edges, and the plan of
+the demo and the paper graphs (the real snakemake, under profiles/slurm)."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from test_workflow import expected_jobs, place_paper_inputs
@@ -17,7 +18,7 @@ from dermsynth.plan import (
     job_minutes,
     load_config,
     make_plan,
-    parse_dry_run,
+    read_dag,
     snakemake_jobs,
     walltime_minutes,
 )
@@ -81,42 +82,43 @@ def test_walltime_adds_margin_and_startup_and_widens_on_each_retry():
     assert walltime_minutes(0.1, resources) == math.ceil(0.15 + 10)
 
 
-DRY_RUN = """\
-rule glide_sample_shard:
-    output: results/synthetic/glide/df/shard-1/manifest.csv
-    jobid: 7
-    wildcards: cls=df, k=1
-    resources: tmpdir=/tmp, mem_mb=16000, mem=16 GB, runtime=11, gpu=1
-Shell command: None
+# what `python -m dermsynth.plan ARGS` prints: Snakemake's DAG, resources as it evaluated them
+DAG_JSON = json.dumps(
+    {
+        "jobs": [
+            {"jobid": 0, "rule": "all", "wildcards": {},
+             "resources": {"tmpdir": "/tmp", "mem_mb": 4000, "disk_mb": "<TBD>", "runtime": 30}},
+            {"jobid": 7, "rule": "glide_sample_shard", "wildcards": {"cls": "df", "k": "1"},
+             "resources": {"mem_mb": 16000, "mem": "16 GB", "runtime": 11, "gpu": 1, "_cores": 2}},
+            {"jobid": 9, "rule": "classify_grid_run",
+             "wildcards": {"label": "squamous cell carcinoma", "n": "8"},
+             "resources": {"slurm_partition": "", "runtime": "<TBD>"}},
+        ],
+        "edges": [[7, 0], [9, 0]],
+    }
+)  # fmt: skip
 
-rule classify_grid_run:
-    jobid: 9
-    wildcards: label=squamous cell carcinoma, n=8
-    resources: tmpdir=/tmp, slurm_partition=, runtime=30
-localrule all:
-    input: a
-    jobid: 0
-"""
 
-
-def test_dry_run_parser_reads_rule_wildcards_and_resources():
-    jobs = parse_dry_run(DRY_RUN)
+def test_the_dag_json_gives_each_job_its_rule_wildcards_resources_and_the_edges():
+    jobs, edges = read_dag(json.loads(DAG_JSON))
     assert [(job.rule, job.jobid) for job in jobs] == [
+        ("all", 0),
         ("glide_sample_shard", 7),
         ("classify_grid_run", 9),
-        ("all", 0),
     ]
-    assert jobs[0].wildcards == {"cls": "df", "k": "1"}
-    assert (jobs[0].gpus, jobs[0].runtime) == (1, 11)
-    assert jobs[1].wildcards == {"label": "squamous cell carcinoma", "n": "8"}
-    assert jobs[1].resources["slurm_partition"] == "" and jobs[1].gpus == 0
+    assert edges == [(7, 0), (9, 0)]
+    assert jobs[1].wildcards == {"cls": "df", "k": "1"}
+    assert (jobs[1].gpus, jobs[1].runtime) == (1, 11)
+    assert jobs[2].wildcards == {"label": "squamous cell carcinoma", "n": "8"}
+    assert jobs[2].resources["slurm_partition"] == "" and jobs[2].gpus == 0
+    assert jobs[2].runtime is None  # a value Snakemake could not evaluate yet is no walltime
 
 
 def test_peak_gpus_counts_independent_gpu_jobs_running_side_by_side():
     config = sample_config(images_per_class={"df": 6}, images_per_shard=2, seconds_per_image=60)
-    finetune = PlannedJob(1, "glide_finetune", {}, {"gpu": "1"})
+    finetune = PlannedJob(1, "glide_finetune", {}, {"gpu": 1})
     shards = [
-        PlannedJob(2 + k, "glide_sample_shard", {"cls": "df", "k": str(k)}, {"gpu": "2"})
+        PlannedJob(2 + k, "glide_sample_shard", {"cls": "df", "k": str(k)}, {"gpu": 2})
         for k in range(3)
     ]
     gather = PlannedJob(5, "glide_synthetic_set", {}, {})
@@ -154,6 +156,9 @@ def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
         rule: n for rule, n in counts.items() if rule != "all"
     }
     config = load_config(workdir, [])
+    assert config["resources"]["gpu"] == 0  # so a GPU here comes from the profile's set-resources
+    assert {job.rule for job in jobs if job.gpus} == GPU_RULES & set(counts)
+    assert all(job.resources["slurm_partition"] == "" for job in jobs)  # its default-resources
     glide_images = sum(config["glide"]["sample"]["images_per_class"].values())
     assert plan.images == len(config["glide"]["train_on"]) * glide_images + sd_images(config)
     main(["plan", "--directory", str(workdir)])
@@ -164,6 +169,13 @@ def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
         "data_summary", "split", "ingest_ham10000", "ingest_fitzpatrick17k",
         "ingest_ddi", "demo_ham10000", "demo_fitzpatrick17k", "demo_ddi",
     }  # fmt: skip
+
+
+@pytest.mark.workflow
+def test_a_graph_snakemake_cannot_build_fails_with_snakemakes_own_error(tmp_path):
+    workdir = copy_workflow(tmp_path)  # the paper's raw inputs are not there
+    with pytest.raises(RuntimeError, match="Missing input files for rule ingest_ham10000"):
+        snakemake_jobs(workdir, ["--configfile", "config/paper.yaml"])
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +189,7 @@ def paper_jobs(tmp_path_factory):
 
 
 @pytest.mark.workflow
-def test_paper_dry_run_under_the_slurm_profile_gives_every_job_its_resources(paper_jobs):
+def test_paper_dag_under_the_slurm_profile_gives_every_job_its_resources(paper_jobs):
     workdir, jobs, _ = paper_jobs
     jobs = [job for job in jobs if job.rule != "all"]
     config = load_config(workdir, ["config/paper.yaml"])
@@ -232,3 +244,7 @@ def test_plan_passes_every_configfile_to_one_snakemake_flag(monkeypatch, tmp_pat
     main(["plan", "--directory", str(tmp_path), "--configfile", "a.yaml", "--configfile", "b.yaml",
           "fig3"])  # fmt: skip
     assert seen["args"][:4] == ["fig3", "--configfile", "a.yaml", "b.yaml"]
+    from snakemake.cli import parse_args  # what `python -m dermsynth.plan` reads them with
+
+    _, parsed = parse_args(seen["args"])
+    assert (set(parsed.targets), parsed.configfile) == ({"fig3"}, [Path("a.yaml"), Path("b.yaml")])

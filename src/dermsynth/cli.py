@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         "plan",
         help="jobs per rule, images, shards, estimated GPU-hours and peak parallel GPUs",
         description=(
-            "Asks Snakemake for every job of the graph (a dry-run of the whole graph, as if "
-            "nothing were built) and adds up the estimates of dermsynth.plan."
+            "Asks Snakemake's API for every job of the graph (its DAG of the whole graph, as if "
+            "nothing were built, with the resources the profile gives each job) and adds up the "
+            "estimates of dermsynth.plan."
         ),
     )
     plan_parser.add_argument("targets", nargs="*", help="targets (default: all)")

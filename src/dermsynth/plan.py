@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from dermsynth.shards import shard_ranges
@@ -94,7 +94,7 @@ def walltime_minutes(estimate: float, resources: Mapping, attempt: int = 1) -> i
     return math.ceil(walltime["margin"] * estimate * attempt + walltime["startup_minutes"])
 
 
-# --- the plan of a config: jobs from Snakemake's dry-run, estimates from the config ---------
+# --- the plan of a config: jobs and edges from Snakemake's DAG, estimates from the config ----
 
 
 @dataclass(frozen=True)
@@ -102,17 +102,17 @@ class PlannedJob:
     jobid: int
     rule: str
     wildcards: dict[str, str]
-    resources: dict[str, str]
+    resources: dict[str, int | float | str]  # as Snakemake evaluates them for a submission
 
     @property
     def gpus(self) -> int:
-        value = self.resources.get("gpu", "0")
-        return int(value) if value.isdigit() else 0
+        value = self.resources.get("gpu", 0)
+        return value if isinstance(value, int) else 0
 
     @property
     def runtime(self) -> int | None:
-        value = self.resources.get("runtime", "")
-        return int(value) if value.isdigit() else None
+        value = self.resources.get("runtime")
+        return value if isinstance(value, int) else None
 
 
 @dataclass
@@ -153,73 +153,102 @@ class Plan:
         return sum(rule.jobs for rule in self.rules if rule.gpus_per_job)
 
 
-_JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$")
-_FIELD = re.compile(r"^\s+(\w+): (.*)$")
-_PAIR = re.compile(r"(\w+)=")
+def snakemake_dag(argv: Sequence[str]) -> dict:
+    """The graph Snakemake builds for the command line `argv`, run in the workflow's directory,
+    as if nothing were built: each job's jobid, rule, wildcards and the resources a submission
+    gets (after the profiles' default-resources and set-resources), and the edges
+    [dependency's jobid, dependent's jobid]. Plain JSON values, through Snakemake's API.
+
+    Snakemake changes the process's directory and keeps global state, so `snakemake_jobs`
+    calls this in a fresh interpreter (`python -m dermsynth.plan ARGS`)."""
+    import contextlib
+    import io
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.cli import parse_args, parse_config
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        ResourceSettings,
+    )
+
+    _, args = parse_args(list(argv))  # Snakemake reads the flags and the profiles itself
+    # stdout is the JSON's alone: what Snakemake or the Snakefile print goes nowhere (logs: stderr)
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        SnakemakeApi(OutputSettings(enable_file_logging=False)) as api,
+    ):
+        try:
+            workflow_api = api.workflow(
+                resource_settings=ResourceSettings(  # as `snakemake ARGS` would submit
+                    cores=args.cores,
+                    nodes=args.jobs,
+                    local_cores=args.local_cores,
+                    max_threads=args.max_threads,
+                    resources=args.resources,
+                    overwrite_threads=args.set_threads,
+                    overwrite_scatter=args.set_scatter,
+                    overwrite_resource_scopes=args.set_resource_scopes,
+                    overwrite_resources=args.set_resources,
+                    default_resources=args.default_resources,
+                ),
+                config_settings=ConfigSettings(
+                    config=parse_config(args.config),
+                    configfiles=args.configfile,
+                    config_args=args.config,
+                    replace_workflow_config=args.replace_workflow_config,
+                ),
+                snakefile=args.snakefile,
+                workdir=args.directory,
+            )
+            dag_api = workflow_api.dag(DAGSettings(targets=args.targets, forceall=True))
+            dag_api.printd3dag()  # builds the DAG; we read the DAG itself, not its print
+            dag = workflow_api._workflow.dag
+            by_jobid = attrgetter("jobid")
+            jobs = sorted(dag.jobs, key=by_jobid)
+            return {
+                "jobs": [
+                    {
+                        "jobid": job.jobid,
+                        "rule": job.rule.name,
+                        "wildcards": dict(job.wildcards_dict),
+                        "resources": dict(job.resources.items()),
+                    }
+                    for job in jobs
+                ],
+                "edges": [
+                    [dependency.jobid, job.jobid]
+                    for job in jobs
+                    for dependency in sorted(dag.dependencies[job], key=by_jobid)
+                ],
+            }
+        except Exception as error:
+            api.print_exception(error)
+            raise SystemExit(1) from error
 
 
-def _pairs(text: str) -> dict[str, str]:
-    """'a=1, b=x, y' -> {'a': '1', 'b': 'x, y'} (values may hold commas and spaces)."""
-    keys = list(_PAIR.finditer(text))
-    pairs = {}
-    for key, following in zip(keys, [*keys[1:], None], strict=True):
-        end = following.start() if following else len(text)
-        pairs[key[1]] = text[key.end() : end].rstrip().rstrip(",")
-    return pairs
-
-
-def parse_dry_run(output: str) -> list[PlannedJob]:
-    """The jobs a `snakemake -n` run lists: rule, jobid, wildcards and evaluated resources."""
-    jobs, current = [], None
-    for line in output.splitlines():
-        header = _JOB_HEADER.match(line)
-        match = _FIELD.match(line)
-        if current is not None and not match:  # a job's block ends at its first other line
-            if "jobid" in current:
-                jobs.append(PlannedJob(**current))
-            current = None
-        if header:
-            current = {"rule": header[1], "wildcards": {}, "resources": {}}
-            continue
-        if current is None:
-            continue
-        key, value = match[1], match[2]
-        if key == "jobid":
-            current["jobid"] = int(value)
-        elif key in ("wildcards", "resources"):
-            current[key] = _pairs(value)
-    if current is not None and "jobid" in current:
-        jobs.append(PlannedJob(**current))
-    return jobs
-
-
-def _run(command: Sequence[str], workdir: Path) -> str:
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
-        )
-    return result.stdout + result.stderr
+def read_dag(dag: Mapping) -> tuple[list[PlannedJob], list[tuple[int, int]]]:
+    """`snakemake_dag`'s JSON as jobs and edges."""
+    jobs = [
+        PlannedJob(job["jobid"], job["rule"], dict(job["wildcards"]), dict(job["resources"]))
+        for job in dag["jobs"]
+    ]
+    return jobs, [(u, v) for u, v in dag["edges"]]
 
 
 def snakemake_jobs(
     workdir: Path, args: Sequence[str]
 ) -> tuple[list[PlannedJob], list[tuple[int, int]]]:
-    """Every job Snakemake would run for `args` (with resources), and the DAG's edges."""
-    base = [sys.executable, "-m", "snakemake", *args]
-    jobs = parse_dry_run(_run([*base, "--dry-run", "--forceall"], workdir))
-    dag = json.loads(
-        next(
-            line
-            for line in _run([*base, "--d3dag", "--forceall"], workdir).splitlines()
-            if line.startswith("{")
+    """Every job Snakemake would run for `args` in `workdir` (with resources), and the DAG's
+    edges."""
+    command = [sys.executable, "-m", "dermsynth.plan", *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
         )
-    )
-    rules = {node["id"]: node["value"]["rule"] for node in dag["nodes"]}
-    listed = {job.jobid: job.rule for job in jobs if job.rule != "all"}
-    if {k: v for k, v in rules.items() if v != "all"} != listed:
-        raise RuntimeError("the dry-run and --d3dag list different jobs; cannot plan")
-    return jobs, [(edge["u"], edge["v"]) for edge in dag["edges"]]
+    return read_dag(json.loads(result.stdout))
 
 
 def _schedule(
@@ -342,3 +371,7 @@ def load_config(workdir: Path, configfiles: Sequence[str | Path]) -> dict:
         update_config(config, yaml.safe_load((workdir / path).read_text()))
     validate(config, str(workdir / "config" / "schema" / "config.schema.yaml"))
     return config
+
+
+if __name__ == "__main__":  # `snakemake_jobs`'s fresh interpreter: the DAG of argv as JSON
+    print(json.dumps(snakemake_dag(sys.argv[1:]), default=str))
