@@ -3,8 +3,8 @@
 Samples the same per-image seeds with the base model (64 px, classifier-free guidance) under
 each sampler and step count, and scores every set by KID against the real training images
 (unbiased, with a percentile bootstrap interval), plus KID between each fast set and the
-100-step set. Goal (issue: GLIDE track): with the fast sampler, KID inside the interval of the
-100-step result in <= 25 steps. Images/s is reported beside it, as a ratio to the 100 steps.
+100-step set. The target: with the fast sampler, KID inside the interval of the 100-step
+result in <= 25 steps. Images/s is reported beside it, as a ratio to the 100 steps.
 
 Runs on the demo's products (after `snakemake --cores 2`): the fine-tuned base model, the
 real 64 px images and the demo's Inception network; point the options at paper products to

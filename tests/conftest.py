@@ -140,7 +140,7 @@ def ddi_pairs(ddi_root, config) -> pd.DataFrame:
 
 @pytest.fixture
 def copy_dataset(tmp_path):
-    """Copy a session dataset into this test's folder, so the test may change it."""
+    """Copy a shared dataset (built once) into this test's folder, so the test may change it."""
 
     def copy(root: Path) -> Path:
         return Path(shutil.copytree(root, tmp_path / root.name))

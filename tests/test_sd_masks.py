@@ -11,7 +11,6 @@ import torch.nn.functional as F
 
 from dermsynth.sd.masks import (
     border_px,
-    covered_fraction,
     draw_side_fraction,
     inpaint_mask,
     latent_square,
@@ -21,6 +20,11 @@ from dermsynth.sd.masks import (
 )
 
 SIZES = [(512, 64), (64, 16)]  # (image px, latent grid): the paper's, the tiny demo models'
+
+
+def covered_fraction(mask: np.ndarray) -> float:
+    """The side of a centred square mask as a fraction of the image's side."""
+    return float(mask.any(axis=0).sum() / mask.shape[1])
 
 
 def test_drawn_side_fractions_stay_in_range_and_spread_over_it():

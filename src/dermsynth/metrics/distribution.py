@@ -86,13 +86,6 @@ class KID:
         return float(within_x + within_y - 2 * (w @ self.k_xy @ v) / (m * n))
 
 
-def kernel_inception_distance(
-    synthetic: np.ndarray | torch.Tensor, real: np.ndarray | torch.Tensor
-) -> float:
-    """KID of two feature sets (see `KID`)."""
-    return KID(synthetic, real)()
-
-
 def _counts(counts: np.ndarray | None, size: int) -> torch.Tensor:
     if counts is None:
         return torch.ones(size, dtype=torch.float64)

@@ -67,11 +67,6 @@ def inpaint_mask(size: int, grid: int, fraction: float, low=0.25, high=0.75) -> 
     return upscale_nearest(latent_square(grid, square_margin(grid, fraction, low, high)), size)
 
 
-def covered_fraction(mask: np.ndarray) -> float:
-    """The side of a centred square mask as a fraction of the image's side."""
-    return float(mask.any(axis=0).sum() / mask.shape[1])
-
-
 def border_px(size: int) -> int:
     """The outpaint pass's kept frame at `size` px: 16 px at 512, scaled, at least 1 px."""
     return max(1, round(PAPER_BORDER * size / PAPER_RESOLUTION))
