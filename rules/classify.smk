@@ -9,6 +9,8 @@ rule classify_cnn:
     output:
         metrics="results/classify/paper_cnn/{protocol}/{variant}/metrics.json",
         history="results/classify/paper_cnn/{protocol}/{variant}/history.csv",
+        # wall-clock seconds, kept out of the products above (same inputs, same bytes)
+        timing="results/classify/paper_cnn/{protocol}/{variant}/timing.json",
         confusion="results/classify/paper_cnn/{protocol}/{variant}/confusion.png",
         curves="results/classify/paper_cnn/{protocol}/{variant}/loss_curves.png",
         model="results/classify/paper_cnn/{protocol}/{variant}/model.pt",
@@ -82,6 +84,7 @@ rule classify_grid_run:
     output:
         metrics="results/classify/fig3/{grid_protocol}/{grid_run}/metrics.json",
         history="results/classify/fig3/{grid_protocol}/{grid_run}/history.csv",
+        timing="results/classify/fig3/{grid_protocol}/{grid_run}/timing.json",
         model="results/classify/fig3/{grid_protocol}/{grid_run}/model.pt",
     params:
         run_id=lambda wildcards: wildcards.grid_run,
@@ -178,6 +181,7 @@ rule classify_ddi_run:
     output:
         metrics="results/classify/ddi/{ddi_run}/metrics.json",
         history="results/classify/ddi/{ddi_run}/history.csv",
+        timing="results/classify/ddi/{ddi_run}/timing.json",
         model="results/classify/ddi/{ddi_run}/model.pt",
     params:
         run_id=lambda wildcards: wildcards.ddi_run,

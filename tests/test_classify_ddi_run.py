@@ -24,8 +24,9 @@ def test_a_run_reports_accuracy_overall_and_per_skin_tone(toy, tmp_path):
     record = run_ddi(
         split=toy.ddi_paper, images_dir=toy.ddi_images, size=GRID_SIZE,
         run_id="sinpaint-pretrained_x2_t1_seed0", settings=SETTINGS, synthetic=toy.ddi_synthetic,
-        metrics=tmp_path / "metrics.json", history=tmp_path / "h.csv", model=tmp_path / "m.pt",
-        checkpoint=tmp_path / "c.pt", run="test", device="cpu",
+        metrics=tmp_path / "metrics.json", history=tmp_path / "h.csv",
+        timing=tmp_path / "t.json", model=tmp_path / "m.pt", checkpoint=tmp_path / "c.pt",
+        run="test", device="cpu",
     )  # fmt: skip
     assert json.loads((tmp_path / "metrics.json").read_text())["test_set"] == "real images only"
     assert (record["n_train_real"], record["n_train_synthetic"]) == (DDI_TRAIN, 2 * DDI_TRAIN)

@@ -29,7 +29,7 @@ def grid_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("grid_run")
     toy = write_grid_toy(root / "toy")
     outputs = {"metrics": root / "metrics.json", "history": root / "history.csv",
-               "model": root / "model.pt"}  # fmt: skip
+               "timing": root / "timing.json", "model": root / "model.pt"}  # fmt: skip
     record = run_grid(
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
         protocol="authors", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
@@ -92,6 +92,9 @@ def test_outputs_are_written_and_the_checkpoint_removed(grid_run):
     toy, root, outputs, record = grid_run
     history = pd.read_csv(outputs["history"])
     assert list(history.columns) == HISTORY_COLUMNS and len(history) == record["epochs_run"] == 2
+    timing = json.loads(outputs["timing"].read_text())
+    assert len(timing["epoch_seconds"]) == 2 and timing["train_seconds"] > 0
+    assert "train_seconds" not in record
     assert not (root / "c.pt").exists()
     # the saved weights score the test images as the run did
     model, classes = load_efficientnet(outputs["model"])
@@ -110,8 +113,8 @@ def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id="n1_snone_x0_t0_seed0",
         protocol="strict", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
         settings={**SETTINGS, "epochs": 1}, synthetic=None,
-        metrics=tmp_path / "m.json", history=tmp_path / "h.csv", model=tmp_path / "m.pt",
-        checkpoint=tmp_path / "c.pt", run="test", device="cpu",
+        metrics=tmp_path / "m.json", history=tmp_path / "h.csv", timing=tmp_path / "t.json",
+        model=tmp_path / "m.pt", checkpoint=tmp_path / "c.pt", run="test", device="cpu",
     )  # fmt: skip
     assert (record["n_train_real"], record["n_train_synthetic"]) == (4, 0)
     assert record["ddi_external"] is None and record["source"] == "none"
@@ -120,7 +123,7 @@ def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
 def test_a_run_in_the_authors_regime_records_it_and_keeps_the_last_epoch(tmp_path):
     toy = write_grid_toy(tmp_path / "toy")
     outputs = {"metrics": tmp_path / "metrics.json", "history": tmp_path / "history.csv",
-               "model": tmp_path / "model.pt"}  # fmt: skip
+               "timing": tmp_path / "timing.json", "model": tmp_path / "model.pt"}  # fmt: skip
     settings = {"regime": "authors", "image_size": GRID_SIZE, "epochs": 2, "lr": 1e-2}
     record = run_grid(
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,

@@ -28,9 +28,9 @@ SETTINGS = CNNSettings(
     epochs=25, batch_size=4, lr=3e-3, patience=3, image_size=SIZE, filters=(8, 16, 16),
     dense=32, dropout=0.0, seed=0,
 )  # fmt: skip
-OUTPUTS = ("metrics", "history", "confusion", "curves", "model")
-SUFFIX = {"metrics": ".json", "history": ".csv", "confusion": ".png", "curves": ".png",
-          "model": ".pt"}  # fmt: skip
+OUTPUTS = ("metrics", "history", "timing", "confusion", "curves", "model")
+SUFFIX = {"metrics": ".json", "history": ".csv", "timing": ".json", "confusion": ".png",
+          "curves": ".png", "model": ".pt"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,32 @@ def test_outputs_are_written_and_the_checkpoint_removed(combined):
     assert list(pd.read_csv(outputs["history"]).columns) == HISTORY_COLUMNS
     assert outputs["confusion"].read_bytes()[:4] == b"\x89PNG"
     assert not (root / "c.pt").exists()
+
+
+def test_wall_clock_time_is_in_the_timing_file_only(combined):
+    _, _, outputs, record = combined
+    timing = json.loads(outputs["timing"].read_text())
+    assert set(timing) == {"train_seconds", "epoch_seconds"}
+    assert len(timing["epoch_seconds"]) == record["epochs_run"]
+    assert 0 < sum(timing["epoch_seconds"]) <= timing["train_seconds"]
+    assert not any("seconds" in key for key in record)
+    assert not any("seconds" in column for column in pd.read_csv(outputs["history"]).columns)
+
+
+def test_two_runs_of_the_same_inputs_write_the_same_bytes(tmp_path, combined):
+    toy, _, _, _ = combined
+    written = []
+    for attempt in ("first", "second"):
+        outputs = {name: tmp_path / attempt / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
+        run_paper_cnn(
+            split=toy.split, images_dir=toy.images, variant="combined", protocol="paper_random",
+            classes=CLASSES, settings=replace(SETTINGS, epochs=2), synthetic=toy.synthetic,
+            checkpoint=tmp_path / attempt / "c.pt", run="test", device="cpu", **outputs,
+        )  # fmt: skip
+        written.append({name: path.read_bytes() for name, path in outputs.items()})
+    for name in OUTPUTS:
+        if name != "timing":
+            assert written[0][name] == written[1][name], name
 
 
 def test_saved_weights_predict_as_the_run_did(combined):

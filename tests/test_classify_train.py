@@ -20,6 +20,7 @@ from dermsynth.classify.data import Batches, ImageSet
 from dermsynth.classify.loader import file_image_set
 from dermsynth.classify.settings import CNNSettings, GridSettings
 from dermsynth.classify.train import (
+    EPOCH_SECONDS,
     HISTORY_COLUMNS,
     grid_identity,
     mean_loss,
@@ -94,10 +95,10 @@ def test_a_killed_run_resumes_to_the_weights_and_history_of_an_unkilled_one(tmp_
     resumed, resumed_history = train_classifier(
         train, val, settings=SETTINGS, checkpoint_path=tmp_path / "killed.pt"
     )
-    assert len(history) == 3 and list(history.columns) == HISTORY_COLUMNS
+    assert len(history) == 3 and list(history.columns) == [*HISTORY_COLUMNS, EPOCH_SECONDS]
     assert_same_weights(weights(model), weights(resumed))
     pd.testing.assert_frame_equal(
-        history.drop(columns="seconds"), resumed_history.drop(columns="seconds")
+        history.drop(columns=EPOCH_SECONDS), resumed_history.drop(columns=EPOCH_SECONDS)
     )
     # and the resumed run trained only the epoch left
     checkpoint = torch.load(tmp_path / "killed.pt", weights_only=False)
@@ -224,7 +225,7 @@ def test_a_killed_efficientnet_run_resumes_to_the_unkilled_ones_weights(
     )
     assert_same_weights(weights(model), weights(resumed))
     pd.testing.assert_frame_equal(
-        history.drop(columns="seconds"), resumed_history.drop(columns="seconds")
+        history.drop(columns=EPOCH_SECONDS), resumed_history.drop(columns=EPOCH_SECONDS)
     )
     assert torch.load(tmp_path / "killed.pt", weights_only=False)["epoch"] == 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -155,6 +156,53 @@ def test_read_table_names_a_file_it_cannot_parse(tmp_path, content):
     with pytest.raises(DataError, match="cannot parse as CSV") as err:
         read_table(path, ["a"])
     assert err.value.path == str(path)
+
+
+# --- save_torch / write_json ---------------------------------------------------------------
+
+
+def test_save_torch_gives_the_same_bytes_for_the_same_object_and_loads_back(tmp_path):
+    import torch
+
+    from dermsynth.io import save_torch
+
+    state = {"weights": torch.arange(6.0).reshape(2, 3), "step": 7, "settings": {"lr": 1e-5}}
+    save_torch(state, tmp_path / "a" / "model.pt")
+    save_torch(state, tmp_path / "b" / "model.pt")  # torch.save to a path names its records
+    save_torch(state, tmp_path / "b" / "other.pt")  # after the file: not so here
+    first = (tmp_path / "a" / "model.pt").read_bytes()
+    assert first == (tmp_path / "b" / "model.pt").read_bytes()
+    assert first == (tmp_path / "b" / "other.pt").read_bytes()
+    loaded = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    assert torch.equal(loaded["weights"], state["weights"])
+    assert (loaded["step"], loaded["settings"]) == (7, {"lr": 1e-5})
+    assert sorted(os.listdir(tmp_path / "b")) == ["model.pt", "other.pt"]  # no temporary file
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise Interrupted
+
+
+def test_save_torch_leaves_the_old_file_intact_when_pickling_fails(tmp_path):
+    from dermsynth.io import save_torch
+
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"old")
+    with pytest.raises(Interrupted):
+        save_torch({"step": 1, "half": Unpicklable()}, target)
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["model.pt"]
+
+
+def test_write_json_writes_indented_json_ending_in_a_newline(tmp_path):
+    from dermsynth.io import write_json
+
+    write_json({"train_seconds": 1.5, "epoch_seconds": [0.5, 1.0]}, tmp_path / "timing.json")
+    text = (tmp_path / "timing.json").read_text()
+    assert text.endswith("}\n") and json.loads(text) == {
+        "train_seconds": 1.5, "epoch_seconds": [0.5, 1.0],
+    }  # fmt: skip
 
 
 def test_image_is_readable_only_for_a_whole_decodable_image(tmp_path):

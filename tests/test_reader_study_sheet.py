@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -66,6 +67,14 @@ def test_a_filled_xlsx_answer_sheet_reads_back_in_key_order(tmp_path):
         entities=[ANSWERS[i][1] for i in order], sources=[ANSWERS[i][2] for i in order],
     )  # fmt: skip
     pd.testing.assert_frame_equal(read_answers(path, KEY, CLASSES), EXPECTED)
+
+
+def test_the_same_sheet_written_at_another_time_has_the_same_bytes(tmp_path, monkeypatch):
+    write_answer_sheet(tmp_path / "now.xlsx", list(KEY["image_id"]), CLASSES, title="t")
+    tomorrow = time.time() + 86400  # zip entries are dated by time.time
+    monkeypatch.setattr(time, "time", lambda: tomorrow)
+    write_answer_sheet(tmp_path / "later.xlsx", list(KEY["image_id"]), CLASSES, title="t")
+    assert (tmp_path / "now.xlsx").read_bytes() == (tmp_path / "later.xlsx").read_bytes()
 
 
 def test_the_page_csv_export_reads_back(tmp_path):

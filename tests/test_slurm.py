@@ -85,7 +85,7 @@ def sha256(path: Path) -> str:
 
 def product_digests(workdir: Path) -> dict[str, str]:
     """Checksums of the deterministic products of the target (data, split, losses, images); the
-    weights are compared as tensors (torch.save's archive names its temporary file)."""
+    weights are compared tensor by tensor (tests/test_same_bytes.py compares their bytes)."""
     paths = [
         "results/data/ham10000/pairs.csv",
         "results/data/ham10000/splits/lesion_grouped.csv",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -61,6 +62,25 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a table atomically, without the pandas index."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def write_json(record: object, path: str | Path) -> None:
+    """Write `record` as indented JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def save_torch(obj: object, path: str | Path) -> None:
+    """`torch.save(obj)` to `path` atomically, the bytes a function of `obj` alone.
+
+    Saved to a path, torch names the zip archive's records after the file, here a randomly
+    named temporary one, so two saves of one object would differ; saved to an open file, it
+    names them "archive".
+    """
+    import torch  # not at the top: the workflow's rules import this module, never torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        torch.save(obj, stream)
 
 
 def read_table(

@@ -17,6 +17,7 @@ with to_rule_log(snakemake.log[0]):
         settings=settings_from(snakemake.params.settings, image_size=snakemake.params.size),
         metrics=snakemake.output.metrics,
         history=snakemake.output.history,
+        timing=snakemake.output.timing,
         confusion=snakemake.output.confusion,
         curves=snakemake.output.curves,
         model=snakemake.output.model,

@@ -22,6 +22,7 @@ with to_rule_log(snakemake.log[0]):
         size=snakemake.params.size,
         metrics=snakemake.output.metrics,
         history=snakemake.output.history,
+        timing=snakemake.output.timing,
         model=snakemake.output.model,
         checkpoint=snakemake.params.checkpoint,
         run=snakemake.params.run,

@@ -55,6 +55,7 @@ def run_ddi(
     settings: GridSettings | Mapping[str, Any],
     metrics: str | Path,
     history: str | Path,
+    timing: str | Path,
     model: str | Path,
     checkpoint: str | Path,
     run: str,
@@ -63,7 +64,8 @@ def run_ddi(
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Train the DDI run `run_id` (resuming from `checkpoint`), test it on the split's real test
-    images, write metrics.json, the history CSV and the weights, and remove the checkpoint."""
+    images, write metrics.json, the history CSV, the weights and the timing file, and remove the
+    checkpoint."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
@@ -87,13 +89,13 @@ def run_ddi(
         "ci_method": CI_METHOD,
         **malignancy_metrics(logits, test["label"], test["skin_type"]),
         **training_record(frames, trained, DDI_CLASSES, network=network, settings=resolved,
-                          source_size=size, device=device, seconds=seconds),
+                          source_size=size, device=device),
     }  # fmt: skip
     log.info(
         "DDI %s: accuracy %.3f [%.3f, %.3f] on %d real test images", run_id,
         record["accuracy"]["accuracy"], record["accuracy"]["ci_low"],
         record["accuracy"]["ci_high"], record["n_test"],
     )  # fmt: skip
-    write_run(record, network, trained, resolved, DDI_CLASSES, metrics=metrics, history=history,
-              model=model, checkpoint=checkpoint)  # fmt: skip
+    write_run(record, network, trained, resolved, DDI_CLASSES, seconds=seconds, metrics=metrics,
+              history=history, timing=timing, model=model, checkpoint=checkpoint)  # fmt: skip
     return record

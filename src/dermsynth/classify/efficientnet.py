@@ -18,7 +18,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 from torch import nn
 
@@ -26,7 +25,7 @@ from dermsynth.classify import authors
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.state import changing_state, load_changing_state
 from dermsynth.errors import DataError
-from dermsynth.io import atomic_path, file_sha256
+from dermsynth.io import file_sha256, save_torch
 from dermsynth.seeds import derived_seed
 
 # state dicts in checkpoint files are often wrapped in one of these
@@ -100,6 +99,8 @@ def create_efficientnet(
     """timm's `model_name` with `num_classes` outputs (random init, never downloaded), its
     ImageNet weights loaded from `weights` when given, behind its input normalisation:
     `normalize` then `network`."""
+    import timm  # here: the authors' regime never needs it, and it costs every run's start
+
     network = timm.create_model(
         model_name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate
     )
@@ -137,8 +138,7 @@ def save_efficientnet(
         "weights_sha256": file_sha256(settings.weights) if settings.weights else None,
         **dict(extra or {}),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def load_efficientnet(path: str | Path) -> tuple[nn.Sequential, list[str]]:

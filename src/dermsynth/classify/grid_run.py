@@ -34,10 +34,15 @@ from dermsynth.classify.grid import (
 from dermsynth.classify.loader import FileBatches, file_image_set
 from dermsynth.classify.settings import GridSettings, grid_settings_from
 from dermsynth.classify.state import trainable_parameters
-from dermsynth.classify.train import pick_device, predict_logits, train_efficientnet
+from dermsynth.classify.train import (
+    pick_device,
+    predict_logits,
+    train_efficientnet,
+    write_history,
+)
 from dermsynth.design.draws import draw_seed
 from dermsynth.design.runs import parse_run_id
-from dermsynth.io import file_sha256, write_csv
+from dermsynth.io import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +91,11 @@ def logits_of(
 def training_record(
     frames: Mapping[str, pd.DataFrame], history: pd.DataFrame, classes: Sequence[str], *,
     network: nn.Module, settings: GridSettings, source_size: int, device: torch.device,
-    seconds: float,
 ) -> dict[str, Any]:  # fmt: skip
     """The counts of a run's images, the end of its training and how it was trained: the
     regime, the network's parameters (all and trainable), the epoch whose weights it kept, the
-    network's input size, the resized copies read (`source_size`), device, seconds, settings."""
+    network's input size, the resized copies read (`source_size`), device, settings (the
+    seconds it took go to the run's timing file, `write_run`)."""
     train = frames["train"]
     improved = history.loc[history["improved"].astype(bool), "epoch"]
     best_epoch = int(improved.iloc[-1]) if len(improved) else 0
@@ -114,19 +119,20 @@ def training_record(
         "image_size": settings.image_size,
         "source_image_size": source_size,
         "device": str(device),
-        "train_seconds": seconds,
         "settings": asdict(settings),
     }
 
 
 def write_run(
     record: Mapping[str, Any], network: nn.Module, history_frame: pd.DataFrame,
-    settings: GridSettings, classes: Sequence[str], *,
-    metrics: str | Path, history: str | Path, model: str | Path, checkpoint: str | Path,
+    settings: GridSettings, classes: Sequence[str], *, seconds: float,
+    metrics: str | Path, history: str | Path, timing: str | Path, model: str | Path,
+    checkpoint: str | Path,
 ) -> None:  # fmt: skip
-    """Write a trained run's history CSV, weights and metrics.json, then remove its checkpoint:
-    a run killed before the end resumes from the checkpoint."""
-    write_csv(history_frame, history)
+    """Write a trained run's history CSV, weights and metrics.json (the same bytes for the
+    same inputs), its training `seconds` and epoch times to `timing`, then remove its
+    checkpoint: a run killed before the end resumes from the checkpoint."""
+    write_history(history_frame, seconds, path=history, timing=timing)
     save_efficientnet(network, settings, classes, model, extra={"run_id": record["run_id"]})
     write_metrics(record, metrics)
     Path(checkpoint).unlink(missing_ok=True)
@@ -145,6 +151,7 @@ def run_grid(
     settings: GridSettings | Mapping[str, Any],
     metrics: str | Path,
     history: str | Path,
+    timing: str | Path,
     model: str | Path,
     checkpoint: str | Path,
     run: str,
@@ -160,8 +167,9 @@ def run_grid(
     split seed for `strict`) and its synthetic images, test it on the split's real test images
     and, with `ddi_split` (DDI's `external` split) and `ddi_images`, on DDI's images of the
     shared diseases; write metrics.json (with the real images trained and validated on), the
-    history CSV and the weights, then remove the checkpoint. `size` is the resized copies read
-    (the network input is settings.image_size). Returns the metrics record."""
+    history CSV, the weights and the timing file, then remove the checkpoint. `size` is the
+    resized copies read (the network input is settings.image_size). Returns the metrics
+    record."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
@@ -205,7 +213,7 @@ def run_grid(
         **scores,
         "ddi_external": external,
         **training_record(frames, trained, classes, network=network, settings=resolved,
-                          source_size=size, device=device, seconds=seconds),
+                          source_size=size, device=device),
         "real_images": real,
     }  # fmt: skip
     log.info(
@@ -214,6 +222,6 @@ def run_grid(
         record["top1"]["ci_high"], record["top3"]["accuracy"], record["n_test"],
         record["regime"], record["epoch_kept"], record["epochs_run"],
     )  # fmt: skip
-    write_run(record, network, trained, resolved, classes, metrics=metrics, history=history,
-              model=model, checkpoint=checkpoint)  # fmt: skip
+    write_run(record, network, trained, resolved, classes, seconds=seconds, metrics=metrics,
+              history=history, timing=timing, model=model, checkpoint=checkpoint)  # fmt: skip
     return record

@@ -20,9 +20,9 @@ from dermsynth.classify.data import describe_test_set, load_image_set, variant_f
 from dermsynth.classify.evaluate import metrics_record, write_metrics
 from dermsynth.classify.figures import plot_confusion, plot_loss_curves
 from dermsynth.classify.settings import CNNSettings
-from dermsynth.classify.train import pick_device, predict, train_classifier
+from dermsynth.classify.train import pick_device, predict, train_classifier, write_history
 from dermsynth.design.paper1 import seen_by_generator
-from dermsynth.io import atomic_path, read_table, write_csv
+from dermsynth.io import read_table, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,7 @@ def save_model(model: PaperCNN, settings: CNNSettings, classes: Mapping[str, str
         "classes": dict(classes),
         "settings": asdict(settings),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def load_model(path: str | Path) -> tuple[PaperCNN, dict[str, str]]:
@@ -61,6 +60,7 @@ def run_paper_cnn(
     synthetic: str | Path | None,
     metrics: str | Path,
     history: str | Path,
+    timing: str | Path,
     confusion: str | Path,
     curves: str | Path,
     model: str | Path,
@@ -75,7 +75,8 @@ def run_paper_cnn(
     """Train the variant's network (resuming from `checkpoint`), test it on the test set of
     composition `test_set` (`synthetic_split`: the fractions and seed that split the synthetic
     images under `paper`), and write metrics.json, the history CSV, both figures and the
-    weights. `generator_images` (the train_images.csv of the GLIDE that made `synthetic`) lets
+    weights, each the same bytes for the same inputs, and the wall-clock times apart
+    (`timing`). `generator_images` (the train_images.csv of the GLIDE that made `synthetic`) lets
     the record count the real test images that GLIDE learned from. The checkpoint is removed
     once everything is written. Returns the metrics record."""
     if threads:
@@ -122,8 +123,7 @@ def run_paper_cnn(
                "n_test_synthetic": int(tested.get("synthetic", 0)),
                "n_test_real_seen_by_generator": seen,
                "n_val_synthetic": int((frames["val"]["source"] == "synthetic").sum()),
-               "image_size": size, "device": str(device), "train_seconds": seconds,
-               "settings": asdict(settings)},
+               "image_size": size, "device": str(device), "settings": asdict(settings)},
     )  # fmt: skip
     log.info(
         "%s / %s: test accuracy %.3f on %d images, %s (best epoch %d of %d)", variant, protocol,
@@ -135,7 +135,7 @@ def run_paper_cnn(
         f"test set {test_set}: {record['n_test_real']} real, "
         f"{record['n_test_synthetic']} synthetic images"
     )
-    write_csv(trained, history)
+    write_history(trained, seconds, path=history, timing=timing)
     plot_confusion(true, predicted, paper_order(classes), confusion,
                    title=f"{title}, accuracy {record['accuracy']:.2f}")  # fmt: skip
     plot_loss_curves(trained, record["best_epoch"], curves, title=title, augmented=settings.augment)

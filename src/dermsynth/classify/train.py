@@ -10,8 +10,9 @@ Every epoch's batch order, augmentation and dropout masks come from generators s
 (seed, epoch, step), and every epoch ends in a checkpoint (model, optimizer, best weights,
 history, epochs without improvement, RNG states) written atomically; so a run killed at any
 point and started again finishes with the same weights and history as one never killed (on the
-same hardware and thread count; `seconds` aside). On a GPU: channels-last, and bf16 autocast
-when the settings ask for it.
+same hardware and thread count; `seconds` aside). The history CSV leaves wall-clock time out
+(`write_history`), so its bytes depend on the run's inputs alone; the times go to a timing file.
+On a GPU: channels-last, and bf16 autocast when the settings ask for it.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ from dermsynth.classify.loader import FileBatches, FileImageSet
 from dermsynth.classify.settings import CNNSettings, GridSettings
 from dermsynth.classify.state import changing_state, load_changing_state, trainable_parameters
 from dermsynth.classify.transforms import standard_transforms
-from dermsynth.io import atomic_path, file_sha256
+from dermsynth.io import file_sha256, save_torch, write_csv, write_json
 from dermsynth.seeds import derived_seed
 
 HISTORY_COLUMNS = [
-    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "improved", "seconds",
+    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "improved",
 ]  # fmt: skip
+# the loop also times each epoch; the products keep that apart, in the run's timing.json
+EPOCH_SECONDS = "seconds"
 CHECKPOINT_VERSION = 2
 # settings that change how fast a run goes, never what it computes
 SPEED_ONLY = ("num_workers",)
@@ -256,8 +259,8 @@ def fit(
 
     Returns the model (in eval mode) with the best epoch's weights, or with the last epoch's
     when not `restore_best`, and the history, one row per epoch (`improved`: the epoch's val
-    loss beat the best by more than min_delta). `on_epoch_end(epoch, model)` runs after each
-    checkpoint.
+    loss beat the best by more than min_delta; `seconds`: its wall-clock time).
+    `on_epoch_end(epoch, model)` runs after each checkpoint.
     """
     log = log or logging.getLogger(__name__)
     device = train_batches.device
@@ -316,14 +319,14 @@ def fit(
                 "epoch": epoch, "train_loss": train_loss,
                 "train_accuracy": correct.item() / seen, "val_loss": val_loss,
                 "val_accuracy": val_accuracy, "improved": improved,
-                "seconds": time.perf_counter() - started,
+                EPOCH_SECONDS: time.perf_counter() - started,
             }
         )  # fmt: skip
         log.info(
             "epoch %d: train loss %.4f acc %.3f, val loss %.4f acc %.3f%s (%.1f s)",
             epoch, train_loss, history[-1]["train_accuracy"], val_loss, val_accuracy,
             " (best)" if improved else f", {stopping.wait} without improvement",
-            history[-1]["seconds"],
+            history[-1][EPOCH_SECONDS],
         )  # fmt: skip
         state = {
             "identity": identity,
@@ -336,8 +339,7 @@ def fit(
             "finished": finished,
             "rng": _rng_states(),
         }
-        with atomic_path(checkpoint_path) as tmp:
-            torch.save(state, tmp)
+        save_torch(state, checkpoint_path)
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
 
@@ -349,7 +351,18 @@ def fit(
         log.info("%s epoch %d: keeping its weights (best epoch %d)", ended, epoch,
                  stopping.best_epoch)  # fmt: skip
     model.eval()
-    return model, pd.DataFrame(history, columns=HISTORY_COLUMNS)
+    return model, pd.DataFrame(history, columns=[*HISTORY_COLUMNS, EPOCH_SECONDS])
+
+
+def write_history(
+    history: pd.DataFrame, train_seconds: float, *, path: str | Path, timing: str | Path
+) -> None:
+    """A run's history (`fit`'s) as CSV without its wall-clock time, so two runs of the same
+    inputs write the same bytes, and the time apart in `timing` (JSON): the training's seconds
+    and each epoch's."""
+    write_csv(history[HISTORY_COLUMNS], path)
+    epochs = [float(s) for s in history[EPOCH_SECONDS]]
+    write_json({"train_seconds": train_seconds, "epoch_seconds": epochs}, timing)
 
 
 def train_classifier(

@@ -49,7 +49,7 @@ from dermsynth.glide.crop import random_crops, whole_views
 from dermsynth.glide.diffusion import diffusion_for
 from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
-from dermsynth.io import atomic_path, write_csv
+from dermsynth.io import save_torch, write_csv
 from dermsynth.seeds import derived_seed
 
 log = logging.getLogger(__name__)
@@ -337,8 +337,7 @@ def finetune(
     log.info("trained to step %d in %.1f s", step, elapsed)
 
     weights = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(out) as tmp:
-        torch.save(weights, tmp)
+    save_torch(weights, out)
     frame = pd.DataFrame(history, columns=["step", "epoch", "loss", "mse", "vb"])
     write_csv(frame, loss_csv)
     if preview:
@@ -399,6 +398,5 @@ def _save_state(path, model, optimizer, step, history, settings, options) -> Non
         "settings": asdict(settings),
         "options": options,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
     log.info("checkpoint at step %d -> %s", step, path)

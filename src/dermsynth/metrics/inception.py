@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from dermsynth.errors import DataError
 from dermsynth.images import load_rgb
-from dermsynth.io import atomic_path, file_sha256
+from dermsynth.io import atomic_path, file_sha256, save_torch
 from dermsynth.metrics.images import read_image_set, thumbnail
 
 log = logging.getLogger("dermsynth.metrics")
@@ -68,8 +68,7 @@ def write_random_weights(path: str | Path, seed: int) -> None:
     for module in model.modules():
         if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_torch(model.state_dict(), path)
 
 
 def describe_weights(path: str | Path | None) -> tuple[str, bool]:

@@ -5,6 +5,7 @@ drop-downs, read back from .xlsx or from the page's .csv export, and checked aga
 from __future__ import annotations
 
 import csv
+import datetime
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.writer.excel import ExcelWriter
 
 from dermsynth.errors import DataError, csv_line
 from dermsynth.io import atomic_path, read_table
@@ -33,6 +35,9 @@ SOURCE_SPELLINGS = {
     "original": "real",
 }
 MISSING_LISTED = 10  # ids named in a "not answered" error; the rest are counted
+# the date the sheet's document properties and zip entries carry: openpyxl would stamp both
+# with the time of writing, and the same packet must give the same bytes
+SHEET_DATE = datetime.datetime(1980, 1, 1)
 
 
 def read_key(path: str | Path, classes: Mapping[str, str]) -> pd.DataFrame:
@@ -100,8 +105,25 @@ def write_answer_sheet(
     answers.column_dimensions["A"].width = 16
     answers.column_dimensions["B"].width = max(len(n) for n in classes.values()) + 6
     answers.column_dimensions["C"].width = 16
+    book.properties.created = book.properties.modified = SHEET_DATE
     with atomic_path(path) as tmp:
-        book.save(tmp)
+        # openpyxl's save_workbook, less its stamping the modified date with now
+        ExcelWriter(book, _DatedZip(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
+
+
+class _DatedZip(zipfile.ZipFile):
+    """A zip whose entries carry SHEET_DATE, not the time of writing (openpyxl writes each
+    entry by name, or from a temporary file)."""
+
+    def writestr(self, name, data, *args, **kwargs):
+        if not isinstance(name, zipfile.ZipInfo):
+            name = zipfile.ZipInfo(name, date_time=SHEET_DATE.timetuple()[:6])
+            name.compress_type = self.compression
+            name.external_attr = 0o600 << 16  # what ZipFile.writestr gives a name
+        super().writestr(name, data, *args, **kwargs)
+
+    def write(self, filename, arcname=None, *args, **kwargs):
+        self.writestr(arcname or Path(filename).name, Path(filename).read_bytes())
 
 
 def _write_instructions(sheet, images: int, classes: Mapping[str, str], title: str) -> str:

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
-from dermsynth.io import atomic_directory, atomic_path, file_sha256, write_csv
+from dermsynth.io import atomic_directory, file_sha256, save_torch, write_csv
 from dermsynth.sd import masks
 from dermsynth.sd.files import public_modes
 from dermsynth.sd.load import LORA_FILE, load_pipeline, unet_weights_file
@@ -371,8 +371,7 @@ def _save_state(path, unet, optimizer, lr_schedule, step, history, identity) -> 
         "history": history,
         "identity": identity,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
     log.info("checkpoint at step %d -> %s", step, path)
 
 
