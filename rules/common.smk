@@ -16,19 +16,12 @@ from dermsynth.glide.defaults import (
     model_and_diffusion_defaults,
     model_and_diffusion_defaults_upsampler,
 )
+from dermsynth.data.layout import RAW_LAYOUT  # each dataset's files as distributed
 from dermsynth.design.draws import released_paths
 from dermsynth.shards import shard_ranges
 
 DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
 DEMO_ROOT = "resources/demo"
-RAW_LAYOUT = {  # files and folders of each dataset as distributed, under its root
-    "ham10000": {
-        "metadata": "HAM10000_metadata.csv",
-        "images": ["HAM10000_images_part_1", "HAM10000_images_part_2"],
-    },
-    "fitzpatrick17k": {"metadata": "fitzpatrick17k.csv", "images": ["images"]},
-    "ddi": {"metadata": "ddi_metadata.csv", "images": ["images"]},
-}
 PROTOCOLS = {dataset: list(config["splits"][dataset]) for dataset in DATASETS}
 
 
@@ -42,8 +35,8 @@ def raw_inputs(dataset):
     root = Path(config["datasets"][dataset]["root"])
     layout = RAW_LAYOUT[dataset]
     return {
-        "metadata": str(root / layout["metadata"]),
-        "images": [str(root / folder) for folder in layout["images"]],
+        "metadata": str(root / layout.metadata),
+        "images": [str(root / folder) for folder in layout.images],
     }
 
 
@@ -52,8 +45,8 @@ def demo_outputs(dataset):
     layout = RAW_LAYOUT[dataset]
     root = Path(DEMO_ROOT) / dataset
     outputs = {
-        "metadata": str(root / layout["metadata"]),
-        **{folder: directory(str(root / folder)) for folder in layout["images"]},
+        "metadata": str(root / layout.metadata),
+        **{folder: directory(str(root / folder)) for folder in layout.images},
     }
     if dataset == "fitzpatrick17k" and config["demo"]["fitzpatrick17k"].get("released"):
         outputs.update(released_paths(root / "fitz_metadata"))  # paper 2's released split

@@ -10,6 +10,7 @@ import pytest
 from classify_fixtures import DDI_TONES, DDI_TRAIN, GRID_SIZE, TINY_GRID_SETTINGS, write_grid_toy
 
 from dermsynth.classify.ddi_run import run_ddi
+from dermsynth.classify.run_files import RunFiles
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = TINY_GRID_SETTINGS
@@ -24,8 +25,9 @@ def test_a_run_reports_accuracy_overall_and_per_skin_tone(toy, tmp_path):
     record = run_ddi(
         split=toy.ddi_paper, images_dir=toy.ddi_images, size=GRID_SIZE,
         run_id="sinpaint-pretrained_x2_t1_seed0", settings=SETTINGS, synthetic=toy.ddi_synthetic,
-        metrics=tmp_path / "metrics.json", history=tmp_path / "h.csv",
-        timing=tmp_path / "t.json", model=tmp_path / "m.pt", checkpoint=tmp_path / "c.pt",
+        files=RunFiles(metrics=tmp_path / "metrics.json", history=tmp_path / "h.csv",
+                       timing=tmp_path / "t.json", model=tmp_path / "m.pt",
+                       checkpoint=tmp_path / "c.pt"),
         run="test", device="cpu",
     )  # fmt: skip
     assert json.loads((tmp_path / "metrics.json").read_text())["test_set"] == "real images only"

@@ -14,6 +14,7 @@ from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, TINY_GRID_SETTINGS,
 from dermsynth.classify import authors
 from dermsynth.classify.efficientnet import load_efficientnet
 from dermsynth.classify.grid_run import logits_of, run_grid
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.state import trainable_parameters
 from dermsynth.classify.train import HISTORY_COLUMNS
@@ -34,8 +35,8 @@ def grid_run(tmp_path_factory):
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
         protocol="authors", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
         settings=SETTINGS, synthetic=toy.synthetic, ddi_split=toy.ddi_external,
-        ddi_images=toy.ddi_images, checkpoint=root / "c.pt", run="test", device="cpu",
-        **outputs,
+        ddi_images=toy.ddi_images, files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"),
+        run="test", device="cpu",
     )  # fmt: skip
     return toy, root, outputs, record
 
@@ -113,8 +114,10 @@ def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id="n1_snone_x0_t0_seed0",
         protocol="strict", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
         settings={**SETTINGS, "epochs": 1}, synthetic=None,
-        metrics=tmp_path / "m.json", history=tmp_path / "h.csv", timing=tmp_path / "t.json",
-        model=tmp_path / "m.pt", checkpoint=tmp_path / "c.pt", run="test", device="cpu",
+        files=RunFiles(metrics=tmp_path / "m.json", history=tmp_path / "h.csv",
+                       timing=tmp_path / "t.json", model=tmp_path / "m.pt",
+                       checkpoint=tmp_path / "c.pt"),
+        run="test", device="cpu",
     )  # fmt: skip
     assert (record["n_train_real"], record["n_train_synthetic"]) == (4, 0)
     assert record["ddi_external"] is None and record["source"] == "none"
@@ -128,8 +131,9 @@ def test_a_run_in_the_authors_regime_records_it_and_keeps_the_last_epoch(tmp_pat
     record = run_grid(
         split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
         protocol="authors", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
-        settings=settings, synthetic=toy.synthetic, checkpoint=tmp_path / "c.pt", run="test",
-        device="cpu", **outputs,
+        settings=settings, synthetic=toy.synthetic,
+        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"), run="test",
+        device="cpu",
     )  # fmt: skip
     written = json.loads(outputs["metrics"].read_text())
     assert written == json.loads(json.dumps(record))

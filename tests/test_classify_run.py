@@ -16,6 +16,7 @@ from classify_fixtures import CLASSES, SIZE, write_toy_dataset
 from dermsynth.classify.data import load_image_set, variant_frames
 from dermsynth.classify.evaluate import classification_metrics
 from dermsynth.classify.run import load_model, run_paper_cnn
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import CNNSettings
 from dermsynth.classify.table3 import gather_table3
 from dermsynth.classify.train import HISTORY_COLUMNS, predict
@@ -41,8 +42,8 @@ def combined(tmp_path_factory):
     outputs = {name: root / "out" / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
     record = run_paper_cnn(
         split=toy.split, images_dir=toy.images, variant="combined", protocol="paper_random",
-        classes=CLASSES, settings=SETTINGS, synthetic=toy.synthetic, checkpoint=root / "c.pt",
-        run="test", device="cpu", **outputs,
+        classes=CLASSES, settings=SETTINGS, synthetic=toy.synthetic,
+        files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"), run="test", device="cpu",
     )  # fmt: skip
     return toy, root, outputs, record
 
@@ -106,7 +107,8 @@ def test_two_runs_of_the_same_inputs_write_the_same_bytes(tmp_path, combined):
         run_paper_cnn(
             split=toy.split, images_dir=toy.images, variant="combined", protocol="paper_random",
             classes=CLASSES, settings=replace(SETTINGS, epochs=2), synthetic=toy.synthetic,
-            checkpoint=tmp_path / attempt / "c.pt", run="test", device="cpu", **outputs,
+            files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / attempt / "c.pt"),
+            run="test", device="cpu",
         )  # fmt: skip
         written.append({name: path.read_bytes() for name, path in outputs.items()})
     for name in OUTPUTS:
@@ -130,7 +132,8 @@ def test_a_variant_without_synthetic_images_counts_none(tmp_path, combined):
     record = run_paper_cnn(
         split=toy.split, images_dir=toy.images, variant="original", protocol="lesion_grouped",
         classes=CLASSES, settings=replace(SETTINGS, epochs=1), synthetic=None,
-        checkpoint=tmp_path / "c.pt", run="test", device="cpu", **outputs,
+        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"), run="test",
+        device="cpu",
     )  # fmt: skip
     assert (record["n_train_real"], record["n_train_synthetic"]) == (12, 0)
     assert record["epochs_run"] == 1 and record["protocol"] == "lesion_grouped"
@@ -148,8 +151,9 @@ def paper_composition(tmp_path_factory):
         records.append(run_paper_cnn(
             split=toy.split, images_dir=toy.images, variant=variant, protocol="paper_random",
             classes=CLASSES, settings=replace(SETTINGS, epochs=2), synthetic=toy.synthetic,
-            checkpoint=root / f"{variant}.pt", run="test", device="cpu", test_set="paper",
-            synthetic_split={"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0}, **outputs,
+            files=RunFiles.from_outputs(outputs, checkpoint=root / f"{variant}.pt"), run="test",
+            device="cpu", test_set="paper",
+            synthetic_split={"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0},
         ))  # fmt: skip
         metrics.append(outputs["metrics"])
     tables = {name: root / f"{name}.csv" for name in ("table", "wide", "table2")}

@@ -17,20 +17,21 @@ import pandas as pd
 import pytest
 
 from dermsynth.data.ingest import (
-    DDI_METADATA,
-    F17K_METADATA,
-    HAM10000_METADATA,
     PAIRS_COLUMNS,
     ingest_ddi,
     ingest_fitzpatrick17k,
     ingest_ham10000,
 )
+from dermsynth.data.layout import RAW_LAYOUT
 from dermsynth.errors import DataError
 
 HAM_CAPTION = "a dermoscopic image of {name}"
 F17K_CAPTION = "An image of {label}, a skin disease"
 DDI_CAPTION = "An image of a {label} skin lesion"
 WRONG = "3 Wrongly labelled"
+HAM10000_METADATA, F17K_METADATA, DDI_METADATA = (
+    RAW_LAYOUT[dataset].metadata for dataset in ("ham10000", "fitzpatrick17k", "ddi")
+)
 
 
 def read_rows(path: Path) -> list[list[str]]:

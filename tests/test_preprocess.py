@@ -13,6 +13,7 @@ from dermsynth.data.preprocess import (
     center_square,
     load_square,
     resize_images,
+    resized_files,
     resized_path,
     short_side_path,
     square_at,
@@ -223,3 +224,17 @@ def test_short_side_copies_keep_the_whole_image_at_its_aspect(tmp_path):
     assert np.abs(whole[:, [0, -1]] - RED).max() <= 8  # the red edges a centre crop drops
     assert pixels(short_side_path(tmp_path / "images", 4, "wide")).shape[0] == 4
     assert np.abs(pixels(resized_path(tmp_path / "images", 8, "wide")) - BLUE).max() <= 8
+
+
+def test_resized_files_are_found_in_order_or_the_first_missing_is_named(tmp_path):
+    pairs = pd.DataFrame(
+        {"image_id": ["a", "b"], "path": [str(red_blue_red(tmp_path / "w.png"))] * 2}
+    )
+    resize_images(pairs, tmp_path / "images", sizes=[8])
+    found = resized_files(tmp_path / "images", 8, ["b", "a"])
+    assert found == [str(resized_path(tmp_path / "images", 8, i)) for i in ("b", "a")]
+    missing = r"images/8/c\.png: resized image missing \(2 of the test images\); is 8 px"
+    with pytest.raises(DataError, match=missing):
+        resized_files(tmp_path / "images", 8, ["a", "c", "d"], of="the test images")
+    with pytest.raises(DataError, match=r"images/16/a\.png: resized image missing \(1 in all\)"):
+        resized_files(tmp_path / "images", 16, ["a"])

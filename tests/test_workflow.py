@@ -17,6 +17,7 @@ from workflow_helpers import (
     snakemake,
 )
 
+from dermsynth.data.layout import RAW_LAYOUT
 from dermsynth.design.draws import released_paths
 from dermsynth.design.pools import (
     config_pools,
@@ -32,11 +33,6 @@ from dermsynth.io import file_sha256
 pytestmark = pytest.mark.workflow
 
 DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
-RAW_LAYOUT = {
-    "ham10000": ("HAM10000_metadata.csv", ["HAM10000_images_part_1", "HAM10000_images_part_2"]),
-    "fitzpatrick17k": ("fitzpatrick17k.csv", ["images"]),
-    "ddi": ("ddi_metadata.csv", ["images"]),
-}
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +132,11 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
 def place_paper_inputs(workdir) -> None:
     """Empty placeholders at every raw input path of config/paper.yaml: a dry-run reads none."""
     config = load_config(REPO / "config" / "paper.yaml")
-    for dataset, (metadata, folders) in RAW_LAYOUT.items():
+    for dataset, layout in RAW_LAYOUT.items():
         root = workdir / config["datasets"][dataset]["root"]
-        for folder in folders:
+        for folder in layout.images:
             (root / folder).mkdir(parents=True)
-        (root / metadata).touch()
+        (root / layout.metadata).touch()
     for path in released_paths(config["splits"]["fitzpatrick17k"]["paper"]["released"]).values():
         (workdir / path).parent.mkdir(parents=True, exist_ok=True)
         (workdir / path).touch()

@@ -3,6 +3,7 @@ confusion matrix, the loss curves and the weights. The test set is the split's r
 the arm's own images split 80/20 (classify.paper_cnn.test_set: real or paper)."""
 
 from dermsynth.classify.run import run_paper_cnn
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import settings_from
 from dermsynth.logs import to_rule_log
 
@@ -15,16 +16,10 @@ with to_rule_log(snakemake.log[0]):
         protocol=snakemake.params.protocol,
         classes=dict(snakemake.params.classes),
         settings=settings_from(snakemake.params.settings, image_size=snakemake.params.size),
-        metrics=snakemake.output.metrics,
-        history=snakemake.output.history,
-        timing=snakemake.output.timing,
-        confusion=snakemake.output.confusion,
-        curves=snakemake.output.curves,
-        model=snakemake.output.model,
+        files=RunFiles.from_outputs(snakemake.output, checkpoint=snakemake.params.checkpoint),
         test_set=snakemake.params.test_set,
         synthetic_split=dict(snakemake.params.synthetic_split),
         generator_images=snakemake.input.get("generator_images"),
-        checkpoint=snakemake.params.checkpoint,
         run=snakemake.params.run,
         threads=snakemake.threads,
     )

@@ -2,6 +2,7 @@
 EfficientNetV2-M, benign vs malignant on DDI's paper split; accuracy overall and per skin tone."""
 
 from dermsynth.classify.ddi_run import run_ddi
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.logs import to_rule_log
 
 with to_rule_log(snakemake.log[0]):
@@ -12,11 +13,7 @@ with to_rule_log(snakemake.log[0]):
         run_id=snakemake.params.run_id,
         settings=dict(snakemake.params.settings),
         size=snakemake.params.size,
-        metrics=snakemake.output.metrics,
-        history=snakemake.output.history,
-        timing=snakemake.output.timing,
-        model=snakemake.output.model,
-        checkpoint=snakemake.params.checkpoint,
+        files=RunFiles.from_outputs(snakemake.output, checkpoint=snakemake.params.checkpoint),
         run=snakemake.params.run,
         threads=snakemake.threads,
     )

@@ -4,6 +4,7 @@ on the held-out real images and, when DDI's external split is an input, on DDI's
 shared diseases."""
 
 from dermsynth.classify.grid_run import run_grid
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.logs import to_rule_log
 
 with to_rule_log(snakemake.log[0]):
@@ -20,11 +21,7 @@ with to_rule_log(snakemake.log[0]):
         split_seed=snakemake.params.split_seed,
         settings=dict(snakemake.params.settings),
         size=snakemake.params.size,
-        metrics=snakemake.output.metrics,
-        history=snakemake.output.history,
-        timing=snakemake.output.timing,
-        model=snakemake.output.model,
-        checkpoint=snakemake.params.checkpoint,
+        files=RunFiles.from_outputs(snakemake.output, checkpoint=snakemake.params.checkpoint),
         run=snakemake.params.run,
         threads=snakemake.threads,
     )

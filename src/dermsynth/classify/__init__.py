@@ -43,4 +43,6 @@ Both papers:
 - `state`: what of a network training changes, so that checkpoints (and paper 2's `model.pt`)
   hold only that.
 - `evaluate`: the test set's classification report as `metrics.json`, and reading it back.
+- `run_files`: the files one run writes (products, timing, resume checkpoint), read once from
+  the rule's outputs.
 """

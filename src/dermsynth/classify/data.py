@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from dermsynth.classify.augment import Augmentation, random_affine
 from dermsynth.classify.evaluate import TEST_SET
-from dermsynth.data.preprocess import resized_path
+from dermsynth.data.preprocess import resized_files
 from dermsynth.errors import DataError, csv_line
 from dermsynth.images import load_rgb
 from dermsynth.io import read_table
@@ -150,13 +150,7 @@ def variant_frames(
 
     def real(name: str) -> pd.DataFrame:
         rows = split[split["split"] == name]
-        files = [str(resized_path(images_dir, size, image_id)) for image_id in rows["image_id"]]
-        missing = [f for f in files if not Path(f).is_file()]
-        if missing:
-            raise DataError(
-                missing[0], f"resized image missing ({len(missing)} of the {name} split's); "
-                f"is {size} px a preprocess size of this dataset?"
-            )  # fmt: skip
+        files = resized_files(images_dir, size, rows["image_id"], of=f"the {name} split's")
         return pd.DataFrame({"file": files, "label": rows["label"].to_numpy(), "source": "real"})
 
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in SPLITS}

@@ -25,6 +25,7 @@ from dermsynth.classify.grid_run import (
     training_record,
     write_run,
 )
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.train import pick_device
 from dermsynth.design.pools import DDI_CLASSES
@@ -53,19 +54,15 @@ def run_ddi(
     size: int,
     run_id: str,
     settings: GridSettings | Mapping[str, Any],
-    metrics: str | Path,
-    history: str | Path,
-    timing: str | Path,
-    model: str | Path,
-    checkpoint: str | Path,
+    files: RunFiles,
     run: str,
     synthetic: SyntheticInput = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train the DDI run `run_id` (resuming from `checkpoint`), test it on the split's real test
-    images, write metrics.json, the history CSV, the weights and the timing file, and remove the
-    checkpoint."""
+    """Train the DDI run `run_id` (resuming from `files.checkpoint`), test it on the split's real
+    test images, write `files`: metrics.json, the history CSV, the weights and the timing file,
+    and remove the checkpoint."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
@@ -76,7 +73,7 @@ def run_ddi(
         synthetic_per_real=ddi_run.synthetic_per_real,
     )  # fmt: skip
     network, trained, resolved, seconds = train_on_frames(
-        frames, DDI_CLASSES, settings, checkpoint=checkpoint, device=device
+        frames, DDI_CLASSES, settings, checkpoint=files.checkpoint, device=device
     )
     test = frames["test"]
     logits = logits_of(network, test, DDI_CLASSES, resolved, device)
@@ -96,6 +93,5 @@ def run_ddi(
         record["accuracy"]["accuracy"], record["accuracy"]["ci_low"],
         record["accuracy"]["ci_high"], record["n_test"],
     )  # fmt: skip
-    write_run(record, network, trained, resolved, DDI_CLASSES, seconds=seconds, metrics=metrics,
-              history=history, timing=timing, model=model, checkpoint=checkpoint)  # fmt: skip
+    write_run(record, network, trained, resolved, DDI_CLASSES, seconds=seconds, files=files)
     return record

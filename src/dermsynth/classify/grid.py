@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dermsynth.data.preprocess import resized_path, short_side_path
+from dermsynth.data.preprocess import resized_files, short_side_path
 from dermsynth.design.draws import SPLIT_COLUMNS, run_real_images
 from dermsynth.design.runs import GridRun
 from dermsynth.errors import DataError, csv_line
@@ -140,13 +140,7 @@ def synthetic_images(
 
 def real_images(rows: pd.DataFrame, images_dir: str | Path, size: int, name: str) -> pd.DataFrame:
     """Frame rows of real images: their resized copies of `size` px, which must exist."""
-    files = [str(resized_path(images_dir, size, image_id)) for image_id in rows["image_id"]]
-    missing = [f for f in files if not Path(f).is_file()]
-    if missing:
-        raise DataError(
-            missing[0], f"resized image missing ({len(missing)} of the {name} images); "
-            f"is {size} px a preprocess size of this dataset?"
-        )  # fmt: skip
+    files = resized_files(images_dir, size, rows["image_id"], of=f"the {name} images")
     skin = rows["skin_type"] if "skin_type" in rows else ""
     whole = [str(short_side_path(images_dir, size, image_id)) for image_id in rows["image_id"]]
     return pd.DataFrame(

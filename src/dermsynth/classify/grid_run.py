@@ -32,6 +32,7 @@ from dermsynth.classify.grid import (
     grid_training_set,
 )
 from dermsynth.classify.loader import FileBatches, file_image_set
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import GridSettings, grid_settings_from
 from dermsynth.classify.state import trainable_parameters
 from dermsynth.classify.train import (
@@ -125,17 +126,15 @@ def training_record(
 
 def write_run(
     record: Mapping[str, Any], network: nn.Module, history_frame: pd.DataFrame,
-    settings: GridSettings, classes: Sequence[str], *, seconds: float,
-    metrics: str | Path, history: str | Path, timing: str | Path, model: str | Path,
-    checkpoint: str | Path,
+    settings: GridSettings, classes: Sequence[str], *, seconds: float, files: RunFiles,
 ) -> None:  # fmt: skip
     """Write a trained run's history CSV, weights and metrics.json (the same bytes for the
-    same inputs), its training `seconds` and epoch times to `timing`, then remove its
+    same inputs), its training `seconds` and epoch times to the timing file, then remove its
     checkpoint: a run killed before the end resumes from the checkpoint."""
-    write_history(history_frame, seconds, path=history, timing=timing)
-    save_efficientnet(network, settings, classes, model, extra={"run_id": record["run_id"]})
-    write_metrics(record, metrics)
-    Path(checkpoint).unlink(missing_ok=True)
+    write_history(history_frame, seconds, path=files.history, timing=files.timing)
+    save_efficientnet(network, settings, classes, files.model, extra={"run_id": record["run_id"]})
+    write_metrics(record, files.metrics)
+    files.drop_checkpoint()
 
 
 def run_grid(
@@ -149,11 +148,7 @@ def run_grid(
     val_per_class: int,
     split_seed: int,
     settings: GridSettings | Mapping[str, Any],
-    metrics: str | Path,
-    history: str | Path,
-    timing: str | Path,
-    model: str | Path,
-    checkpoint: str | Path,
+    files: RunFiles,
     run: str,
     synthetic: SyntheticInput = None,
     ddi_split: str | Path | None = None,
@@ -162,14 +157,14 @@ def run_grid(
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train the grid run `run_id` of `protocol` (resuming from `checkpoint`) on its draw of
-    real images (`dermsynth.design.draws`: `val_per_class` validation images per class, the
-    split seed for `strict`) and its synthetic images, test it on the split's real test images
-    and, with `ddi_split` (DDI's `external` split) and `ddi_images`, on DDI's images of the
-    shared diseases; write metrics.json (with the real images trained and validated on), the
-    history CSV, the weights and the timing file, then remove the checkpoint. `size` is the
-    resized copies read (the network input is settings.image_size). Returns the metrics
-    record."""
+    """Train the grid run `run_id` of `protocol` (resuming from `files.checkpoint`) on its
+    draw of real images (`dermsynth.design.draws`: `val_per_class` validation images per class,
+    the split seed for `strict`) and its synthetic images, test it on the split's real test
+    images and, with `ddi_split` (DDI's `external` split) and `ddi_images`, on DDI's images of
+    the shared diseases; write `files`: metrics.json (with the real images trained and
+    validated on), the history CSV, the weights and the timing file, then remove the
+    checkpoint. `size` is the resized copies read (the network input is settings.image_size).
+    Returns the metrics record."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
@@ -184,7 +179,7 @@ def run_grid(
     counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
     log.info("grid run %s: images by split and source %s", grid_run.path_id, counts)
     network, trained, resolved, seconds = train_on_frames(
-        frames, classes, settings, checkpoint=checkpoint, device=device
+        frames, classes, settings, checkpoint=files.checkpoint, device=device
     )
     test = frames["test"]
     scores = held_out_metrics(
@@ -222,6 +217,5 @@ def run_grid(
         record["top1"]["ci_high"], record["top3"]["accuracy"], record["n_test"],
         record["regime"], record["epoch_kept"], record["epochs_run"],
     )  # fmt: skip
-    write_run(record, network, trained, resolved, classes, seconds=seconds, metrics=metrics,
-              history=history, timing=timing, model=model, checkpoint=checkpoint)  # fmt: skip
+    write_run(record, network, trained, resolved, classes, seconds=seconds, files=files)
     return record

@@ -19,6 +19,7 @@ from dermsynth.classify.cnn import PaperCNN
 from dermsynth.classify.data import describe_test_set, load_image_set, variant_frames
 from dermsynth.classify.evaluate import metrics_record, write_metrics
 from dermsynth.classify.figures import plot_confusion, plot_loss_curves
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import CNNSettings
 from dermsynth.classify.train import pick_device, predict, train_classifier, write_history
 from dermsynth.design.paper1 import seen_by_generator
@@ -58,13 +59,7 @@ def run_paper_cnn(
     classes: Mapping[str, str],
     settings: CNNSettings,
     synthetic: str | Path | None,
-    metrics: str | Path,
-    history: str | Path,
-    timing: str | Path,
-    confusion: str | Path,
-    curves: str | Path,
-    model: str | Path,
-    checkpoint: str | Path,
+    files: RunFiles,
     run: str,
     test_set: str = "real",
     synthetic_split: Mapping[str, Any] | None = None,
@@ -72,15 +67,16 @@ def run_paper_cnn(
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train the variant's network (resuming from `checkpoint`), test it on the test set of
-    composition `test_set` (`synthetic_split`: the fractions and seed that split the synthetic
-    images under `paper`), and write metrics.json, the history CSV, both figures and the
-    weights, each the same bytes for the same inputs, and the wall-clock times apart
-    (`timing`). `generator_images` (the train_images.csv of the GLIDE that made `synthetic`) lets
-    the record count the real test images that GLIDE learned from. The checkpoint is removed
-    once everything is written. Returns the metrics record."""
+    """Train the variant's network (resuming from `files.checkpoint`), test it on the test set
+    of composition `test_set` (`synthetic_split`: the fractions and seed that split the
+    synthetic images under `paper`), and write `files`: metrics.json, the history CSV, both
+    figures and the weights, each the same bytes for the same inputs, and the wall-clock times
+    apart (the timing file). `generator_images` (the train_images.csv of the GLIDE that made
+    `synthetic`) lets the record count the real test images that GLIDE learned from. The
+    checkpoint is removed once everything is written. Returns the metrics record."""
     if threads:
         torch.set_num_threads(threads)
+    confusion, curves = files.figures()
     device = pick_device(device)
     size = settings.image_size
     frames = variant_frames(
@@ -106,7 +102,7 @@ def run_paper_cnn(
     }
     started = time.perf_counter()
     network, trained = train_classifier(
-        data["train"], data["val"], settings=settings, checkpoint_path=checkpoint, log=log,
+        data["train"], data["val"], settings=settings, checkpoint_path=files.checkpoint, log=log,
         device=device,
     )  # fmt: skip
     seconds = time.perf_counter() - started
@@ -135,11 +131,11 @@ def run_paper_cnn(
         f"test set {test_set}: {record['n_test_real']} real, "
         f"{record['n_test_synthetic']} synthetic images"
     )
-    write_history(trained, seconds, path=history, timing=timing)
+    write_history(trained, seconds, path=files.history, timing=files.timing)
     plot_confusion(true, predicted, paper_order(classes), confusion,
                    title=f"{title}, accuracy {record['accuracy']:.2f}")  # fmt: skip
     plot_loss_curves(trained, record["best_epoch"], curves, title=title, augmented=settings.augment)
-    save_model(network, settings, classes, model)
-    write_metrics(record, metrics)
-    Path(checkpoint).unlink(missing_ok=True)
+    save_model(network, settings, classes, files.model)
+    write_metrics(record, files.metrics)
+    files.drop_checkpoint()
     return record

@@ -23,6 +23,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from dermsynth.data.layout import RAW_LAYOUT
 from dermsynth.design.draws import RELEASED_FILES
 from dermsynth.io import atomic_directory, atomic_path
 
@@ -216,6 +217,7 @@ def make_ham10000(
 ) -> pd.DataFrame:
     """HAM10000 as distributed: HAM10000_metadata.csv and two folders of <image_id>.jpg."""
     rng = dataset_rng(seed, "ham10000")
+    layout = RAW_LAYOUT["ham10000"]
     rows: list[dict] = []
     image_number = 24306  # the first ISIC id of the real release
     lesion_number = 0
@@ -250,12 +252,12 @@ def make_ham10000(
     table = pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
     half = len(table) // 2
     ids = sorted(table["image_id"])
-    part = {image_id: 1 if i < half else 2 for i, image_id in enumerate(ids)}
+    part = {image_id: 0 if i < half else 1 for i, image_id in enumerate(ids)}  # folder index
     tone = SKIN_TONES[1]
 
     scenes = [
         Scene(
-            path=Path(f"HAM10000_images_part_{part[r.image_id]}", f"{r.image_id}.jpg"),
+            path=Path(layout.images[part[r.image_id]], f"{r.image_id}.jpg"),
             width=size[0],
             height=size[1],
             style=class_style(r.draw_class_index),
@@ -269,7 +271,7 @@ def make_ham10000(
     ]
 
     columns = ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"]
-    _write_dataset(Path(root), "HAM10000_metadata.csv", table[columns], scenes, workers)
+    _write_dataset(Path(root), layout.metadata, table[columns], scenes, workers)
     return table[columns]
 
 
@@ -292,6 +294,7 @@ def make_fitzpatrick17k(
     `released` ({labels, held_out_per_label}), also a split in the layout paper 2's authors
     released (`write_released_split`)."""
     rng = dataset_rng(seed, "fitzpatrick17k")
+    layout = RAW_LAYOUT["fitzpatrick17k"]
     rows = []
     for label_index, (label, count) in enumerate(images_per_label.items()):
         nine, three = partitions.get(label, ("inflammatory", "non-neoplastic"))
@@ -324,7 +327,7 @@ def make_fitzpatrick17k(
 
     scenes = [
         Scene(
-            path=Path("images", f"{r.md5hash}.jpg"),
+            path=Path(layout.images[0], f"{r.md5hash}.jpg"),
             width=r.draw_width,
             height=r.draw_height,
             style=class_style(r.draw_label_index),
@@ -338,7 +341,7 @@ def make_fitzpatrick17k(
     ]
 
     columns = [c for c in table.columns if not c.startswith("draw_")]
-    _write_dataset(Path(root), "fitzpatrick17k.csv", table[columns], scenes, workers)
+    _write_dataset(Path(root), layout.metadata, table[columns], scenes, workers)
     if released:
         write_released_split(Path(root) / "fitz_metadata", table[columns], seed=seed, **released)
     return table[columns]
@@ -383,6 +386,7 @@ def make_ddi(
     each disease the style index of its class, so a DDI disease that F17k-9 shares looks like it.
     """
     rng = dataset_rng(seed, "ddi")
+    layout = RAW_LAYOUT["ddi"]
     names = list(diseases)
     rows = []
     for group in DDI_TONE_TO_TYPES:
@@ -405,7 +409,7 @@ def make_ddi(
 
     scenes = [
         Scene(
-            path=Path("images", r.DDI_file),
+            path=Path(layout.images[0], r.DDI_file),
             width=320,
             height=320,
             style=class_style(style_of[r.disease]),
@@ -419,7 +423,7 @@ def make_ddi(
     ]
 
     columns = ["DDI_ID", "DDI_file", "skin_tone", "malignant", "disease"]
-    _write_dataset(Path(root), "ddi_metadata.csv", table[columns], scenes, workers, index=True)
+    _write_dataset(Path(root), layout.metadata, table[columns], scenes, workers, index=True)
     return table[columns]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from dermsynth.data.layout import RAW_LAYOUT
 from dermsynth.errors import DataError, csv_line
 from dermsynth.io import read_table
 
@@ -22,11 +23,8 @@ log = logging.getLogger(__name__)
 
 PAIRS_COLUMNS = ["image_id", "path", "label", "caption", "group_id", "skin_type", "metadata_line"]
 
-HAM10000_METADATA = "HAM10000_metadata.csv"
-HAM10000_IMAGE_DIRS = ("HAM10000_images_part_1", "HAM10000_images_part_2")
 HAM10000_COLUMNS = ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"]
 
-F17K_METADATA = "fitzpatrick17k.csv"
 F17K_COLUMNS = [
     "md5hash",
     "fitzpatrick_scale",
@@ -40,7 +38,6 @@ F17K_COLUMNS = [
 ]
 F17K_SKIN_TYPES = {"-1", "1", "2", "3", "4", "5", "6"}
 
-DDI_METADATA = "ddi_metadata.csv"
 DDI_COLUMNS = ["DDI_ID", "DDI_file", "skin_tone", "malignant", "disease"]
 DDI_SKIN_TONES = {"12", "34", "56"}
 DDI_MALIGNANT = {"True": True, "False": False}
@@ -124,7 +121,8 @@ def ingest_ham10000(
     `classes` maps each dx code to its readable name (used by the caption template).
     """
     root = Path(root)
-    meta_path = root / HAM10000_METADATA
+    layout = RAW_LAYOUT["ham10000"]
+    meta_path = root / layout.metadata
     meta = read_table(meta_path, HAM10000_COLUMNS)
     check_unique(meta, "image_id", meta_path)
     check_allowed(meta, "dx", classes, meta_path)
@@ -132,7 +130,7 @@ def ingest_ham10000(
         blank = meta[column].str.strip() == ""
         if blank.any():
             raise DataError(meta_path, f"empty {column}", line=csv_line(meta.index[blank][0]))
-    index = image_index(root / d for d in HAM10000_IMAGE_DIRS)
+    index = image_index(root / folder for folder in layout.images)
     file_names = meta["image_id"] + ".jpg"
     located, missing = locate_images(file_names, index)
     if missing.any():
@@ -186,7 +184,8 @@ def ingest_fitzpatrick17k(
     if missing_images not in ("error", "skip"):
         raise ValueError(f"missing_images must be 'error' or 'skip', not {missing_images!r}")
     root = Path(root)
-    meta_path = root / F17K_METADATA
+    layout = RAW_LAYOUT["fitzpatrick17k"]
+    meta_path = root / layout.metadata
     meta = read_table(meta_path, F17K_COLUMNS)
     check_unique(meta, "md5hash", meta_path)
     check_allowed(meta, "fitzpatrick_scale", F17K_SKIN_TYPES, meta_path)
@@ -195,7 +194,7 @@ def ingest_fitzpatrick17k(
     kept = selected[~selected["qc"].isin(drop_qc)]
     dropped_qc = in_csv.sub(kept["label"].value_counts(), fill_value=0)
 
-    index = image_index([root / "images"])
+    index = image_index(root / folder for folder in layout.images)
     file_names = kept["md5hash"] + ".jpg"
     located, missing = locate_images(file_names, index)
     if missing.any() and missing_images == "error":
@@ -204,7 +203,7 @@ def ingest_fitzpatrick17k(
         {
             "md5hash": kept.loc[missing, "md5hash"],
             "label": kept.loc[missing, "label"],
-            "expected_path": [str(root / "images" / n) for n in file_names[missing]],
+            "expected_path": [str(root / layout.images[0] / n) for n in file_names[missing]],
             "metadata_line": [csv_line(i) for i in kept.index[missing]],
         }
     )
@@ -252,7 +251,8 @@ def ingest_fitzpatrick17k(
 def ingest_ddi(root: str | Path, caption: str) -> pd.DataFrame:
     """DDI: the task label is `malignant`/`benign`; skin_type is the distributed group 12/34/56."""
     root = Path(root)
-    meta_path = root / DDI_METADATA
+    layout = RAW_LAYOUT["ddi"]
+    meta_path = root / layout.metadata
     # the distributed CSV starts with an unnamed index column
     meta = read_table(meta_path, DDI_COLUMNS, index_col=0)
     check_unique(meta, "DDI_file", meta_path)
@@ -262,7 +262,7 @@ def ingest_ddi(root: str | Path, caption: str) -> pd.DataFrame:
     blank = meta["disease"].str.strip() == ""
     if blank.any():
         raise DataError(meta_path, "empty disease", line=csv_line(meta.index[blank][0]))
-    index = image_index([root / "images"])
+    index = image_index(root / folder for folder in layout.images)
     located, missing = locate_images(meta["DDI_file"], index)
     if missing.any():
         raise _missing_image_error(meta, missing, meta["DDI_file"], meta_path)

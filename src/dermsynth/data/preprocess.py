@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -37,6 +37,23 @@ ORIENTATION = 0x0112  # the EXIF tag of a camera's rotation
 def resized_path(images_dir: str | Path, size: int, image_id: str) -> Path:
     """Where the `size` px copy of `image_id` lies under a dataset's images directory."""
     return Path(images_dir) / str(size) / f"{image_id}.png"
+
+
+def resized_files(
+    images_dir: str | Path, size: int, image_ids: Iterable[str], *, of: str | None = None
+) -> list[str]:
+    """The `size` px copies of `image_ids` (paths as strings, in order), which must all exist:
+    a missing one fails naming the first and how many of `of` (e.g. "the train images"; None:
+    of all) are missing."""
+    files = [str(resized_path(images_dir, size, image_id)) for image_id in image_ids]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        among = f"of {of}" if of else "in all"
+        raise DataError(
+            missing[0], f"resized image missing ({len(missing)} {among}); "
+            f"is {size} px a preprocess size of this dataset?"
+        )  # fmt: skip
+    return files
 
 
 def short_side_dir(images_dir: str | Path, size: int) -> Path:

@@ -44,7 +44,7 @@ def real_image_set(
 ) -> pd.DataFrame:
     """The real images of the given splits (None: every image of a pairs table), as an image
     set (`id, file, class, split`) pointing at their resized copies of `size` px."""
-    from dermsynth.data.preprocess import resized_path
+    from dermsynth.data.preprocess import resized_files
 
     table = read_table(split_table, ["image_id", "label", *(["split"] if splits else [])])
     if splits is None:
@@ -52,13 +52,7 @@ def real_image_set(
     chosen = table[table["split"].isin(splits or ["all"])]
     if chosen.empty:
         raise DataError(split_table, f"no images in split(s) {splits}")
-    files = [str(resized_path(images_dir, size, image_id)) for image_id in chosen["image_id"]]
-    missing = [f for f in files if not Path(f).is_file()]
-    if missing:
-        raise DataError(
-            missing[0], f"resized image missing ({len(missing)} in all); is {size} px a "
-            "preprocess size of this dataset?"
-        )  # fmt: skip
+    files = resized_files(images_dir, size, chosen["image_id"])
     return pd.DataFrame(
         {
             "id": chosen["image_id"].to_numpy(),
