@@ -14,6 +14,17 @@ rule classify_cnn:
         confusion="results/classify/paper_cnn/{protocol}/{variant}/confusion.png",
         curves="results/classify/paper_cnn/{protocol}/{variant}/loss_curves.png",
         model="results/classify/paper_cnn/{protocol}/{variant}/model.pt",
+    log:
+        "results/logs/classify/paper_cnn/{protocol}_{variant}.log",
+    benchmark:
+        "results/benchmarks/classify/paper_cnn/{protocol}_{variant}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: job_threads()
+    resources:
+        mem_mb=16000,
+        runtime=rule_runtime("classify_cnn"),
+        gpu=config["resources"]["gpu"],
     params:
         variant=lambda wildcards: wildcards.variant,
         protocol=lambda wildcards: wildcards.protocol,
@@ -28,17 +39,6 @@ rule classify_cnn:
         checkpoint=lambda wildcards: (
             f"results/classify/paper_cnn/resume/{wildcards.protocol}_{wildcards.variant}.pt"
         ),
-    log:
-        "results/logs/classify/paper_cnn/{protocol}_{variant}.log",
-    benchmark:
-        "results/benchmarks/classify/paper_cnn/{protocol}_{variant}.tsv"
-    threads: job_threads()
-    resources:
-        mem_mb=16000,
-        runtime=rule_runtime("classify_cnn"),
-        gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/classify.yaml"
     script:
         "../workflow/scripts/classify_cnn.py"
 
@@ -53,18 +53,18 @@ rule classify_table3:
             name: report(path, caption=f"../report/cnn_{name}.rst", category="Classifiers")
             for name, path in paper_cnn_outputs().items()
         },
-    params:
-        run=config["run"],
     log:
         "results/logs/classify/table3.log",
     benchmark:
         "results/benchmarks/classify/table3.tsv"
+    conda:
+        "../envs/classify.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("classify_table3"),
-    conda:
-        "../envs/classify.yaml"
+    params:
+        run=config["run"],
     script:
         "../workflow/scripts/classify_table3.py"
 
@@ -86,6 +86,17 @@ rule classify_grid_run:
         history="results/classify/fig3/{grid_protocol}/{grid_run}/history.csv",
         timing="results/classify/fig3/{grid_protocol}/{grid_run}/timing.json",
         model="results/classify/fig3/{grid_protocol}/{grid_run}/model.pt",
+    log:
+        "results/logs/classify/fig3/{grid_protocol}/{grid_run}.log",
+    benchmark:
+        "results/benchmarks/classify/fig3/{grid_protocol}/{grid_run}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=rule_runtime("classify_grid_run"),
+        gpu=config["resources"]["gpu"],
     params:
         run_id=lambda wildcards: wildcards.grid_run,
         protocol=lambda wildcards: wildcards.grid_protocol,
@@ -99,17 +110,6 @@ rule classify_grid_run:
         checkpoint=lambda wildcards: (
             f"results/classify/fig3/resume/{wildcards.grid_protocol}/{wildcards.grid_run}.pt"
         ),
-    log:
-        "results/logs/classify/fig3/{grid_protocol}/{grid_run}.log",
-    benchmark:
-        "results/benchmarks/classify/fig3/{grid_protocol}/{grid_run}.tsv"
-    threads: 1
-    resources:
-        mem_mb=16000,
-        runtime=rule_runtime("classify_grid_run"),
-        gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/classify.yaml"
     script:
         "../workflow/scripts/classify_grid_run.py"
 
@@ -158,19 +158,19 @@ rule classify_grid_gather:
             caption="../report/fig3_protocols.rst",
             category="Classifiers",
         ),
-    params:
-        run=config["run"],
-        synthetic_per_real=GRID["synthetic_per_real"],
     log:
         "results/logs/classify/fig3_gather.log",
     benchmark:
         "results/benchmarks/classify/fig3_gather.tsv"
+    conda:
+        "../envs/classify.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("classify_grid_gather"),
-    conda:
-        "../envs/classify.yaml"
+    params:
+        run=config["run"],
+        synthetic_per_real=GRID["synthetic_per_real"],
     script:
         "../workflow/scripts/classify_grid_gather.py"
 
@@ -183,23 +183,23 @@ rule classify_ddi_run:
         history="results/classify/ddi/{ddi_run}/history.csv",
         timing="results/classify/ddi/{ddi_run}/timing.json",
         model="results/classify/ddi/{ddi_run}/model.pt",
+    log:
+        "results/logs/classify/ddi/{ddi_run}.log",
+    benchmark:
+        "results/benchmarks/classify/ddi/{ddi_run}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=rule_runtime("classify_ddi_run"),
+        gpu=config["resources"]["gpu"],
     params:
         run_id=lambda wildcards: wildcards.ddi_run,
         settings=DDI_EXP["settings"],
         size=DDI_EXP["image_size"],
         run=config["run"],
         checkpoint=lambda wildcards: f"results/classify/ddi/resume/{wildcards.ddi_run}.pt",
-    log:
-        "results/logs/classify/ddi/{ddi_run}.log",
-    benchmark:
-        "results/benchmarks/classify/ddi/{ddi_run}.tsv"
-    threads: 1
-    resources:
-        mem_mb=16000,
-        runtime=rule_runtime("classify_ddi_run"),
-        gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/classify.yaml"
     script:
         "../workflow/scripts/classify_ddi.py"
 
@@ -218,18 +218,18 @@ rule classify_ddi_gather:
             caption="../report/ddi_malignancy.rst",
             category="Classifiers",
         ),
-    params:
-        run=config["run"],
     log:
         "results/logs/classify/ddi_gather.log",
     benchmark:
         "results/benchmarks/classify/ddi_gather.tsv"
+    conda:
+        "../envs/classify.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("classify_ddi_gather"),
-    conda:
-        "../envs/classify.yaml"
+    params:
+        run=config["run"],
     script:
         "../workflow/scripts/classify_ddi_gather.py"
 

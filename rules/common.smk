@@ -217,7 +217,9 @@ def glide_products():
 from dermsynth.design.pools import config_pools, dataset_classes, dreambooth_splits
 
 # a Stable Diffusion set as metrics and the reader study name it
-SD_SET_NAME = re.compile(r"(text2img|inpaint|inoutpaint)-(pretrained|dreambooth)-(fitzpatrick17k|ddi)")
+SD_SET_NAME = re.compile(
+    r"(text2img|inpaint|inoutpaint)-(pretrained|dreambooth)-(fitzpatrick17k|ddi)"
+)
 
 
 def synthetic_source(method):
@@ -249,7 +251,11 @@ def synthetic_source(method):
             )
         # every training image (sources and DreamBooth come from these), and the other splits
         # a dataset's DreamBooth model learned from (DDI's authors' model: validation too)
-        splits = dreambooth_splits(config["sd"]["dreambooth"], dataset) if variant == "dreambooth" else ["train"]
+        splits = (
+            dreambooth_splits(config["sd"]["dreambooth"], dataset)
+            if variant == "dreambooth"
+            else ["train"]
+        )
         return {
             "manifest": f"results/synthetic/sd/{sd_method}-{variant}/{dataset}/manifest.csv",
             "dataset": dataset,
@@ -385,7 +391,13 @@ def metric_classes(method):
 
 def quality_settings():
     keys = (
-        "definitions", "pairing", "pixel_scale", "bootstrap", "level", "seed", "prdc_k",
+        "definitions",
+        "pairing",
+        "pixel_scale",
+        "bootstrap",
+        "level",
+        "seed",
+        "prdc_k",
         "is_splits",
     )
     return {key: config["metrics"][key] for key in keys}
@@ -553,7 +565,9 @@ def sd_dreambooth_draw(wildcards):
     """The images a DreamBooth model learns from: its pool's draw, and for an `all` model the
     splits of its dataset's (DDI's authors' model: their training file, validation images too)."""
     draw = sd_draw(wildcards)
-    splits = dreambooth_splits(SD["dreambooth"], wildcards.dataset) if draw["n"] is None else ["train"]
+    splits = (
+        dreambooth_splits(SD["dreambooth"], wildcards.dataset) if draw["n"] is None else ["train"]
+    )
     return {**draw, "splits": splits}
 
 
@@ -601,7 +615,9 @@ def sd_generate_inputs(wildcards):
         inputs["images"] = f"results/data/{pool.dataset}/images"
     if pool.variant == "dreambooth":
         inputs["dreambooth"] = sd_dreambooth_folder(
-            pool.base, pool.dataset, dreambooth_slug(SD["dreambooth"], pool.dataset, wildcards.sd_cls),
+            pool.base,
+            pool.dataset,
+            dreambooth_slug(SD["dreambooth"], pool.dataset, wildcards.sd_cls),
             dreambooth_pool(pool, SD_POOLS).name,
         )
     return inputs
@@ -674,6 +690,7 @@ def ddi_run_inputs(wildcards):
 
 def ddi_metrics():
     return [f"results/classify/ddi/{run.run_id}/metrics.json" for run in DDI_RUNS]
+
 
 # --- Cluster resources ----------------------------------------------------------------------------
 # A rule's `runtime` (minutes; the SLURM walltime) comes from its estimate in dermsynth.plan:

@@ -4,20 +4,20 @@
 rule demo_ham10000:
     output:
         **demo_outputs("ham10000"),
-    params:
-        dataset="ham10000",
-        root=root_of_output,
-        settings=demo_settings("ham10000", config),
     log:
         "results/logs/data/demo_ham10000.log",
     benchmark:
         "results/benchmarks/data/demo_ham10000.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: job_threads()
     resources:
         mem_mb=2000,
         runtime=rule_runtime("demo_ham10000"),
-    conda:
-        "../envs/data.yaml"
+    params:
+        dataset="ham10000",
+        root=root_of_output,
+        settings=demo_settings("ham10000", config),
     script:
         "../workflow/scripts/demo_data.py"
 
@@ -25,27 +25,27 @@ rule demo_ham10000:
 use rule demo_ham10000 as demo_fitzpatrick17k with:
     output:
         **demo_outputs("fitzpatrick17k"),
-    params:
-        dataset="fitzpatrick17k",
-        root=root_of_output,
-        settings=demo_settings("fitzpatrick17k", config),
     log:
         "results/logs/data/demo_fitzpatrick17k.log",
     benchmark:
         "results/benchmarks/data/demo_fitzpatrick17k.tsv"
+    params:
+        dataset="fitzpatrick17k",
+        root=root_of_output,
+        settings=demo_settings("fitzpatrick17k", config),
 
 
 use rule demo_ham10000 as demo_ddi with:
     output:
         **demo_outputs("ddi"),
-    params:
-        dataset="ddi",
-        root=root_of_output,
-        settings=demo_settings("ddi", config),
     log:
         "results/logs/data/demo_ddi.log",
     benchmark:
         "results/benchmarks/data/demo_ddi.tsv"
+    params:
+        dataset="ddi",
+        root=root_of_output,
+        settings=demo_settings("ddi", config),
 
 
 rule ingest_ham10000:
@@ -53,19 +53,19 @@ rule ingest_ham10000:
         **raw_inputs("ham10000"),
     output:
         pairs=pairs_table("ham10000"),
-    params:
-        root=root_of_input,
-        settings=config["datasets"]["ham10000"],
     log:
         "results/logs/data/ingest_ham10000.log",
     benchmark:
         "results/benchmarks/data/ingest_ham10000.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("ingest_ham10000"),
-    conda:
-        "../envs/data.yaml"
+    params:
+        root=root_of_input,
+        settings=config["datasets"]["ham10000"],
     script:
         "../workflow/scripts/ingest_ham10000.py"
 
@@ -82,19 +82,19 @@ rule ingest_fitzpatrick17k:
             caption="../report/class_counts.rst",
             category="Data",
         ),
-    params:
-        root=root_of_input,
-        settings=config["datasets"]["fitzpatrick17k"],
     log:
         "results/logs/data/ingest_fitzpatrick17k.log",
     benchmark:
         "results/benchmarks/data/ingest_fitzpatrick17k.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("ingest_fitzpatrick17k"),
-    conda:
-        "../envs/data.yaml"
+    params:
+        root=root_of_input,
+        settings=config["datasets"]["fitzpatrick17k"],
     script:
         "../workflow/scripts/ingest_fitzpatrick17k.py"
 
@@ -104,19 +104,19 @@ rule ingest_ddi:
         **raw_inputs("ddi"),
     output:
         pairs=pairs_table("ddi"),
-    params:
-        root=root_of_input,
-        settings=config["datasets"]["ddi"],
     log:
         "results/logs/data/ingest_ddi.log",
     benchmark:
         "results/benchmarks/data/ingest_ddi.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("ingest_ddi"),
-    conda:
-        "../envs/data.yaml"
+    params:
+        root=root_of_input,
+        settings=config["datasets"]["ddi"],
     script:
         "../workflow/scripts/ingest_ddi.py"
 
@@ -126,20 +126,20 @@ rule resize_images:
         pairs="results/data/{dataset}/pairs.csv",
     output:
         images=directory("results/data/{dataset}/images"),
-    params:
-        sizes=lambda wildcards: config["preprocess"]["sizes"][wildcards.dataset],
-        crop=config["preprocess"]["crop"],
-        short_sides=lambda wildcards: config["preprocess"]["short_side"].get(wildcards.dataset, []),
     log:
         "results/logs/data/resize_images/{dataset}.log",
     benchmark:
         "results/benchmarks/data/resize_images/{dataset}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: job_threads()
     resources:
         mem_mb=4000,
         runtime=rule_runtime("resize_images"),
-    conda:
-        "../envs/data.yaml"
+    params:
+        sizes=lambda wildcards: config["preprocess"]["sizes"][wildcards.dataset],
+        crop=config["preprocess"]["crop"],
+        short_sides=lambda wildcards: config["preprocess"]["short_side"].get(wildcards.dataset, []),
     script:
         "../workflow/scripts/resize_images.py"
 
@@ -149,18 +149,18 @@ rule split:
         unpack(split_inputs),
     output:
         split="results/data/{dataset}/splits/{protocol}.csv",
-    params:
-        settings=split_settings,
     log:
         "results/logs/data/split/{dataset}/{protocol}.log",
     benchmark:
         "results/benchmarks/data/split/{dataset}/{protocol}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("split"),
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=split_settings,
     script:
         "../workflow/scripts/split.py"
 

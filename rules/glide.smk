@@ -9,18 +9,18 @@ rule glide_train_images:
         split="results/data/ham10000/splits/{glide_protocol}.csv",
     output:
         images="results/models/glide/{glide_protocol}/train_images.csv",
-    params:
-        train_on=lambda wildcards: config["glide"]["train_on"][wildcards.glide_protocol],
     log:
         "results/logs/glide/{glide_protocol}/train_images.log",
     benchmark:
         "results/benchmarks/glide/{glide_protocol}/train_images.tsv"
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=rule_runtime("glide_train_images"),
-    conda:
-        "../envs/report.yaml"
+    params:
+        train_on=lambda wildcards: config["glide"]["train_on"][wildcards.glide_protocol],
     script:
         "../workflow/scripts/glide_train_images.py"
 
@@ -36,6 +36,17 @@ rule glide_finetune:
             caption="../report/glide_finetune_preview.rst",
             category="GLIDE",
         ),
+    log:
+        "results/logs/glide/{glide_protocol}/finetune_{glide_kind}.log",
+    benchmark:
+        "results/benchmarks/glide/{glide_protocol}/finetune_{glide_kind}.tsv"
+    conda:
+        "../envs/glide.yaml"
+    threads: job_threads()
+    resources:
+        mem_mb=32000,
+        runtime=rule_runtime("glide_finetune"),
+        gpu=config["resources"]["gpu"],
     params:
         options=lambda wildcards: glide_options(wildcards.glide_kind),
         settings=config["glide"]["finetune"],
@@ -43,17 +54,6 @@ rule glide_finetune:
         state=lambda wildcards: (
             f"results/models/glide/resume/{wildcards.glide_protocol}/{wildcards.glide_kind}.pt"
         ),
-    log:
-        "results/logs/glide/{glide_protocol}/finetune_{glide_kind}.log",
-    benchmark:
-        "results/benchmarks/glide/{glide_protocol}/finetune_{glide_kind}.tsv"
-    threads: job_threads()
-    resources:
-        mem_mb=32000,
-        runtime=rule_runtime("glide_finetune"),
-        gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/glide.yaml"
     script:
         "../workflow/scripts/glide_finetune.py"
 
@@ -63,23 +63,23 @@ rule glide_sample_shard:
         unpack(glide_models),
     output:
         manifest="results/synthetic/glide/{glide_protocol}/{cls}/shard-{k}/manifest.csv",
+    log:
+        "results/logs/glide/{glide_protocol}/sample/{cls}/shard-{k}.log",
+    benchmark:
+        "results/benchmarks/glide/{glide_protocol}/sample/{cls}/shard-{k}.tsv"
+    conda:
+        "../envs/glide.yaml"
+    threads: config["glide"]["sample"]["threads"]
+    resources:
+        mem_mb=16000,
+        runtime=rule_runtime("glide_sample_shard"),
+        gpu=config["resources"]["gpu"],
     params:
         indices=glide_shard_indices,
         prompt=glide_prompt,
         base_options=glide_options("base"),
         upsample_options=glide_options("upsample"),
         settings=config["glide"]["sample"],
-    log:
-        "results/logs/glide/{glide_protocol}/sample/{cls}/shard-{k}.log",
-    benchmark:
-        "results/benchmarks/glide/{glide_protocol}/sample/{cls}/shard-{k}.tsv"
-    threads: config["glide"]["sample"]["threads"]
-    resources:
-        mem_mb=16000,
-        runtime=rule_runtime("glide_sample_shard"),
-        gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/glide.yaml"
     script:
         "../workflow/scripts/glide_sample.py"
 
@@ -103,19 +103,19 @@ rule glide_synthetic_set:
             caption="../report/glide_finetune_loss.rst",
             category="GLIDE",
         ),
-    params:
-        run=config["run"],
-        trained_on=lambda wildcards: GLIDE_SETS[wildcards.glide_protocol].trained_on,
     log:
         "results/logs/glide/{glide_protocol}/synthetic_set.log",
     benchmark:
         "results/benchmarks/glide/{glide_protocol}/synthetic_set.tsv"
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=rule_runtime("glide_synthetic_set"),
-    conda:
-        "../envs/report.yaml"
+    params:
+        run=config["run"],
+        trained_on=lambda wildcards: GLIDE_SETS[wildcards.glide_protocol].trained_on,
     script:
         "../workflow/scripts/glide_synthetic_set.py"
 

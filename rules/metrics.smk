@@ -7,19 +7,19 @@ rule real_image_set:
         unpack(real_set_inputs),
     output:
         images="results/metrics/real/{real_set}.csv",
-    params:
-        size=features_size,
-        splits=real_set_splits,
     log:
         "results/logs/metrics/real_{real_set}.log",
     benchmark:
         "results/benchmarks/metrics/real_{real_set}.tsv"
+    conda:
+        "../envs/metrics.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("real_image_set"),
-    conda:
-        "../envs/metrics.yaml"
+    params:
+        size=features_size,
+        splits=real_set_splits,
     script:
         "../workflow/scripts/real_image_set.py"
 
@@ -27,18 +27,18 @@ rule real_image_set:
 rule inception_random_weights:
     output:
         weights="results/models/inception/random_init.pth",
-    params:
-        seed=config["metrics"]["seed"],
     log:
         "results/logs/metrics/inception_random_weights.log",
     benchmark:
         "results/benchmarks/metrics/inception_random_weights.tsv"
+    conda:
+        "../envs/metrics.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("inception_random_weights"),
-    conda:
-        "../envs/metrics.yaml"
+    params:
+        seed=config["metrics"]["seed"],
     script:
         "../workflow/scripts/inception_random_weights.py"
 
@@ -48,21 +48,21 @@ rule real_features:
         unpack(features_inputs),
     output:
         features="results/features/real/{real_set}.npz",
-    params:
-        size=features_size,
-        inception=config["metrics"]["inception"],
-        note=inception_note(),
     log:
         "results/logs/metrics/features_real_{real_set}.log",
     benchmark:
         "results/benchmarks/metrics/features_real_{real_set}.tsv"
+    conda:
+        "../envs/metrics.yaml"
     threads: job_threads()
     resources:
         mem_mb=8000,
         runtime=rule_runtime("real_features"),
         gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/metrics.yaml"
+    params:
+        size=features_size,
+        inception=config["metrics"]["inception"],
+        note=inception_note(),
     script:
         "../workflow/scripts/image_features.py"
 
@@ -98,22 +98,22 @@ rule quality_table:
             caption="../report/table1_quality_figure.rst",
             category="Metrics",
         ),
-    params:
-        classes=lambda wildcards: metric_classes(wildcards.method),
-        trained_on=lambda wildcards: synthetic_source(wildcards.method)["trained_on"],
-        settings=quality_settings(),
-        run=config["run"],
     log:
         "results/logs/metrics/table1_{method}.log",
     benchmark:
         "results/benchmarks/metrics/table1_{method}.tsv"
+    conda:
+        "../envs/metrics.yaml"
     threads: 1
     resources:
         mem_mb=16000,
         runtime=rule_runtime("quality_table"),
         gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/metrics.yaml"
+    params:
+        classes=lambda wildcards: metric_classes(wildcards.method),
+        trained_on=lambda wildcards: synthetic_source(wildcards.method)["trained_on"],
+        settings=quality_settings(),
+        run=config["run"],
     script:
         "../workflow/scripts/quality_table.py"
 
@@ -137,19 +137,19 @@ rule memorization_audit:
             caption="../report/memorization_figure.rst",
             category="Metrics",
         ),
-    params:
-        settings=config["metrics"]["memorization"],
-        run=config["run"],
     log:
         "results/logs/metrics/memorization_{method}.log",
     benchmark:
         "results/benchmarks/metrics/memorization_{method}.tsv"
+    conda:
+        "../envs/metrics.yaml"
     threads: 1
     resources:
         mem_mb=16000,
         runtime=rule_runtime("memorization_audit"),
-    conda:
-        "../envs/metrics.yaml"
+    params:
+        settings=config["metrics"]["memorization"],
+        run=config["run"],
     script:
         "../workflow/scripts/memorization_audit.py"
 

@@ -10,6 +10,16 @@ rule reader_study_packet:
         packet=directory("results/reader_study/{method}/packet"),
         # the sealed key stays outside the packet that goes to the reader
         key="results/reader_study/{method}/key.csv",
+    log:
+        "results/logs/reader_study/packet_{method}.log",
+    benchmark:
+        "results/benchmarks/reader_study/packet_{method}.tsv"
+    conda:
+        "../envs/reader_study.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=rule_runtime("reader_study_packet"),
     params:
         classes=lambda wildcards: metric_classes(wildcards.method),
         synthetic_per_class=config["reader_study"]["synthetic_per_class"],
@@ -17,16 +27,6 @@ rule reader_study_packet:
         image_size=config["reader_study"]["image_size"],
         seed=config["reader_study"]["seed"],
         title=lambda wildcards: f"dermsynth reader study ({wildcards.method}, {config['run']})",
-    log:
-        "results/logs/reader_study/packet_{method}.log",
-    benchmark:
-        "results/benchmarks/reader_study/packet_{method}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=rule_runtime("reader_study_packet"),
-    conda:
-        "../envs/reader_study.yaml"
     script:
         "../workflow/scripts/reader_packet.py"
 
@@ -36,19 +36,19 @@ rule reader_simulate:
         key="results/reader_study/{method}/key.csv",
     output:
         answers="results/reader_study/{method}/simulated_answers.xlsx",
-    params:
-        classes=lambda wildcards: metric_classes(wildcards.method),
-        **config["reader_study"]["simulated_reader"],
     log:
         "results/logs/reader_study/simulate_{method}.log",
     benchmark:
         "results/benchmarks/reader_study/simulate_{method}.tsv"
+    conda:
+        "../envs/reader_study.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=rule_runtime("reader_simulate"),
-    conda:
-        "../envs/reader_study.yaml"
+    params:
+        **config["reader_study"]["simulated_reader"],
+        classes=lambda wildcards: metric_classes(wildcards.method),
     script:
         "../workflow/scripts/reader_simulate.py"
 
@@ -76,20 +76,20 @@ rule reader_score:
             caption="../report/reader_confusion.rst",
             category="Reader study",
         ),
-    params:
-        classes=lambda wildcards: metric_classes(wildcards.method),
-        run=config["run"],
-        reader=reader_description,
     log:
         "results/logs/reader_study/score_{method}.log",
     benchmark:
         "results/benchmarks/reader_study/score_{method}.tsv"
+    conda:
+        "../envs/reader_study.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("reader_score"),
-    conda:
-        "../envs/reader_study.yaml"
+    params:
+        classes=lambda wildcards: metric_classes(wildcards.method),
+        run=config["run"],
+        reader=reader_description,
     script:
         "../workflow/scripts/reader_score.py"
 

@@ -16,19 +16,19 @@ rule data_summary:
             caption="../report/data_splits.rst",
             category="Data",
         ),
-    params:
-        datasets=DATASETS,
-        protocols=PROTOCOLS,
-        run=config["run"],
     log:
         "results/logs/report/data_summary.log",
     benchmark:
         "results/benchmarks/report/data_summary.tsv"
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("data_summary"),
-    conda:
-        "../envs/report.yaml"
+    params:
+        datasets=DATASETS,
+        protocols=PROTOCOLS,
+        run=config["run"],
     script:
         "../workflow/scripts/data_summary.py"

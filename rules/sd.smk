@@ -7,19 +7,19 @@
 rule sd_tiny_models:
     output:
         **{base: directory(path) for base, path in sd_tiny_model_paths().items()},
-    params:
-        seed=SD["tiny_models"]["seed"],
-        texts=[label for classes in SD_CLASSES.values() for label in classes],
     log:
         "results/logs/sd/tiny_models.log",
     benchmark:
         "results/benchmarks/sd/tiny_models.tsv"
+    conda:
+        "../envs/sd.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=rule_runtime("sd_tiny_models"),
-    conda:
-        "../envs/sd.yaml"
+    params:
+        seed=SD["tiny_models"]["seed"],
+        texts=[label for classes in SD_CLASSES.values() for label in classes],
     script:
         "../workflow/scripts/sd_tiny_models.py"
 
@@ -31,6 +31,17 @@ rule sd_dreambooth:
         images="results/data/{dataset}/images",
     output:
         model=directory("results/models/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}"),
+    log:
+        "results/logs/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}.log",
+    benchmark:
+        "results/benchmarks/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}.tsv"
+    conda:
+        "../envs/sd.yaml"
+    threads: job_threads()
+    resources:
+        mem_mb=32000,
+        runtime=rule_runtime("sd_dreambooth"),
+        gpu=config["resources"]["gpu"],
     params:
         base=lambda wildcards: wildcards.sd_base,
         label=sd_dreambooth_label,
@@ -41,17 +52,6 @@ rule sd_dreambooth:
             f"results/models/sd/dreambooth/resume/{wildcards.sd_base}/{wildcards.dataset}/"
             f"{wildcards.sd_cls}/{wildcards.pool}.pt"
         ),
-    log:
-        "results/logs/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}.log",
-    benchmark:
-        "results/benchmarks/sd/dreambooth/{sd_base}/{dataset}/{sd_cls}/{pool}.tsv"
-    threads: job_threads()
-    resources:
-        mem_mb=32000,
-        runtime=rule_runtime("sd_dreambooth"),
-        gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/sd.yaml"
     script:
         "../workflow/scripts/sd_dreambooth.py"
 
@@ -64,6 +64,17 @@ rule sd_generate_shard:
             "results/synthetic/sd/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/"
             "shard-{k}/manifest.csv"
         ),
+    log:
+        "results/logs/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.log",
+    benchmark:
+        "results/benchmarks/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.tsv"
+    conda:
+        "../envs/sd.yaml"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=rule_runtime("sd_generate_shard"),
+        gpu=config["resources"]["gpu"],
     params:
         method=lambda wildcards: wildcards.sd_method,
         variant=lambda wildcards: wildcards.sd_variant,
@@ -76,17 +87,6 @@ rule sd_generate_shard:
         per_source=lambda wildcards: sd_pool(wildcards).per_source,
         expected_sources=sd_expected_sources,
         settings=SD["generate"]["settings"],
-    log:
-        "results/logs/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.log",
-    benchmark:
-        "results/benchmarks/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.tsv"
-    threads: 1
-    resources:
-        mem_mb=16000,
-        runtime=rule_runtime("sd_generate_shard"),
-        gpu=config["resources"]["gpu"],
-    conda:
-        "../envs/sd.yaml"
     script:
         "../workflow/scripts/sd_generate.py"
 
@@ -101,20 +101,20 @@ rule sd_synthetic_set:
             caption="../report/sd_samples.rst",
             category="Stable Diffusion",
         ),
-    params:
-        title=lambda wildcards: (
-            f"{wildcards.sd_method}-{wildcards.sd_variant}, {wildcards.dataset} ({config['run']})"
-        ),
     log:
         "results/logs/sd/set/{sd_method}-{sd_variant}_{dataset}.log",
     benchmark:
         "results/benchmarks/sd/set/{sd_method}-{sd_variant}_{dataset}.tsv"
+    conda:
+        "../envs/sd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=rule_runtime("sd_synthetic_set"),
-    conda:
-        "../envs/sd.yaml"
+    params:
+        title=lambda wildcards: (
+            f"{wildcards.sd_method}-{wildcards.sd_variant}, {wildcards.dataset} ({config['run']})"
+        ),
     script:
         "../workflow/scripts/sd_merge.py"
 
