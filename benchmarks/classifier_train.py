@@ -128,8 +128,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name(device) if gpu else platform.processor() or "cpu"
-    print(f"device {device} ({where}), {torch.get_num_threads()} CPU threads, torch "
-          f"{torch.__version__}; {warmup} warm-up + {steps} timed steps")  # fmt: skip
+    print(
+        f"device {device} ({where}), {torch.get_num_threads()} CPU threads, torch "
+        f"{torch.__version__}; {warmup} warm-up + {steps} timed steps"
+    )
 
     results = []
     for name in args.networks.split(","):
@@ -146,17 +148,24 @@ def main() -> None:
         for variant, make in variants.items():
             step = make(copy.deepcopy(model))
             speeds[variant] = images_per_second(step, x, y, warmup, steps, device)
-            print(f"  {name:12s} {variant:20s} {size} px batch {n:3d}: "
-                  f"{speeds[variant]:8.2f} images/s", flush=True)  # fmt: skip
+            print(
+                f"  {name:12s} {variant:20s} {size} px batch {n:3d}: "
+                f"{speeds[variant]:8.2f} images/s",
+                flush=True,
+            )
         results.append(
             {
-                "network": {"efficientnet": f"{settings.model_name} (ours)",
-                            "authors": f"{settings.model_name} (authors)"}.get(name, "paper1_cnn"),
-                "image_size": size, "batch": n, "images_per_s": speeds,
+                "network": {
+                    "efficientnet": f"{settings.model_name} (ours)",
+                    "authors": f"{settings.model_name} (authors)",
+                }.get(name, "paper1_cnn"),
+                "image_size": size,
+                "batch": n,
+                "images_per_s": speeds,
                 "ratio_ours_to_reference": speeds["ours"] / speeds["reference"],
                 "precision": "bf16 autocast" if gpu and settings.precision == "bf16" else "fp32",
             }
-        )  # fmt: skip
+        )
 
     print()
     print(
@@ -164,15 +173,26 @@ def main() -> None:
     )
     for r in results:
         s = r["images_per_s"]
-        print(f"{r['network']:22s} {r['image_size']:4d} {r['batch']:5d} {s['reference']:10.2f} "
-              f"{s['ours']:10.2f} {r['ratio_ours_to_reference']:6.2f}")  # fmt: skip
+        print(
+            f"{r['network']:22s} {r['image_size']:4d} {r['batch']:5d} {s['reference']:10.2f} "
+            f"{s['ours']:10.2f} {r['ratio_ours_to_reference']:6.2f}"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    print(json.dumps({
-        "benchmark": "classifier_train", "device": str(device), "device_name": where,
-        "threads": torch.get_num_threads(), "steps": steps, "warmup": warmup,
-        "peak_rss_gb": round(peak, 2), "results": results,
-        "argv": sys.argv[1:],
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "classifier_train",
+                "device": str(device),
+                "device_name": where,
+                "threads": torch.get_num_threads(),
+                "steps": steps,
+                "warmup": warmup,
+                "peak_rss_gb": round(peak, 2),
+                "results": results,
+                "argv": sys.argv[1:],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

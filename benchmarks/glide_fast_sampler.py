@@ -134,14 +134,21 @@ def main() -> None:
         sets[spec] = features(inception, images)
         kid, low, high = kid_with_interval(sets[spec], real_features, args.resamples, 0)
         rows.append(
-            {"sampler": spec, "images": len(images), "seconds": seconds,
-             "images_per_s": len(images) / seconds, "kid_vs_real": kid,
-             "kid_low": low, "kid_high": high}
-        )  # fmt: skip
+            {
+                "sampler": spec,
+                "images": len(images),
+                "seconds": seconds,
+                "images_per_s": len(images) / seconds,
+                "kid_vs_real": kid,
+                "kid_low": low,
+                "kid_high": high,
+            }
+        )
     reference = rows[0]
     for row in rows:
-        kid, low, high = kid_with_interval(sets[row["sampler"]], sets[reference["sampler"]],
-                                           args.resamples, 1)  # fmt: skip
+        kid, low, high = kid_with_interval(
+            sets[row["sampler"]], sets[reference["sampler"]], args.resamples, 1
+        )
         row["kid_vs_reference"], row["kid_vs_reference_low"] = kid, low
         row["kid_vs_reference_high"] = high
         row["speedup"] = row["images_per_s"] / reference["images_per_s"]

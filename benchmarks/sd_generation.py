@@ -40,22 +40,34 @@ from dermsynth.sd.tiny import write_tiny_models, write_tokenizer  # noqa: E402
 PROMPT_CLASS = "psoriasis"
 # stabilityai/stable-diffusion-2-1-base: unet/, vae/ and text_encoder/ config.json
 SD21_UNET = {
-    "sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
-    "block_out_channels": (320, 640, 1280, 1280), "cross_attention_dim": 1024,
-    "attention_head_dim": (5, 10, 20, 20), "use_linear_projection": True,
+    "sample_size": 64,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "cross_attention_dim": 1024,
+    "attention_head_dim": (5, 10, 20, 20),
+    "use_linear_projection": True,
     "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
     "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-}  # fmt: skip
+}
 SD21_VAE = {
-    "block_out_channels": (128, 256, 512, 512), "layers_per_block": 2, "latent_channels": 4,
-    "down_block_types": ("DownEncoderBlock2D",) * 4, "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "block_out_channels": (128, 256, 512, 512),
+    "layers_per_block": 2,
+    "latent_channels": 4,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
     "sample_size": 512,
-}  # fmt: skip
+}
 SD21_TEXT = {
-    "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
-    "num_attention_heads": 16, "max_position_embeddings": 77, "projection_dim": 512,
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "num_hidden_layers": 23,
+    "num_attention_heads": 16,
+    "max_position_embeddings": 77,
+    "projection_dim": 512,
     "hidden_act": "gelu",
-}  # fmt: skip
+}
 
 
 def full_size_models(root: Path) -> dict[str, Path]:
@@ -80,9 +92,12 @@ def full_size_models(root: Path) -> dict[str, Path]:
         vocab = write_tokenizer(folder / "tokenizer", [PROMPT_CLASS])
         torch.manual_seed(0)
         text = CLIPTextConfig(
-            vocab_size=len(vocab), bos_token_id=vocab[BOS], eos_token_id=vocab[EOS],
-            pad_token_id=vocab[EOS], **SD21_TEXT,
-        )  # fmt: skip
+            vocab_size=len(vocab),
+            bos_token_id=vocab[BOS],
+            eos_token_id=vocab[EOS],
+            pad_token_id=vocab[EOS],
+            **SD21_TEXT,
+        )
         pipeline = cls(
             unet=UNet2DConditionModel(**{**SD21_UNET, "in_channels": channels}),
             vae=AutoencoderKL(**SD21_VAE),
@@ -148,8 +163,9 @@ def run(
         stock(pipeline, method, items[:1], settings)  # warm-up
         make_images(pipeline, method, "pretrained", PROMPT_CLASS, items[:1], work / "w", settings)
         seconds = min(stock(pipeline, method, items, settings) for _ in range(repeats))
-        rows.append({"method": method, "path": "stock", "batch": 1, "images": images,
-                     "seconds": seconds})  # fmt: skip
+        rows.append(
+            {"method": method, "path": "stock", "batch": 1, "images": images, "seconds": seconds}
+        )
         pipeline.unet.to(memory_format=torch.channels_last)
         pipeline.vae.to(memory_format=torch.channels_last)
         for batch in batches:
@@ -157,12 +173,26 @@ def run(
                 resolution=resolution, steps=steps, guidance_scale=3.0, batch_size=batch
             )
             seconds = min(
-                make_images(pipeline, method, "pretrained", PROMPT_CLASS, items,
-                            work / f"{method}-b{batch}-{r}", run_settings)
+                make_images(
+                    pipeline,
+                    method,
+                    "pretrained",
+                    PROMPT_CLASS,
+                    items,
+                    work / f"{method}-b{batch}-{r}",
+                    run_settings,
+                )
                 for r in range(repeats)
-            )  # fmt: skip
-            rows.append({"method": method, "path": "ours", "batch": batch, "images": images,
-                         "seconds": seconds})  # fmt: skip
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "path": "ours",
+                    "batch": batch,
+                    "images": images,
+                    "seconds": seconds,
+                }
+            )
         del pipeline
     for row in rows:
         row["images_per_s"] = row["images"] / row["seconds"]
@@ -186,8 +216,11 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    report = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-              "threads": torch.get_num_threads(), "guidance": 3.0}  # fmt: skip
+    report = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "guidance": 3.0,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         models = args.models.split(",")
@@ -196,24 +229,47 @@ def main(argv=None) -> int:
             batches = [int(b) for b in args.batches.split(",")]
             (work / "t").mkdir()
             report["tiny_steps"] = args.steps
-            report["tiny"] = run(tiny, 64, args.steps, batches, args.images, device,
-                                 torch.float32, work / "t", args.repeats)  # fmt: skip
+            report["tiny"] = run(
+                tiny,
+                64,
+                args.steps,
+                batches,
+                args.images,
+                device,
+                torch.float32,
+                work / "t",
+                args.repeats,
+            )
         if "full" in models:
             folders = full_size_models(work / "full")
             (work / "f").mkdir()
             dtype = torch.float16 if device == "cuda" else torch.float32
             full_batches = [int(b) for b in args.full_batches.split(",")]
-            report["full_size"] = run(folders, 512, args.full_steps, full_batches,
-                                      args.full_images, device, dtype, work / "f", 1)  # fmt: skip
+            report["full_size"] = run(
+                folders,
+                512,
+                args.full_steps,
+                full_batches,
+                args.full_images,
+                device,
+                dtype,
+                work / "f",
+                1,
+            )
             report["full_steps"] = args.full_steps
     print(f"{'models':<10} {'method':<9} {'path':<6} {'batch':>5} {'images/s':>9} {'vs stock':>9}")
     for models in ("tiny", "full_size"):
         for row in report.get(models, []):
-            print(f"{models:<10} {row['method']:<9} {row['path']:<6} {row['batch']:>5} "
-                  f"{row['images_per_s']:>9.3f} {row['vs_stock']:>8.2f}x")  # fmt: skip
+            print(
+                f"{models:<10} {row['method']:<9} {row['path']:<6} {row['batch']:>5} "
+                f"{row['images_per_s']:>9.3f} {row['vs_stock']:>8.2f}x"
+            )
     for models, method in [(m, k) for m in ("tiny", "full_size") for k in ("text2img", "inpaint")]:
-        rates = {r["batch"]: r["images_per_s"] for r in report.get(models, [])
-                 if r["method"] == method and r["path"] == "ours"}  # fmt: skip
+        rates = {
+            r["batch"]: r["images_per_s"]
+            for r in report.get(models, [])
+            if r["method"] == method and r["path"] == "ours"
+        }
         for batch in sorted(rates)[1:]:
             report[f"{models}_{method}_batch{batch}_over_batch1"] = rates[batch] / rates[1]
     print(json.dumps(report))

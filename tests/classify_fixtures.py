@@ -71,9 +71,12 @@ GRID_COLOURS = [(200, 60, 60), (60, 200, 60), (60, 60, 200), (200, 200, 60)]
 GRID_SIZE = 32
 # our regime on timm's tiny EfficientNet, for runs from files to files
 TINY_GRID_SETTINGS = {
-    "regime": "ours", "model_name": "test_efficientnet", "image_size": GRID_SIZE, "epochs": 2,
+    "regime": "ours",
+    "model_name": "test_efficientnet",
+    "image_size": GRID_SIZE,
+    "epochs": 2,
     "lr": 3e-3,
-}  # fmt: skip
+}
 POOL, VAL, TEST, PER_REAL = 6, 2, 3, 4
 SKIN_TYPES = ["1", "2", "3", "4", "5", "6", ""]
 # DDI: disease -> (malignant, the F17k-9 class it shares or "")
@@ -127,8 +130,9 @@ def write_grid_toy(root: Path) -> GridToy:
             # the whole image with its aspect kept: the square and a quarter more of noise
             whole = np.concatenate([pixels, noisy_image(colour, seed + 10_000)[: GRID_SIZE // 4]])
             _write(short_side_path(root / "images", GRID_SIZE, image_id), whole)
-            rows.append((image_id, label, split, SKIN_TYPES[i % len(SKIN_TYPES)],
-                         released_row[split]))  # fmt: skip
+            rows.append(
+                (image_id, label, split, SKIN_TYPES[i % len(SKIN_TYPES)], released_row[split])
+            )
             released_row[split] += 1
             if split != "train":
                 continue
@@ -158,8 +162,9 @@ def write_grid_toy(root: Path) -> GridToy:
                 paper.append((image_id, label, split_name, tone))
                 for k in range(DDI_PER_REAL if split_name == "train" else 0):
                     seed += 1
-                    file = _write(root / "ddi_synthetic" / f"{image_id}_{k}.png",
-                                  noisy_image(colour, seed))  # fmt: skip
+                    file = _write(
+                        root / "ddi_synthetic" / f"{image_id}_{k}.png", noisy_image(colour, seed)
+                    )
                     ddi_manifest.append((file, label, image_id, "", k))
     ddi_external = root / "ddi_external.csv"
     pd.DataFrame(
@@ -173,8 +178,9 @@ def write_grid_toy(root: Path) -> GridToy:
     pd.DataFrame(
         ddi_manifest, columns=["file", "class", "source_image", "pool_rank", "index"]
     ).to_csv(ddi_synthetic, index=False)
-    return GridToy(split, root / "images", synthetic, ddi_external, ddi_paper, root / "ddi",
-                   ddi_synthetic)  # fmt: skip
+    return GridToy(
+        split, root / "images", synthetic, ddi_external, ddi_paper, root / "ddi", ddi_synthetic
+    )
 
 
 def toy_grid_frames(toy: GridToy, real_per_class: int) -> dict[str, pd.DataFrame]:
@@ -183,5 +189,12 @@ def toy_grid_frames(toy: GridToy, real_per_class: int) -> dict[str, pd.DataFrame
     from dermsynth.design.runs import GridRun
 
     run = GridRun("strict", real_per_class, "none", 0, True, 0)
-    return grid_training_set(toy.split, toy.images, size=GRID_SIZE, run=run,
-                             classes=GRID_CLASSES, val_per_class=VAL, split_seed=0)  # fmt: skip
+    return grid_training_set(
+        toy.split,
+        toy.images,
+        size=GRID_SIZE,
+        run=run,
+        classes=GRID_CLASSES,
+        val_per_class=VAL,
+        split_seed=0,
+    )

@@ -86,8 +86,14 @@ def test_per_skin_type_counts_add_up_to_the_test_set(scored):
     per_type = metrics["per_skin_type"]
     assert list(per_type) == ["1", "2", "3", "4", "5", "6", "unknown"]
     assert {k: v["top1"]["n"] for k, v in per_type.items()} == {
-        "1": 9, "2": 9, "3": 9, "4": 9, "5": 8, "6": 8, "unknown": 8,
-    }  # fmt: skip
+        "1": 9,
+        "2": 9,
+        "3": 9,
+        "4": 9,
+        "5": 8,
+        "6": 8,
+        "unknown": 8,
+    }
     assert sum(v["top1"]["n"] for v in per_type.values()) == len(skins) == metrics["top1"]["n"]
     assert sum(v["top1"]["correct"] for v in per_type.values()) == metrics["top1"]["correct"]
 

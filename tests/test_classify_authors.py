@@ -53,10 +53,17 @@ def learner(stand_in, tmp_path_factory):
     mp.setenv("TORCH_HOME", str(home))
     try:
         dls = fastai_vision.ImageDataLoaders.from_df(
-            pd.DataFrame(rows), folder, fn_col="location", label_col="label",
-            valid_col="is_valid", bs=4, item_tfms=fastai_vision.Resize(SIZE),
-            batch_tfms=fastai_vision.aug_transforms(), num_workers=0, device="cpu",
-        )  # fmt: skip
+            pd.DataFrame(rows),
+            folder,
+            fn_col="location",
+            label_col="label",
+            valid_col="is_valid",
+            bs=4,
+            item_tfms=fastai_vision.Resize(SIZE),
+            batch_tfms=fastai_vision.aug_transforms(),
+            num_workers=0,
+            device="cpu",
+        )
         torch.manual_seed(1)
         learn = fastai_vision.vision_learner(
             dls, arch=torchvision.models.efficientnet_v2_m, metrics=[fastai_vision.accuracy]

@@ -29,8 +29,10 @@ def test_the_network_gives_one_logit_per_class(size):
 def test_parameter_count_follows_the_layers(size):
     filters, dense, classes = (32, 64, 128), 64, 7
     side = feature_side(size, 3)
-    convolutions = sum(3 * 3 * c_in * c_out + c_out for c_in, c_out in
-                       zip((3, *filters[:-1]), filters, strict=True))  # fmt: skip
+    convolutions = sum(
+        3 * 3 * c_in * c_out + c_out
+        for c_in, c_out in zip((3, *filters[:-1]), filters, strict=True)
+    )
     expected = convolutions + (128 * side * side * dense + dense) + (dense * classes + classes)
     model = PaperCNN(classes, size)
     assert sum(p.numel() for p in model.parameters()) == expected
@@ -43,8 +45,12 @@ def test_layers_are_those_of_section_2_4():
     model = PaperCNN(7, 64)
     kinds = [type(m).__name__ for m in model.modules() if not list(m.children())]
     assert kinds == ["Conv2d", "ReLU", "MaxPool2d"] * 3 + [
-        "Flatten", "Linear", "ReLU", "Dropout", "Linear",
-    ]  # fmt: skip
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
     assert all(m.padding == (0, 0) for m in model.modules() if isinstance(m, nn.Conv2d))
     assert next(m for m in model.modules() if isinstance(m, nn.Dropout)).p == 0.5
 

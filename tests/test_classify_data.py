@@ -40,9 +40,11 @@ def toy(tmp_path_factory) -> Toy:
 
 def frames(toy: Toy, variant: str, **changes) -> dict[str, pd.DataFrame]:
     arguments = {
-        "size": SIZE, "variant": variant, "classes": CLASSES,
+        "size": SIZE,
+        "variant": variant,
+        "classes": CLASSES,
         "synthetic": None if variant == "original" else toy.synthetic,
-    }  # fmt: skip
+    }
     return variant_frames(toy.split, toy.images, **{**arguments, **changes})
 
 
@@ -117,8 +119,9 @@ def test_paper_sides_split_by_image_with_the_counts_of_the_real_random_split():
     labels = [f"class{i % 7}" for i in range(10_015)]  # HAM10000's count
     sides = paper_sides(labels, **SYNTHETIC_SPLIT)
     # paper_random's counts: ceil(0.2 n) test, then ceil(0.1 / 0.8 of the rest) validation
-    real = paper_random(pd.DataFrame({"image_id": range(10_015), "label": labels}),
-                        **SYNTHETIC_SPLIT)  # fmt: skip
+    real = paper_random(
+        pd.DataFrame({"image_id": range(10_015), "label": labels}), **SYNTHETIC_SPLIT
+    )
     expected = real["split"].value_counts().to_dict()
     assert expected == {"train": 7010, "val": 1002, "test": 2003}
     assert pd.Series(sides).value_counts().to_dict() == expected
@@ -188,9 +191,12 @@ def fifths(tmp_path_factory) -> Toy:
 
 @pytest.mark.parametrize(
     ("variant", "loaded", "tested"),
-    [("original", 60, {"real"}), ("synthetic", 60, {"synthetic"}),
-     ("combined", 120, {"real", "synthetic"})],
-)  # fmt: skip
+    [
+        ("original", 60, {"real"}),
+        ("synthetic", 60, {"synthetic"}),
+        ("combined", 120, {"real", "synthetic"}),
+    ],
+)
 def test_the_papers_composition_tests_each_arm_on_a_fifth_of_its_own_images(
     fifths, variant, loaded, tested
 ):

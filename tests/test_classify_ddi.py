@@ -24,9 +24,12 @@ def toy(tmp_path_factory):
 
 def test_every_real_training_image_trains_with_its_synthetic_ones(toy):
     frames = ddi_training_set(
-        toy.ddi_paper, toy.ddi_images, size=GRID_SIZE, synthetic=toy.ddi_synthetic,
+        toy.ddi_paper,
+        toy.ddi_images,
+        size=GRID_SIZE,
+        synthetic=toy.ddi_synthetic,
         synthetic_per_real=DDI_PER_REAL,
-    )  # fmt: skip
+    )
     train = frames["train"]
     assert (train["source"] == "real").sum() == DDI_TRAIN
     synthetic = train[train["source"] == "synthetic"]
@@ -45,8 +48,9 @@ def test_a_synthetic_image_of_a_validation_image_is_refused(toy, tmp_path):
     manifest.loc[0, ["source_image", "class"]] = [val["image_id"], val["label"]]
     manifest.to_csv(bad := tmp_path / "m.csv", index=False)
     with pytest.raises(DataError, match="a val image: synthetic images may come from training"):
-        ddi_training_set(toy.ddi_paper, toy.ddi_images, size=GRID_SIZE, synthetic=bad,
-                         synthetic_per_real=1)  # fmt: skip
+        ddi_training_set(
+            toy.ddi_paper, toy.ddi_images, size=GRID_SIZE, synthetic=bad, synthetic_per_real=1
+        )
 
 
 def test_run_ids_round_trip_and_the_authors_runs_count():
@@ -55,8 +59,10 @@ def test_run_ids_round_trip_and_the_authors_runs_count():
     assert parse_ddi_run_id(run.run_id) == run
     authors = {
         "sources": ["inpaint-pretrained", "inoutpaint-pretrained"],
-        "synthetic_per_real": 10, "transforms": [False, True], "seeds": 5,
-    }  # fmt: skip
+        "synthetic_per_real": 10,
+        "transforms": [False, True],
+        "seeds": 5,
+    }
     runs = ddi_runs(authors)
     assert len(runs) == 3 * 2 * 5
     assert {r.synthetic_per_real for r in runs if r.source == "none"} == {0}

@@ -23,13 +23,22 @@ def toy(tmp_path_factory):
 
 def test_a_run_reports_accuracy_overall_and_per_skin_tone(toy, tmp_path):
     record = run_ddi(
-        split=toy.ddi_paper, images_dir=toy.ddi_images, size=GRID_SIZE,
-        run_id="sinpaint-pretrained_x2_t1_seed0", settings=SETTINGS, synthetic=toy.ddi_synthetic,
-        files=RunFiles(metrics=tmp_path / "metrics.json", history=tmp_path / "h.csv",
-                       timing=tmp_path / "t.json", model=tmp_path / "m.pt",
-                       checkpoint=tmp_path / "c.pt"),
-        run="test", device="cpu",
-    )  # fmt: skip
+        split=toy.ddi_paper,
+        images_dir=toy.ddi_images,
+        size=GRID_SIZE,
+        run_id="sinpaint-pretrained_x2_t1_seed0",
+        settings=SETTINGS,
+        synthetic=toy.ddi_synthetic,
+        files=RunFiles(
+            metrics=tmp_path / "metrics.json",
+            history=tmp_path / "h.csv",
+            timing=tmp_path / "t.json",
+            model=tmp_path / "m.pt",
+            checkpoint=tmp_path / "c.pt",
+        ),
+        run="test",
+        device="cpu",
+    )
     assert json.loads((tmp_path / "metrics.json").read_text())["test_set"] == "real images only"
     assert (record["n_train_real"], record["n_train_synthetic"]) == (DDI_TRAIN, 2 * DDI_TRAIN)
     overall, tones = record["accuracy"], record["per_skin_tone"]

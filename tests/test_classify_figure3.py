@@ -32,10 +32,13 @@ CLASSES = ["psoriasis", "lichen planus", "basal cell carcinoma", "squamous cell 
 SOURCES = ["inpaint-pretrained", "text2img-dreambooth"]
 GRID = {
     "protocols": ["authors", "strict"],
-    "real_per_class": [1, 4, 8], "sources": SOURCES, "synthetic_per_real": 10,
-    "transforms": [False, True], "seeds": 3,
+    "real_per_class": [1, 4, 8],
+    "sources": SOURCES,
+    "synthetic_per_real": 10,
+    "transforms": [False, True],
+    "seeds": 3,
     "dose_response": {"real_per_class": [8], "synthetic_per_real": [10, 25]},
-}  # fmt: skip
+}
 N_TEST = 40
 
 
@@ -52,13 +55,16 @@ def made_up_grid_record(run, k: int) -> dict:
     skins = [str(1 + i % 6) for i in range(N_TEST)]
     shared = ["basal cell carcinoma", "squamous cell carcinoma"] * 5
     record = {
-        "experiment": "fitzpatrick17k_grid", "run_id": run.run_id, **asdict(run),
+        "experiment": "fitzpatrick17k_grid",
+        "run_id": run.run_id,
+        **asdict(run),
         **held_out_metrics(logits_for(y, 4, k), labels, CLASSES, skins),
         "ddi_external": external_metrics(
             logits_for(np.array([2, 3] * 5), 4, k + 1000), shared, CLASSES, ["12"] * 10
         ),
-        "n_test": N_TEST, "test_set": "real images only",
-    }  # fmt: skip
+        "n_test": N_TEST,
+        "test_set": "real images only",
+    }
     return json.loads(json.dumps(record))
 
 
@@ -74,18 +80,29 @@ def test_figure3_has_one_row_per_real_count_source_and_transforms(records):
     assert set(table["n_seeds"]) == {3} and set(table["synthetic_per_real"]) == {0, 10}
     assert table["source"].iloc[0] == "none"  # the real-only baseline first
     assert (table["top3_mean"] >= table["top1_mean"]).all()
-    assert ((table["top1_ci_low"] <= table["top1_mean"])
-            & (table["top1_mean"] <= table["top1_ci_high"])).all()  # fmt: skip
+    assert (
+        (table["top1_ci_low"] <= table["top1_mean"]) & (table["top1_mean"] <= table["top1_ci_high"])
+    ).all()
     assert set(table["test_set"]) == {"real images only"}
 
 
 def test_the_mean_is_over_seeds(records):
     table = fig3_table(records)
-    cell = table[(table["real_per_class"] == 4) & (table["source"] == SOURCES[0])
-                 & table["transforms"] & (table["protocol"] == "strict")].iloc[0]  # fmt: skip
-    accuracies = [r["top1"]["accuracy"] for r in records if r["real_per_class"] == 4
-                  and r["source"] == SOURCES[0] and r["transforms"]
-                  and r["synthetic_per_real"] == 10 and r["protocol"] == "strict"]  # fmt: skip
+    cell = table[
+        (table["real_per_class"] == 4)
+        & (table["source"] == SOURCES[0])
+        & table["transforms"]
+        & (table["protocol"] == "strict")
+    ].iloc[0]
+    accuracies = [
+        r["top1"]["accuracy"]
+        for r in records
+        if r["real_per_class"] == 4
+        and r["source"] == SOURCES[0]
+        and r["transforms"]
+        and r["synthetic_per_real"] == 10
+        and r["protocol"] == "strict"
+    ]
     assert len(accuracies) == 3 and cell["top1_mean"] == pytest.approx(np.mean(accuracies))
     assert cell["seeds"] == "0 1 2" and cell["ci_method"].startswith("Student-t")
 
@@ -126,10 +143,18 @@ def test_gathering_writes_every_table_and_figure(tmp_path, records):
         paths.append(path)
     out = {
         name: tmp_path / f"{name}.{'png' if 'figure' in name else 'csv'}"
-        for name in ("accuracy", "accuracy_figure", "dose", "dose_figure", "skin_type", "external",
-                     "protocols", "protocols_figure")
-    }  # fmt: skip
-    table = gather_grid(paths, run="test", **out)  # fmt: skip
+        for name in (
+            "accuracy",
+            "accuracy_figure",
+            "dose",
+            "dose_figure",
+            "skin_type",
+            "external",
+            "protocols",
+            "protocols_figure",
+        )
+    }
+    table = gather_grid(paths, run="test", **out)
     assert pd.read_csv(out["accuracy"]).shape[0] == len(table) == 36
     assert pd.read_csv(out["protocols"]).shape[0] == 2 * 3 * len(SOURCES) * 2
     for name in ("accuracy_figure", "dose_figure", "protocols_figure"):
@@ -142,14 +167,24 @@ def test_the_protocol_table_is_each_sources_gain_paired_by_seed(records):
     table = protocol_table(records)
     assert set(table["protocol"]) == {"authors", "strict"}
     assert set(table["source"]) == set(SOURCES) and set(table["n_seeds"]) == {3}
-    cell = table[(table["protocol"] == "authors") & (table["real_per_class"] == 1)
-                 & (table["source"] == SOURCES[1]) & ~table["transforms"]].iloc[0]  # fmt: skip
+    cell = table[
+        (table["protocol"] == "authors")
+        & (table["real_per_class"] == 1)
+        & (table["source"] == SOURCES[1])
+        & ~table["transforms"]
+    ].iloc[0]
 
     def top1(source, seed):
-        (value,) = [r["top1"]["accuracy"] for r in records if r["protocol"] == "authors"
-                    and r["real_per_class"] == 1 and r["source"] == source
-                    and not r["transforms"] and r["seed"] == seed
-                    and r["synthetic_per_real"] in (0, 10)]  # fmt: skip
+        (value,) = [
+            r["top1"]["accuracy"]
+            for r in records
+            if r["protocol"] == "authors"
+            and r["real_per_class"] == 1
+            and r["source"] == source
+            and not r["transforms"]
+            and r["seed"] == seed
+            and r["synthetic_per_real"] in (0, 10)
+        ]
         return value
 
     gains = [top1(SOURCES[1], seed) - top1("none", seed) for seed in range(3)]
@@ -158,15 +193,23 @@ def test_the_protocol_table_is_each_sources_gain_paired_by_seed(records):
 
 
 def test_ddi_malignancy_table_per_arm_and_skin_tone(tmp_path):
-    config = {"sources": ["inpaint-pretrained"], "synthetic_per_real": 10,
-              "transforms": [False, True], "seeds": 2}  # fmt: skip
+    config = {
+        "sources": ["inpaint-pretrained"],
+        "synthetic_per_real": 10,
+        "transforms": [False, True],
+        "seeds": 2,
+    }
     paths = []
     y = np.arange(30) % 2
     tones = [("12", "34", "56")[i % 3] for i in range(30)]
     for k, run in enumerate(ddi_runs(config)):
         labels = [("benign", "malignant")[i] for i in y]
-        record = {"experiment": "ddi_malignancy", "run_id": run.run_id, **asdict(run),
-                  **malignancy_metrics(logits_for(y, 2, k), labels, tones)}  # fmt: skip
+        record = {
+            "experiment": "ddi_malignancy",
+            "run_id": run.run_id,
+            **asdict(run),
+            **malignancy_metrics(logits_for(y, 2, k), labels, tones),
+        }
         paths.append(path := tmp_path / f"{run.run_id}.json")
         path.write_text(json.dumps(record))
     table = gather_ddi(paths, table=tmp_path / "ddi.csv", figure=tmp_path / "ddi.png", run="test")

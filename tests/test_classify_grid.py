@@ -33,15 +33,25 @@ def toy(tmp_path_factory) -> GridToy:
 
 
 def training_set(
-    toy: GridToy, n: int, per_real: int = 0, *, protocol: str = "authors", seed: int = 0,
-    first_index: int = 0, **changes,
-) -> dict[str, pd.DataFrame]:  # fmt: skip
+    toy: GridToy,
+    n: int,
+    per_real: int = 0,
+    *,
+    protocol: str = "authors",
+    seed: int = 0,
+    first_index: int = 0,
+    **changes,
+) -> dict[str, pd.DataFrame]:
     source = "inpaint-pretrained" if per_real else NO_SYNTHETIC
     run = GridRun(protocol, n, source, per_real, True, seed, first_index)
     arguments = {
-        "size": GRID_SIZE, "run": run, "classes": GRID_CLASSES, "val_per_class": VAL,
-        "split_seed": 0, "synthetic": toy.synthetic if per_real else None,
-    }  # fmt: skip
+        "size": GRID_SIZE,
+        "run": run,
+        "classes": GRID_CLASSES,
+        "val_per_class": VAL,
+        "split_seed": 0,
+        "synthetic": toy.synthetic if per_real else None,
+    }
     return grid_training_set(toy.split, toy.images, **{**arguments, **changes})
 
 

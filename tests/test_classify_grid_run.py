@@ -29,15 +29,29 @@ RUN_ID = "n3_sinpaint-pretrained_x2_t1_seed1"
 def grid_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("grid_run")
     toy = write_grid_toy(root / "toy")
-    outputs = {"metrics": root / "metrics.json", "history": root / "history.csv",
-               "timing": root / "timing.json", "model": root / "model.pt"}  # fmt: skip
+    outputs = {
+        "metrics": root / "metrics.json",
+        "history": root / "history.csv",
+        "timing": root / "timing.json",
+        "model": root / "model.pt",
+    }
     record = run_grid(
-        split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
-        protocol="authors", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
-        settings=SETTINGS, synthetic=toy.synthetic, ddi_split=toy.ddi_external,
-        ddi_images=toy.ddi_images, files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"),
-        run="test", device="cpu",
-    )  # fmt: skip
+        split=toy.split,
+        images_dir=toy.images,
+        size=GRID_SIZE,
+        run_id=RUN_ID,
+        protocol="authors",
+        classes=GRID_CLASSES,
+        val_per_class=VAL,
+        split_seed=0,
+        settings=SETTINGS,
+        synthetic=toy.synthetic,
+        ddi_split=toy.ddi_external,
+        ddi_images=toy.ddi_images,
+        files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"),
+        run="test",
+        device="cpu",
+    )
     return toy, root, outputs, record
 
 
@@ -47,8 +61,10 @@ def test_metrics_json_names_the_run_and_its_images(grid_run):
     assert written == json.loads(json.dumps(record))
     assert written["test_set"] == "real images only"
     assert (written["run_id"], written["real_per_class"], written["source"]) == (
-        RUN_ID, 3, "inpaint-pretrained",
-    )  # fmt: skip
+        RUN_ID,
+        3,
+        "inpaint-pretrained",
+    )
     assert (written["synthetic_per_real"], written["transforms"], written["seed"]) == (2, True, 1)
     assert written["settings"]["seed"] == 1 and written["settings"]["transforms"] is True
     counts = [written[k] for k in ("n_train_real", "n_train_synthetic", "n_test")]
@@ -101,8 +117,12 @@ def test_outputs_are_written_and_the_checkpoint_removed(grid_run):
     model, classes = load_efficientnet(outputs["model"])
     split = pd.read_csv(toy.split)
     test = split[split["split"] == "test"]
-    frame = pd.DataFrame({"file": [str(toy.images / str(GRID_SIZE) / f"{i}.png")
-                                   for i in test["image_id"]], "label": test["label"]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "file": [str(toy.images / str(GRID_SIZE) / f"{i}.png") for i in test["image_id"]],
+            "label": test["label"],
+        }
+    )
     logits = logits_of(model, frame, classes, GridSettings(**SETTINGS), "cpu")
     truth = np.array([classes.index(c) for c in test["label"]])
     assert (logits.argmax(1) == truth).sum() == record["top1"]["correct"]
@@ -111,30 +131,54 @@ def test_outputs_are_written_and_the_checkpoint_removed(grid_run):
 def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
     toy, _, _, _ = grid_run
     record = run_grid(
-        split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id="n1_snone_x0_t0_seed0",
-        protocol="strict", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
-        settings={**SETTINGS, "epochs": 1}, synthetic=None,
-        files=RunFiles(metrics=tmp_path / "m.json", history=tmp_path / "h.csv",
-                       timing=tmp_path / "t.json", model=tmp_path / "m.pt",
-                       checkpoint=tmp_path / "c.pt"),
-        run="test", device="cpu",
-    )  # fmt: skip
+        split=toy.split,
+        images_dir=toy.images,
+        size=GRID_SIZE,
+        run_id="n1_snone_x0_t0_seed0",
+        protocol="strict",
+        classes=GRID_CLASSES,
+        val_per_class=VAL,
+        split_seed=0,
+        settings={**SETTINGS, "epochs": 1},
+        synthetic=None,
+        files=RunFiles(
+            metrics=tmp_path / "m.json",
+            history=tmp_path / "h.csv",
+            timing=tmp_path / "t.json",
+            model=tmp_path / "m.pt",
+            checkpoint=tmp_path / "c.pt",
+        ),
+        run="test",
+        device="cpu",
+    )
     assert (record["n_train_real"], record["n_train_synthetic"]) == (4, 0)
     assert record["ddi_external"] is None and record["source"] == "none"
 
 
 def test_a_run_in_the_authors_regime_records_it_and_keeps_the_last_epoch(tmp_path):
     toy = write_grid_toy(tmp_path / "toy")
-    outputs = {"metrics": tmp_path / "metrics.json", "history": tmp_path / "history.csv",
-               "timing": tmp_path / "timing.json", "model": tmp_path / "model.pt"}  # fmt: skip
+    outputs = {
+        "metrics": tmp_path / "metrics.json",
+        "history": tmp_path / "history.csv",
+        "timing": tmp_path / "timing.json",
+        "model": tmp_path / "model.pt",
+    }
     settings = {"regime": "authors", "image_size": GRID_SIZE, "epochs": 2, "lr": 1e-2}
     record = run_grid(
-        split=toy.split, images_dir=toy.images, size=GRID_SIZE, run_id=RUN_ID,
-        protocol="authors", classes=GRID_CLASSES, val_per_class=VAL, split_seed=0,
-        settings=settings, synthetic=toy.synthetic,
-        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"), run="test",
+        split=toy.split,
+        images_dir=toy.images,
+        size=GRID_SIZE,
+        run_id=RUN_ID,
+        protocol="authors",
+        classes=GRID_CLASSES,
+        val_per_class=VAL,
+        split_seed=0,
+        settings=settings,
+        synthetic=toy.synthetic,
+        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"),
+        run="test",
         device="cpu",
-    )  # fmt: skip
+    )
     written = json.loads(outputs["metrics"].read_text())
     assert written == json.loads(json.dumps(record))
     assert (written["regime"], written["model_name"]) == ("authors", "efficientnet_v2_m")

@@ -43,8 +43,9 @@ def test_an_epoch_is_every_image_once_decoded_over_255(data):
 
 def test_order_is_fixed_by_seed_and_epoch(data):
     def order(seed, k):
-        return [r for _, _, rows in FileBatches(data, 3, seed=seed, shuffle=True).plan(k)
-                for r in rows]  # fmt: skip
+        return [
+            r for _, _, rows in FileBatches(data, 3, seed=seed, shuffle=True).plan(k) for r in rows
+        ]
 
     assert order(0, 1) == order(0, 1) != order(0, 2)
     assert order(0, 1) != order(1, 1)

@@ -26,12 +26,25 @@ REFERENCE = Path(__file__).resolve().parents[1] / "resources" / "reference"
 PAPER_TABLE3 = REFERENCE / "shavlokhova2023_table3.csv"
 PAPER_TABLE2 = REFERENCE / "shavlokhova2023_table2.csv"
 SETTINGS = CNNSettings(
-    epochs=25, batch_size=4, lr=3e-3, patience=3, image_size=SIZE, filters=(8, 16, 16),
-    dense=32, dropout=0.0, seed=0,
-)  # fmt: skip
+    epochs=25,
+    batch_size=4,
+    lr=3e-3,
+    patience=3,
+    image_size=SIZE,
+    filters=(8, 16, 16),
+    dense=32,
+    dropout=0.0,
+    seed=0,
+)
 OUTPUTS = ("metrics", "history", "timing", "confusion", "curves", "model")
-SUFFIX = {"metrics": ".json", "history": ".csv", "timing": ".json", "confusion": ".png",
-          "curves": ".png", "model": ".pt"}  # fmt: skip
+SUFFIX = {
+    "metrics": ".json",
+    "history": ".csv",
+    "timing": ".json",
+    "confusion": ".png",
+    "curves": ".png",
+    "model": ".pt",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +54,17 @@ def combined(tmp_path_factory):
     toy = write_toy_dataset(root / "toy")
     outputs = {name: root / "out" / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
     record = run_paper_cnn(
-        split=toy.split, images_dir=toy.images, variant="combined", protocol="paper_random",
-        classes=CLASSES, settings=SETTINGS, synthetic=toy.synthetic,
-        files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"), run="test", device="cpu",
-    )  # fmt: skip
+        split=toy.split,
+        images_dir=toy.images,
+        variant="combined",
+        protocol="paper_random",
+        classes=CLASSES,
+        settings=SETTINGS,
+        synthetic=toy.synthetic,
+        files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"),
+        run="test",
+        device="cpu",
+    )
     return toy, root, outputs, record
 
 
@@ -61,20 +81,31 @@ def test_metrics_json_says_what_was_trained_and_tested(combined):
     assert written["test_set"] == "real images only"
     assert written["test_set_composition"] == "real"
     assert (written["n_test_real"], written["n_test_synthetic"], written["n_val_synthetic"]) == (
-        3, 0, 0,
-    )  # fmt: skip
+        3,
+        0,
+        0,
+    )
     assert (written["variant"], written["protocol"], written["run"]) == (
-        "combined", "paper_random", "test",
-    )  # fmt: skip
+        "combined",
+        "paper_random",
+        "test",
+    )
     counts = [written[k] for k in ("n_train_real", "n_train_synthetic", "n_val", "n_test")]
     assert counts == [12, 6, 3, 3]
     # classes in the paper's order (melanoma, nevi, ..., basal cell carcinoma)
     assert list(written["per_class"]) == ["mel", "nv", "bcc"]
     assert set(written["per_class"]["mel"]) == {"name", "precision", "recall", "f1", "support"}
     assert written["per_class"]["nv"]["name"] == "melanocytic nevi"
-    assert set(written["macro_avg"]) == set(written["weighted_avg"]) == {
-        "precision", "recall", "f1", "support",
-    }  # fmt: skip
+    assert (
+        set(written["macro_avg"])
+        == set(written["weighted_avg"])
+        == {
+            "precision",
+            "recall",
+            "f1",
+            "support",
+        }
+    )
     history = pd.read_csv(outputs["history"])
     assert written["epochs_run"] == len(history) <= SETTINGS.epochs
     assert written["best_epoch"] == history.loc[history["improved"], "epoch"].iloc[-1]
@@ -105,11 +136,17 @@ def test_two_runs_of_the_same_inputs_write_the_same_bytes(tmp_path, combined):
     for attempt in ("first", "second"):
         outputs = {name: tmp_path / attempt / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
         run_paper_cnn(
-            split=toy.split, images_dir=toy.images, variant="combined", protocol="paper_random",
-            classes=CLASSES, settings=replace(SETTINGS, epochs=2), synthetic=toy.synthetic,
+            split=toy.split,
+            images_dir=toy.images,
+            variant="combined",
+            protocol="paper_random",
+            classes=CLASSES,
+            settings=replace(SETTINGS, epochs=2),
+            synthetic=toy.synthetic,
             files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / attempt / "c.pt"),
-            run="test", device="cpu",
-        )  # fmt: skip
+            run="test",
+            device="cpu",
+        )
         written.append({name: path.read_bytes() for name, path in outputs.items()})
     for name in OUTPUTS:
         if name != "timing":
@@ -120,8 +157,9 @@ def test_saved_weights_predict_as_the_run_did(combined):
     toy, _, outputs, record = combined
     model, classes = load_model(outputs["model"])
     assert classes == CLASSES
-    test = variant_frames(toy.split, toy.images, size=SIZE, variant="original",
-                          classes=CLASSES)["test"]  # fmt: skip
+    test = variant_frames(toy.split, toy.images, size=SIZE, variant="original", classes=CLASSES)[
+        "test"
+    ]
     predicted = predict(model, load_image_set(test, list(classes), SIZE), device="cpu")
     assert [list(classes)[i] for i in predicted] == list(test["label"])
 
@@ -130,11 +168,17 @@ def test_a_variant_without_synthetic_images_counts_none(tmp_path, combined):
     toy, _, _, _ = combined
     outputs = {name: tmp_path / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
     record = run_paper_cnn(
-        split=toy.split, images_dir=toy.images, variant="original", protocol="lesion_grouped",
-        classes=CLASSES, settings=replace(SETTINGS, epochs=1), synthetic=None,
-        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"), run="test",
+        split=toy.split,
+        images_dir=toy.images,
+        variant="original",
+        protocol="lesion_grouped",
+        classes=CLASSES,
+        settings=replace(SETTINGS, epochs=1),
+        synthetic=None,
+        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"),
+        run="test",
         device="cpu",
-    )  # fmt: skip
+    )
     assert (record["n_train_real"], record["n_train_synthetic"]) == (12, 0)
     assert record["epochs_run"] == 1 and record["protocol"] == "lesion_grouped"
 
@@ -148,19 +192,34 @@ def paper_composition(tmp_path_factory):
     records, metrics = [], []
     for variant in ("synthetic", "combined"):
         outputs = {name: root / variant / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
-        records.append(run_paper_cnn(
-            split=toy.split, images_dir=toy.images, variant=variant, protocol="paper_random",
-            classes=CLASSES, settings=replace(SETTINGS, epochs=2), synthetic=toy.synthetic,
-            files=RunFiles.from_outputs(outputs, checkpoint=root / f"{variant}.pt"), run="test",
-            device="cpu", test_set="paper",
-            synthetic_split={"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0},
-        ))  # fmt: skip
+        records.append(
+            run_paper_cnn(
+                split=toy.split,
+                images_dir=toy.images,
+                variant=variant,
+                protocol="paper_random",
+                classes=CLASSES,
+                settings=replace(SETTINGS, epochs=2),
+                synthetic=toy.synthetic,
+                files=RunFiles.from_outputs(outputs, checkpoint=root / f"{variant}.pt"),
+                run="test",
+                device="cpu",
+                test_set="paper",
+                synthetic_split={"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0},
+            )
+        )
         metrics.append(outputs["metrics"])
     tables = {name: root / f"{name}.csv" for name in ("table", "wide", "table2")}
     gather_table3(
-        metrics, paper_table3=PAPER_TABLE3, table=tables["table"], wide=tables["wide"],
-        figure=root / "f1.png", run="test", paper_table2=PAPER_TABLE2, table2=tables["table2"],
-    )  # fmt: skip
+        metrics,
+        paper_table3=PAPER_TABLE3,
+        table=tables["table"],
+        wide=tables["wide"],
+        figure=root / "f1.png",
+        run="test",
+        paper_table2=PAPER_TABLE2,
+        table2=tables["table2"],
+    )
     read = {name: pd.read_csv(path, dtype={"row": str}) for name, path in tables.items()}
     return records, read
 
@@ -200,8 +259,12 @@ def test_the_report_lists_every_class_even_one_never_predicted_or_present():
     report = classification_metrics(["mel", "mel", "nv"], ["mel", "nv", "nv"], CLASSES)
     assert report["accuracy"] == pytest.approx(2 / 3)
     assert report["per_class"]["bcc"] == {
-        "name": "basal cell carcinoma", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
-    }  # fmt: skip
+        "name": "basal cell carcinoma",
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 0,
+    }
     assert report["per_class"]["mel"]["precision"] == 1.0
     assert report["per_class"]["mel"]["recall"] == 0.5
     # macro over the three classes, bcc's zeros included (sklearn with labels=)

@@ -21,10 +21,12 @@ GRID_OUTPUTS = {
 def test_a_rules_outputs_name_the_files_and_the_params_the_checkpoint():
     files = RunFiles.from_outputs(Namedlist(fromdict=GRID_OUTPUTS), checkpoint="resume/run.pt")
     assert files == RunFiles(
-        metrics=Path("run/metrics.json"), history=Path("run/history.csv"),
-        timing=Path("run/timing.json"), model=Path("run/model.pt"),
+        metrics=Path("run/metrics.json"),
+        history=Path("run/history.csv"),
+        timing=Path("run/timing.json"),
+        model=Path("run/model.pt"),
         checkpoint=Path("resume/run.pt"),
-    )  # fmt: skip
+    )
     assert files.confusion is None and files.curves is None
 
 

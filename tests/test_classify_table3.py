@@ -48,16 +48,25 @@ def made_up_run(
     n_synthetic = 0 if variant == "original" else 5
     train = pd.DataFrame({"source": ["real"] * 5 + ["synthetic"] * n_synthetic})
     return metrics_record(
-        true=true, predicted=predicted, classes=classes, train=train, n_val=7, history=history,
-        variant=variant, protocol=protocol, run="test",
-        extra={"test_set_composition": test_set,
-               "test_set": describe_test_set(test_set, variant),
-               # paper_random's GLIDE learned from every image, lesion_grouped's from none of
-               # its test images; the original arm reads no GLIDE
-               "n_test_real_seen_by_generator": (
-                   None if variant == "original" else 70 if protocol == "paper_random" else 0
-               )},
-    )  # fmt: skip
+        true=true,
+        predicted=predicted,
+        classes=classes,
+        train=train,
+        n_val=7,
+        history=history,
+        variant=variant,
+        protocol=protocol,
+        run="test",
+        extra={
+            "test_set_composition": test_set,
+            "test_set": describe_test_set(test_set, variant),
+            # paper_random's GLIDE learned from every image, lesion_grouped's from none of
+            # its test images; the original arm reads no GLIDE
+            "n_test_real_seen_by_generator": (
+                None if variant == "original" else 70 if protocol == "paper_random" else 0
+            ),
+        },
+    )
 
 
 def every_arm(classes: dict[str, str], test_set: str) -> list[dict]:
@@ -194,14 +203,17 @@ def test_the_wide_table_reads_like_the_papers(records, paper):
     # then variant x metric x protocols, and the paper's columns beside original / paper_random
     assert wide.shape == (10, 2 + 3 + 2 + 3 * 3 * 2 + 3)
     assert list(wide.columns[7:9]) == [
-        "combined_precision_paper_random", "combined_precision_lesion_grouped",
-    ]  # fmt: skip
+        "combined_precision_paper_random",
+        "combined_precision_lesion_grouped",
+    ]
     assert list(wide.columns[13:16]) == [
-        "original_precision_paper_random", "original_precision_paper",
+        "original_precision_paper_random",
+        "original_precision_paper",
         "original_precision_lesion_grouped",
-    ]  # fmt: skip
-    assert not [c for c in wide.columns if c.startswith(("synthetic", "combined")) and
-                c.endswith("_paper")]  # fmt: skip
+    ]
+    assert not [
+        c for c in wide.columns if c.startswith(("synthetic", "combined")) and c.endswith("_paper")
+    ]
     wide = wide.set_index("row")
     # accuracy stands in the F1 columns, as in the paper
     assert wide.loc["accuracy", "original_f1_paper"] == 0.65
@@ -256,8 +268,10 @@ def test_a_run_of_some_classes_keeps_the_papers_class_numbers(paper):
     long = table3_long([made_up_run(some, "paper_random", "combined", 0, "paper")], paper)
     f1 = long[long["metric"] == "f1"]
     assert list(zip(f1["row"], f1["class"], strict=True))[:3] == [
-        ("1", "mel"), ("2", "nv"), ("5", "bcc"),
-    ]  # fmt: skip
+        ("1", "mel"),
+        ("2", "nv"),
+        ("5", "bcc"),
+    ]
     assert f1["paper_value"].tolist()[:3] == [0.69, 0.76, 0.92]
     assert table3_wide(long)["row"].tolist() == ["1", "2", "5", *ROWS[7:]]
 
@@ -275,10 +289,15 @@ def write_runs(folder: Path, records: list[dict]) -> list[Path]:
 def gather(folder: Path, records: list[dict]) -> dict[str, pd.DataFrame]:
     out = {name: folder / f"{name}.csv" for name in ("table", "wide", "table2")}
     gather_table3(
-        write_runs(folder, records), paper_table3=PAPER_TABLE3, table=out["table"],
-        wide=out["wide"], figure=folder / "f1.png", run="test", paper_table2=PAPER_TABLE2,
+        write_runs(folder, records),
+        paper_table3=PAPER_TABLE3,
+        table=out["table"],
+        wide=out["wide"],
+        figure=folder / "f1.png",
+        run="test",
+        paper_table2=PAPER_TABLE2,
         table2=out["table2"],
-    )  # fmt: skip
+    )
     assert (folder / "f1.png").read_bytes()[:4] == b"\x89PNG"
     return {
         name: pd.read_csv(path, dtype={"row": str}, keep_default_na=False)
@@ -324,10 +343,15 @@ def test_table2_needs_the_combined_paper_random_run(tmp_path, records):
     without = [r for r in records if r["variant"] != "combined"]
     with pytest.raises(DataError, match="need the combined/paper_random run"):
         gather_table3(
-            write_runs(tmp_path, without), paper_table3=PAPER_TABLE3,
-            table=tmp_path / "t.csv", wide=tmp_path / "w.csv", figure=tmp_path / "f.png",
-            run="test", paper_table2=PAPER_TABLE2, table2=tmp_path / "t2.csv",
-        )  # fmt: skip
+            write_runs(tmp_path, without),
+            paper_table3=PAPER_TABLE3,
+            table=tmp_path / "t.csv",
+            wide=tmp_path / "w.csv",
+            figure=tmp_path / "f.png",
+            run="test",
+            paper_table2=PAPER_TABLE2,
+            table2=tmp_path / "t2.csv",
+        )
 
 
 def test_gathering_imports_no_torch():

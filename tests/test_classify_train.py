@@ -32,9 +32,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 24
 CASTS = torch.tensor([[160, 0, 0], [0, 160, 0], [0, 0, 160]], dtype=torch.uint8)
 SETTINGS = CNNSettings(
-    epochs=3, batch_size=4, lr=3e-3, patience=10, image_size=SIZE, filters=(4, 8, 8), dense=16,
-    dropout=0.5, seed=0,
-)  # fmt: skip
+    epochs=3,
+    batch_size=4,
+    lr=3e-3,
+    patience=10,
+    image_size=SIZE,
+    filters=(4, 8, 8),
+    dense=16,
+    dropout=0.5,
+    seed=0,
+)
 
 
 def image_set(per_class: int, seed: int, labels_shift: int = 0) -> ImageSet:
@@ -89,9 +96,12 @@ def test_a_killed_run_resumes_to_the_weights_and_history_of_an_unkilled_one(tmp_
     )
     with pytest.raises(Killed):
         train_classifier(
-            train, val, settings=SETTINGS, checkpoint_path=tmp_path / "killed.pt",
+            train,
+            val,
+            settings=SETTINGS,
+            checkpoint_path=tmp_path / "killed.pt",
             on_epoch_end=kill_after(2),
-        )  # fmt: skip
+        )
     resumed, resumed_history = train_classifier(
         train, val, settings=SETTINGS, checkpoint_path=tmp_path / "killed.pt"
     )
@@ -156,9 +166,12 @@ def test_without_early_stop_every_epoch_runs_and_the_best_is_restored(tmp_path, 
     seen = {}
     settings = replace(SETTINGS, epochs=4, patience=4)
     model, history = train_classifier(
-        train, val, settings=settings, checkpoint_path=tmp_path / "c.pt",
+        train,
+        val,
+        settings=settings,
+        checkpoint_path=tmp_path / "c.pt",
         on_epoch_end=lambda epoch, m: seen.__setitem__(epoch, weights(m)),
-    )  # fmt: skip
+    )
     assert history["epoch"].tolist() == [1, 2, 3, 4]
     assert_same_weights(weights(model), seen[int(history["val_loss"].idxmin()) + 1])
     assert not model.training
@@ -177,9 +190,17 @@ def grid_sets(tmp_path_factory):
 
 
 GRID_SETTINGS = GridSettings(
-    regime="ours", model_name="test_efficientnet", image_size=GRID_SIZE, epochs=2, patience=5,
-    lr=3e-3, batch_size=4, transforms=True, drop_rate=0.2, seed=0,
-)  # fmt: skip
+    regime="ours",
+    model_name="test_efficientnet",
+    image_size=GRID_SIZE,
+    epochs=2,
+    patience=5,
+    lr=3e-3,
+    batch_size=4,
+    transforms=True,
+    drop_rate=0.2,
+    seed=0,
+)
 
 
 def test_efficientnet_training_depends_on_the_seed_alone(tmp_path, grid_sets):
@@ -195,8 +216,9 @@ def test_efficientnet_training_depends_on_the_seed_alone(tmp_path, grid_sets):
 
 
 # the authors' regime (GridSettings' default) freezes the body, which checkpoints leave out
-AUTHORS_SETTINGS = GridSettings(image_size=GRID_SIZE, epochs=2, patience=5, batch_size=4,
-                                transforms=True, seed=0)  # fmt: skip
+AUTHORS_SETTINGS = GridSettings(
+    image_size=GRID_SIZE, epochs=2, patience=5, batch_size=4, transforms=True, seed=0
+)
 
 
 @pytest.mark.parametrize(
@@ -213,9 +235,12 @@ def test_a_killed_efficientnet_run_resumes_to_the_unkilled_ones_weights(
     )
     with pytest.raises(Killed):
         train_efficientnet(
-            train, val, settings=settings, checkpoint_path=tmp_path / "killed.pt",
+            train,
+            val,
+            settings=settings,
+            checkpoint_path=tmp_path / "killed.pt",
             on_epoch_end=kill_after(1),
-        )  # fmt: skip
+        )
     checkpoint = torch.load(tmp_path / "killed.pt", weights_only=False)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     assert bool(frozen) == frozen_body

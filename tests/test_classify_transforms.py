@@ -59,8 +59,9 @@ def test_only_lighting_changes_colour_not_geometry():
         ON, crop_scale=(1.0, 1.0), rotation=0.0, warp=0.0, p_affine=0.0, p_lighting=1.0
     )
     flat = torch.full((4, 3, 16, 16), 100, dtype=torch.uint8)
-    out = transform_batch(flat, standard_transforms(lighting_only), seed=0, stream=2, epoch=0,
-                          step=0)  # fmt: skip
+    out = transform_batch(
+        flat, standard_transforms(lighting_only), seed=0, stream=2, epoch=0, step=0
+    )
     # a flat image stays flat under flips, crops and lighting; its brightness moves
     assert all(len(o.unique()) <= 3 for o in out)
     assert len({int(o.float().mean()) for o in out}) > 1

@@ -47,8 +47,14 @@ def test_paper_config_sets_every_key_the_demo_sets_outside_demo():
 def test_paper_config_has_the_papers_class_lists_and_split_sizes():
     paper = load_config(REPO / "config/paper.yaml")
     assert sorted(paper["datasets"]["ham10000"]["classes"]) == [
-        "akiec", "bcc", "bkl", "df", "mel", "nv", "vasc",
-    ]  # fmt: skip
+        "akiec",
+        "bcc",
+        "bkl",
+        "df",
+        "mel",
+        "nv",
+        "vasc",
+    ]
     assert len(paper["datasets"]["fitzpatrick17k"]["classes"]) == 9
     assert paper["splits"]["fitzpatrick17k"]["paper"]["released"].endswith("fitz_metadata")
     grid = paper["classify"]["grid"]

@@ -22,13 +22,28 @@ from dermsynth.design.runs import GridRun
 from dermsynth.errors import DataError
 
 SYNDERM = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "synderm"
-F17K9 = ["psoriasis", "squamous cell carcinoma", "lichen planus", "basal cell carcinoma",
-         "allergic contact dermatitis", "lupus erythematosus", "sarcoidosis",
-         "neutrophilic dermatoses", "photodermatoses"]  # fmt: skip
-SLIDES = {"psoriasis": 624, "squamous cell carcinoma": 480, "lichen planus": 452,
-          "basal cell carcinoma": 446, "allergic contact dermatitis": 398,
-          "lupus erythematosus": 337, "sarcoidosis": 326, "neutrophilic dermatoses": 324,
-          "photodermatoses": 312}  # fmt: skip
+F17K9 = [
+    "psoriasis",
+    "squamous cell carcinoma",
+    "lichen planus",
+    "basal cell carcinoma",
+    "allergic contact dermatitis",
+    "lupus erythematosus",
+    "sarcoidosis",
+    "neutrophilic dermatoses",
+    "photodermatoses",
+]
+SLIDES = {
+    "psoriasis": 624,
+    "squamous cell carcinoma": 480,
+    "lichen planus": 452,
+    "basal cell carcinoma": 446,
+    "allergic contact dermatitis": 398,
+    "lupus erythematosus": 337,
+    "sarcoidosis": 326,
+    "neutrophilic dermatoses": 324,
+    "photodermatoses": 312,
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +85,18 @@ def authors_lines(released: dict[str, Path], random_state: int, n_per_label: int
     train_val_data = pd.DataFrame(metadata[~metadata["md5hash"].isin(test_data["md5hash"])])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas' notes on apply over the grouping column
-        val_data = pd.DataFrame(train_val_data.groupby(["label"]).apply(
-            lambda x: x.sample(n=40, random_state=random_state, replace=False)
-        ).reset_index(drop=True))  # fmt: skip
+        val_data = pd.DataFrame(
+            train_val_data.groupby(["label"])
+            .apply(lambda x: x.sample(n=40, random_state=random_state, replace=False))
+            .reset_index(drop=True)
+        )
         in_val = train_val_data["md5hash"].isin(val_data["md5hash"])
         train_data = pd.DataFrame(train_val_data[~in_val])
-        n_per_label_data = pd.DataFrame(train_data.groupby(["label"]).apply(
-            lambda x: x.sample(n=n_per_label, random_state=random_state)
-        ).reset_index(drop=True))  # fmt: skip
+        n_per_label_data = pd.DataFrame(
+            train_data.groupby(["label"])
+            .apply(lambda x: x.sample(n=n_per_label, random_state=random_state))
+            .reset_index(drop=True)
+        )
     return set(val_data["md5hash"]), set(n_per_label_data["md5hash"]), set(test_data["md5hash"])
 
 

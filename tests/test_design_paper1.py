@@ -40,8 +40,14 @@ def ham_pairs(lesions: int = 60, seed: int = 0) -> pd.DataFrame:
     for lesion in range(lesions):
         label = ("mel", "nv", "bkl")[lesion % 3]
         for k in range(int(rng.integers(1, 4))):
-            rows.append({"image_id": f"ISIC_{lesion:03d}_{k}", "label": label,
-                         "group_id": f"HAM_{lesion:03d}", "caption": f"a {label}"})  # fmt: skip
+            rows.append(
+                {
+                    "image_id": f"ISIC_{lesion:03d}_{k}",
+                    "label": label,
+                    "group_id": f"HAM_{lesion:03d}",
+                    "caption": f"a {label}",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -63,15 +69,21 @@ def test_each_protocol_gets_its_own_glide_set_named_after_it():
 @pytest.mark.parametrize(
     ("train_on", "variants", "message"),
     [
-        ({"paper_random": "all", "grouped": ["train"]}, ("original",),
-         r"glide.train_on.grouped: 'grouped' is not a HAM10000 split protocol"),
+        (
+            {"paper_random": "all", "grouped": ["train"]},
+            ("original",),
+            r"glide.train_on.grouped: 'grouped' is not a HAM10000 split protocol",
+        ),
         ({"paper_random": "every"}, ("original",), r"glide.train_on.paper_random: 'every'"),
         ({"paper_random": ["train", "holdout"]}, ("original",), r"glide.train_on.paper_random"),
         ({"paper_random": []}, ("original",), r"expected 'all' or a list"),
-        ({"paper_random": "all"}, ("original", "combined"),
-         r"reads the GLIDE sets of protocols \['lesion_grouped'\]"),
+        (
+            {"paper_random": "all"},
+            ("original", "combined"),
+            r"reads the GLIDE sets of protocols \['lesion_grouped'\]",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_train_on_names_its_key(train_on, variants, message):
     with pytest.raises(ValueError, match=message):
         glide_sets(config(train_on, variants))
@@ -117,7 +129,11 @@ def test_an_image_without_a_split_or_an_empty_choice_names_the_table():
     split = paper_random(pairs, test_fraction=0.2, val_fraction=0.0, seed=0)
 
     with pytest.raises(DataError, match=r"splits/paper_random.csv: 1 images of the pairs table"):
-        glide_training_images(pairs, split.iloc[1:], GlideSet("paper_random", None),
-                              split_name="splits/paper_random.csv")  # fmt: skip
+        glide_training_images(
+            pairs,
+            split.iloc[1:],
+            GlideSet("paper_random", None),
+            split_name="splits/paper_random.csv",
+        )
     with pytest.raises(DataError, match=r"glide-paper_random: no image in paper_random split: val"):
         glide_training_images(pairs, split, GlideSet("paper_random", ("val",)))

@@ -33,8 +33,12 @@ GRID = {  # strict's grid
     "seeds": 2,
     "image_size": 224,  # keys the runs do not use are ignored
 }
-DDI = {"sources": ["none", "inoutpaint-pretrained"], "synthetic_per_real": 10,
-       "transforms": [True], "seeds": 1}  # fmt: skip
+DDI = {
+    "sources": ["none", "inoutpaint-pretrained"],
+    "synthetic_per_real": 10,
+    "transforms": [True],
+    "seeds": 1,
+}
 
 
 def test_a_source_is_a_method_and_a_variant():
@@ -53,25 +57,30 @@ def test_pretrained_sets_make_one_nested_pool_for_the_largest_n():
 def test_per_n_dreambooth_makes_a_pool_per_n_and_full_pool_one():
     per_n = [p for p in synthetic_pools(GRID, None, "per_n") if p.variant == "dreambooth"]
     assert {(p.method, p.n) for p in per_n} == {
-        ("inpaint", 1), ("inpaint", 8), ("inoutpaint", 1), ("inoutpaint", 8),
-    }  # fmt: skip
+        ("inpaint", 1),
+        ("inpaint", 8),
+        ("inoutpaint", 1),
+        ("inoutpaint", 8),
+    }
     full = [p for p in synthetic_pools(GRID, None, "full_pool") if p.variant == "dreambooth"]
     assert {(p.method, p.n) for p in full} == {("inpaint", 8), ("inoutpaint", 8)}
     largest = {("strict", "inpaint-dreambooth"): 8, ("strict", "inpaint-pretrained"): 8}
     run = GridRun("strict", 1, "inpaint-dreambooth", 10, True, 0)
     assert grid_pool_n(run, largest, "per_n") == 1
     assert grid_pool_n(run, largest, "full_pool") == 8
-    assert grid_pool_n(GridRun("strict", 1, "inpaint-pretrained", 10, True, 0), largest,
-                       "per_n") == 8  # fmt: skip
+    assert (
+        grid_pool_n(GridRun("strict", 1, "inpaint-pretrained", 10, True, 0), largest, "per_n") == 8
+    )
 
 
 def test_the_authors_pools_are_every_training_image_and_strict_reads_their_pretrained_images():
     authors = {**GRID, "protocols": ["authors"]}
     pools = synthetic_pools(authors, None, "per_n")
     assert {(p.source, p.n) for p in pools} == {
-        ("inpaint-pretrained", None), ("inoutpaint-dreambooth", None),
+        ("inpaint-pretrained", None),
+        ("inoutpaint-dreambooth", None),
         ("inpaint-dreambooth", None),
-    }  # fmt: skip
+    }
     both = {**GRID, "protocols": ["authors", "strict"]}
     pools = synthetic_pools(both, None, "per_n")
     # pretrained images are made once, in the `all` pool; DreamBooth pools are each protocol's
@@ -87,9 +96,16 @@ def test_the_authors_pools_are_every_training_image_and_strict_reads_their_pretr
 
 
 def test_a_dose_response_from_a_first_index_makes_the_images_beyond_it():
-    grid = {**GRID, "protocols": ["authors"], "dose_response": {
-        "real_per_class": [8], "synthetic_per_real": [25, 75], "first_index": 10,
-        "sources": ["inpaint-pretrained"]}}  # fmt: skip
+    grid = {
+        **GRID,
+        "protocols": ["authors"],
+        "dose_response": {
+            "real_per_class": [8],
+            "synthetic_per_real": [25, 75],
+            "first_index": 10,
+            "sources": ["inpaint-pretrained"],
+        },
+    }
     (pool,) = [p for p in synthetic_pools(grid, None, "per_n") if p.source == "inpaint-pretrained"]
     assert (pool.n, pool.per_source) == (None, 85)
 
@@ -103,8 +119,14 @@ def test_inoutpaint_brings_the_inpaint_pool_it_starts_from_even_unread():
 
 
 def test_per_source_is_the_largest_count_any_run_reads():
-    grid = {**GRID, "dose_response": {"real_per_class": [8], "synthetic_per_real": [25, 75],
-                                      "sources": ["inpaint-pretrained"]}}  # fmt: skip
+    grid = {
+        **GRID,
+        "dose_response": {
+            "real_per_class": [8],
+            "synthetic_per_real": [25, 75],
+            "sources": ["inpaint-pretrained"],
+        },
+    }
     (pool,) = [p for p in synthetic_pools(grid, None, "per_n") if p.source == "inpaint-pretrained"]
     assert (pool.n, pool.per_source) == (8, 75)  # strict: its largest n
     # the dreambooth inpaint pool behind inoutpaint keeps the grid's 10
@@ -114,8 +136,10 @@ def test_per_source_is_the_largest_count_any_run_reads():
 
 def test_dreambooth_models_are_one_per_base_dataset_and_n():
     pools = synthetic_pools(GRID, DDI, "per_n")
-    assert dreambooth_models(pools) == [("inpaint", "fitzpatrick17k", 1),
-                                        ("inpaint", "fitzpatrick17k", 8)]  # fmt: skip
+    assert dreambooth_models(pools) == [
+        ("inpaint", "fitzpatrick17k", 1),
+        ("inpaint", "fitzpatrick17k", 8),
+    ]
 
 
 def test_ddi_has_one_dreambooth_model_for_both_classes_where_configured_as_the_authors():
@@ -163,8 +187,10 @@ def test_class_slugs_are_path_components():
 
 def release_config(release: dict | None, mode: str = "per_n") -> dict:
     grid = {**GRID, "sources": ["none", "text2img-dreambooth", "inpaint-pretrained"]}
-    return {"classify": {"grid": grid, "ddi": DDI},
-            "sd": {"dreambooth": {"mode": mode}, "release": release}}  # fmt: skip
+    return {
+        "classify": {"grid": grid, "ddi": DDI},
+        "sd": {"dreambooth": {"mode": mode}, "release": release},
+    }
 
 
 def test_a_release_is_one_prompt_only_pool_per_class_count_that_trains_no_model():

@@ -17,10 +17,14 @@ PAPER_GRID = {
     "synthetic_per_real": 10,
     "transforms": [False, True],
     "seeds": [111108, 111109, 111110, 111111, 111112],
-    "dose_response": {"real_per_class": [128, 228], "synthetic_per_real": [10, 25, 50, 75],
-                      "first_index": 10, "sources": ["text2img-dreambooth"],
-                      "seeds": [119108, 119109, 119110, 119111, 119112]},
-}  # fmt: skip
+    "dose_response": {
+        "real_per_class": [128, 228],
+        "synthetic_per_real": [10, 25, 50, 75],
+        "first_index": 10,
+        "sources": ["text2img-dreambooth"],
+        "seeds": [119108, 119109, 119110, 119111, 119112],
+    },
+}
 
 
 def test_run_ids_round_trip():
@@ -67,11 +71,19 @@ def test_an_unknown_grid_key_is_an_error():
 
 def test_dose_response_runs_take_their_own_settings_over_the_grids():
     section = {
-        "real_per_class": [128], "sources": ["text2img-dreambooth"], "synthetic_per_real": 10,
-        "transforms": [False], "seeds": [1], "settings": {"regime": "authors", "epochs": 50},
-        "dose_response": {"real_per_class": [128], "synthetic_per_real": [25],
-                          "first_index": 10, "settings": {"restore_best": True}},
-    }  # fmt: skip
+        "real_per_class": [128],
+        "sources": ["text2img-dreambooth"],
+        "synthetic_per_real": 10,
+        "transforms": [False],
+        "seeds": [1],
+        "settings": {"regime": "authors", "epochs": 50},
+        "dose_response": {
+            "real_per_class": [128],
+            "synthetic_per_real": [25],
+            "first_index": 10,
+            "settings": {"restore_best": True},
+        },
+    }
     grid = {k: v for k, v in section.items() if k != "settings"}
     runs = {run.run_id: run for run in grid_runs(grid)}
     main, dose = (
@@ -81,8 +93,10 @@ def test_dose_response_runs_take_their_own_settings_over_the_grids():
     assert run_settings(section, main) == {"regime": "authors", "epochs": 50}
     assert run_settings(section, dose) == {"regime": "authors", "epochs": 50, "restore_best": True}
     # a dose run that is also a grid run cannot take two sets of settings
-    clash = {**grid, "dose_response": {**grid["dose_response"], "synthetic_per_real": [10],
-                                       "first_index": 0}}  # fmt: skip
+    clash = {
+        **grid,
+        "dose_response": {**grid["dose_response"], "synthetic_per_real": [10], "first_index": 0},
+    }
     with pytest.raises(ValueError, match="also main-grid runs"):
         grid_runs(clash)
     clash["dose_response"].pop("settings")

@@ -33,7 +33,7 @@ def test_the_shards_of_every_pool_hold_its_images(paper):
             shards = [
                 shard_images(
                     paper, pool.dataset, pool.method, pool.variant, pool.name, class_slug(label), k
-                )  # fmt: skip
+                )
                 for k in range(shard_count(sources, pool.per_source, per_shard))
             ]
             assert sum(shards) == sources * pool.per_source

@@ -147,9 +147,17 @@ def test_a_run_moves_the_weights_from_init_and_writes_them_loadable_strictly(
     init_model = fresh_model(BASE)
     torch.save(init_model.state_dict(), tmp_path / "init.pt")
     finetune(
-        "base", pairs, images_dir, BASE, tmp_path / "base.pt", tmp_path / "base.state",
-        tmp_path / "loss.csv", SETTINGS, init=tmp_path / "init.pt", device="cpu",
-    )  # fmt: skip
+        "base",
+        pairs,
+        images_dir,
+        BASE,
+        tmp_path / "base.pt",
+        tmp_path / "base.state",
+        tmp_path / "loss.csv",
+        SETTINGS,
+        init=tmp_path / "init.pt",
+        device="cpu",
+    )
 
     weights = torch.load(tmp_path / "base.pt", map_location="cpu", weights_only=True)
     result = fresh_model(BASE).load_state_dict(weights, strict=True)
@@ -476,9 +484,17 @@ def test_preview_grid_shows_one_sample_per_caption_beside_a_real_image(
     )
     preview = tmp_path / f"{kind}_preview.png"
     finetune(
-        kind, pairs, images_dir, options, tmp_path / "m.pt", tmp_path / "m.state",
-        tmp_path / "m.csv", replace(SETTINGS, max_steps=1), preview=preview, device="cpu",
-    )  # fmt: skip
+        kind,
+        pairs,
+        images_dir,
+        options,
+        tmp_path / "m.pt",
+        tmp_path / "m.state",
+        tmp_path / "m.csv",
+        replace(SETTINGS, max_steps=1),
+        preview=preview,
+        device="cpu",
+    )
     assert preview.stat().st_size > 0
     assert drawn["columns"] == list(dict.fromkeys(CAPTIONS))
     expected = (

@@ -118,11 +118,13 @@ def write_package(root: Path, files: dict[str, str]) -> Path:
         {"a.py": "from .b import f\n", "b.py": "def g():\n    from demo.a import h\n"},
         {"sub/x.py": "from ..a import f\n", "a.py": "from demo.sub import x\n"},
         {"sub/x.py": "from . import y\n", "sub/y.py": "from demo.sub.x import f\n"},
-        {"a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import demo.b\n",
-         "b.py": "from demo.a import f\n"},
+        {
+            "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import demo.b\n",
+            "b.py": "from demo.a import f\n",
+        },
     ],
     ids=["absolute", "relative-and-inside-a-function", "parent-package", "sibling", "typing"],
-)  # fmt: skip
+)
 def test_a_cycle_is_found_and_named_in_any_import_form(tmp_path, files):
     files = {"__init__.py": "", "sub/__init__.py": "", **files}
     found = cycles(import_graph(write_package(tmp_path, files), "demo"))

@@ -201,8 +201,9 @@ def test_write_json_writes_indented_json_ending_in_a_newline(tmp_path):
     write_json({"train_seconds": 1.5, "epoch_seconds": [0.5, 1.0]}, tmp_path / "timing.json")
     text = (tmp_path / "timing.json").read_text()
     assert text.endswith("}\n") and json.loads(text) == {
-        "train_seconds": 1.5, "epoch_seconds": [0.5, 1.0],
-    }  # fmt: skip
+        "train_seconds": 1.5,
+        "epoch_seconds": [0.5, 1.0],
+    }
 
 
 def test_image_is_readable_only_for_a_whole_decodable_image(tmp_path):

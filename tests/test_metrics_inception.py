@@ -55,9 +55,14 @@ def features(image_set, weights, tmp_path_factory):
     out = tmp_path_factory.mktemp("features") / "features.npz"
     # batch size 3: one full batch and a remainder of one
     returned = extract_features(
-        image_set, out, image_size=32, weights=weights, weights_note=NOTE, batch_size=3,
+        image_set,
+        out,
+        image_size=32,
+        weights=weights,
+        weights_note=NOTE,
+        batch_size=3,
         device="cpu",
-    )  # fmt: skip
+    )
     return returned, out
 
 
@@ -178,9 +183,14 @@ def test_an_image_gets_the_same_features_whatever_the_batch_size(
     features, image_set, weights, tmp_path
 ):
     one_by_one = extract_features(
-        image_set, tmp_path / "f.npz", image_size=32, weights=weights, weights_note=NOTE,
-        batch_size=1, device="cpu",
-    )  # fmt: skip
+        image_set,
+        tmp_path / "f.npz",
+        image_size=32,
+        weights=weights,
+        weights_note=NOTE,
+        batch_size=1,
+        device="cpu",
+    )
     in_batches = features[0]
     np.testing.assert_allclose(one_by_one.pool, in_batches.pool, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(one_by_one.logits, in_batches.logits, rtol=1e-4, atol=1e-4)

@@ -173,9 +173,15 @@ def test_run_audit_writes_the_audit_its_summary_and_a_figure(tmp_path, synthetic
     out = tmp_path / "out"
     settings = replace(AuditSettings(), closest_pairs=2)
     run_audit(
-        tmp_path / "syn.npz", tmp_path / "train.npz", out / "audit.csv", out / "summary.csv",
-        out / "closest.png", settings=settings, run="demo", method="glide",
-    )  # fmt: skip
+        tmp_path / "syn.npz",
+        tmp_path / "train.npz",
+        out / "audit.csv",
+        out / "summary.csv",
+        out / "closest.png",
+        settings=settings,
+        run="demo",
+        method="glide",
+    )
     audit = pd.read_csv(out / "audit.csv")
     summary = pd.read_csv(out / "summary.csv")
     assert audit["synthetic_id"].tolist() == ["syn-copy", "syn-other", "syn-nv"]

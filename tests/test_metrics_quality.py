@@ -88,9 +88,14 @@ def sets(tmp_path_factory) -> tuple[ImageFeatures, ImageFeatures]:
 
 def table_of(synthetic, real, settings=SETTINGS, reference=None) -> pd.DataFrame:
     table, _ = quality_table(
-        synthetic, real, classes=CLASSES, settings=settings, reference=reference,
-        run="test", method="glide",
-    )  # fmt: skip
+        synthetic,
+        real,
+        classes=CLASSES,
+        settings=settings,
+        reference=reference,
+        run="test",
+        method="glide",
+    )
     return table
 
 
@@ -241,9 +246,16 @@ def test_comparable_with_literature_only_when_both_sets_are(sets):
 
 def score_to_csv(synthetic: Path, real: Path, out: Path, settings: QualitySettings) -> bytes:
     score_synthetic_set(
-        synthetic, real, out / "table.csv", out / "pairs.csv", classes=CLASSES,
-        settings=settings, reference=None, run="t", method="m",
-    )  # fmt: skip
+        synthetic,
+        real,
+        out / "table.csv",
+        out / "pairs.csv",
+        classes=CLASSES,
+        settings=settings,
+        reference=None,
+        run="t",
+        method="m",
+    )
     return (out / "table.csv").read_bytes() + (out / "pairs.csv").read_bytes()
 
 
@@ -281,9 +293,12 @@ def hand_made(tmp_path_factory) -> tuple[pd.DataFrame, ImageFeatures, ImageFeatu
         root / "syn", "syn", {"mel": 2}, 5, pixels=[constant_image(51), constant_image(230)]
     )
     real = image_features(
-        root / "real", "real", {"mel": 3}, 6,
+        root / "real",
+        "real",
+        {"mel": 3},
+        6,
         pixels=[constant_image(0), constant_image(255), constant_image(128)],
-    )  # fmt: skip
+    )
     ln3 = math.log(3)
     synthetic = replace(synthetic, pool=np.array([[0.0, 0.0], [ln3, 0.0]]))
     real = replace(real, pool=np.array([[ln3 / 2, -1.0], [ln3 / 2, 1.0], [50.0, 50.0]]))
@@ -344,9 +359,16 @@ def test_paper_definitions_change_fid_and_is_and_nothing_else(sets):
     assert list(ours.columns) == list(paper.columns)
     changed = {column for column in ours.columns if not ours[column].equals(paper[column])}
     assert changed == {
-        "definitions", "fid", "fid_low", "fid_high", "is", "is_low", "is_high",
-        "fid_definition", "is_definition",
-    }  # fmt: skip
+        "definitions",
+        "fid",
+        "fid_low",
+        "fid_high",
+        "is",
+        "is_low",
+        "is_high",
+        "fid_definition",
+        "is_definition",
+    }
 
 
 def test_every_row_names_its_definitions_and_how_each_paper_metric_was_computed(sets):

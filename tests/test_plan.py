@@ -86,17 +86,34 @@ def test_walltime_adds_margin_and_startup_and_widens_on_each_retry():
 DAG_JSON = json.dumps(
     {
         "jobs": [
-            {"jobid": 0, "rule": "all", "wildcards": {},
-             "resources": {"tmpdir": "/tmp", "mem_mb": 4000, "disk_mb": "<TBD>", "runtime": 30}},
-            {"jobid": 7, "rule": "glide_sample_shard", "wildcards": {"cls": "df", "k": "1"},
-             "resources": {"mem_mb": 16000, "mem": "16 GB", "runtime": 11, "gpu": 1, "_cores": 2}},
-            {"jobid": 9, "rule": "classify_grid_run",
-             "wildcards": {"label": "squamous cell carcinoma", "n": "8"},
-             "resources": {"slurm_partition": "", "runtime": "<TBD>"}},
+            {
+                "jobid": 0,
+                "rule": "all",
+                "wildcards": {},
+                "resources": {"tmpdir": "/tmp", "mem_mb": 4000, "disk_mb": "<TBD>", "runtime": 30},
+            },
+            {
+                "jobid": 7,
+                "rule": "glide_sample_shard",
+                "wildcards": {"cls": "df", "k": "1"},
+                "resources": {
+                    "mem_mb": 16000,
+                    "mem": "16 GB",
+                    "runtime": 11,
+                    "gpu": 1,
+                    "_cores": 2,
+                },
+            },
+            {
+                "jobid": 9,
+                "rule": "classify_grid_run",
+                "wildcards": {"label": "squamous cell carcinoma", "n": "8"},
+                "resources": {"slurm_partition": "", "runtime": "<TBD>"},
+            },
         ],
         "edges": [[7, 0], [9, 0]],
     }
-)  # fmt: skip
+)
 
 
 def test_the_dag_json_gives_each_job_its_rule_wildcards_resources_and_the_edges():
@@ -137,8 +154,10 @@ def sd_images(config) -> int:
     """Stable Diffusion images a config makes, counted pool by pool (`all`: declared counts)."""
     from dermsynth.design.pools import DDI_CLASSES, config_pools, pool_images
 
-    classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
-               "ddi": list(DDI_CLASSES)}  # fmt: skip
+    classes = {
+        "fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
+        "ddi": list(DDI_CLASSES),
+    }
     return sum(
         pool_images(pool, classes[pool.dataset], config["sd"]["sources_per_class"])
         for pool in config_pools(config)
@@ -166,9 +185,15 @@ def test_demo_plan_has_every_job_of_the_dry_run(tmp_path, capsys):
     main(["plan", "--directory", str(workdir), "--json", "data_summary"])  # a target narrows it
     narrowed = json.loads(capsys.readouterr().out)
     assert {row["rule"] for row in narrowed["rules"]} == {
-        "data_summary", "split", "ingest_ham10000", "ingest_fitzpatrick17k",
-        "ingest_ddi", "demo_ham10000", "demo_fitzpatrick17k", "demo_ddi",
-    }  # fmt: skip
+        "data_summary",
+        "split",
+        "ingest_ham10000",
+        "ingest_fitzpatrick17k",
+        "ingest_ddi",
+        "demo_ham10000",
+        "demo_fitzpatrick17k",
+        "demo_ddi",
+    }
 
 
 @pytest.mark.workflow
@@ -241,8 +266,18 @@ def test_plan_passes_every_configfile_to_one_snakemake_flag(monkeypatch, tmp_pat
     monkeypatch.setattr(cli, "load_config", lambda workdir, files: sample_config())
     monkeypatch.setattr(cli, "make_plan", lambda jobs, edges, config: None)
     monkeypatch.setattr(cli, "format_plan", lambda plan: "")
-    main(["plan", "--directory", str(tmp_path), "--configfile", "a.yaml", "--configfile", "b.yaml",
-          "fig3"])  # fmt: skip
+    main(
+        [
+            "plan",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            "a.yaml",
+            "--configfile",
+            "b.yaml",
+            "fig3",
+        ]
+    )
     assert seen["args"][:4] == ["fig3", "--configfile", "a.yaml", "b.yaml"]
     from snakemake.cli import parse_args  # what `python -m dermsynth.plan` reads them with
 

@@ -56,10 +56,17 @@ def browser(tmp_path, downloads):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800",
-    ):  # fmt: skip
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1000,800",
+    ):
         options.add_argument(argument)
     options.add_experimental_option(
         "prefs",
@@ -87,10 +94,17 @@ def make_packet(folder: Path, seed: int) -> tuple[Path, pd.DataFrame]:
     for source, table in rows.items():
         pd.DataFrame(table).to_csv(folder / f"{source}.csv", index=False)
     key = build_packet(
-        folder / "synthetic.csv", folder / "real.csv", folder / "packet", folder / "key.csv",
-        classes=CLASSES, synthetic_per_class=2, real_per_class=2, image_size=SIZE, seed=seed,
+        folder / "synthetic.csv",
+        folder / "real.csv",
+        folder / "packet",
+        folder / "key.csv",
+        classes=CLASSES,
+        synthetic_per_class=2,
+        real_per_class=2,
+        image_size=SIZE,
+        seed=seed,
         title="Reader study (browser test)",
-    )  # fmt: skip
+    )
     return folder / "packet", key
 
 
@@ -132,9 +146,11 @@ def wait_until_stored(browser, index: int) -> None:
     browser.switch_to.new_window("tab")
     try:
         browser.get(url)  # the page only reads the store when it loads
-        script = ("const packet = JSON.parse(document.getElementById('packet').textContent);"
-                  "const saved = JSON.parse(localStorage.getItem(packet.storageKey));"
-                  "return saved ? saved.index : null;")  # fmt: skip
+        script = (
+            "const packet = JSON.parse(document.getElementById('packet').textContent);"
+            "const saved = JSON.parse(localStorage.getItem(packet.storageKey));"
+            "return saved ? saved.index : null;"
+        )
         WebDriverWait(browser, 10, poll_frequency=0.05).until(
             lambda driver: driver.execute_script(script) == index
         )

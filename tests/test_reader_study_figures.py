@@ -38,10 +38,14 @@ def test_plot_reader_figures_writes_figure_2_and_the_confusion_matrices_and_noth
 
     monkeypatch.setattr(figures, "save_figure", save_and_keep)
     plot_reader_figures(
-        ANSWERS, NOT_THE_PAPERS_ORDER, roc_path=tmp_path / "roc.png",
-        confusion_path=tmp_path / "confusion.png", run="demo", method="glide",
+        ANSWERS,
+        NOT_THE_PAPERS_ORDER,
+        roc_path=tmp_path / "roc.png",
+        confusion_path=tmp_path / "confusion.png",
+        run="demo",
+        method="glide",
         reader="SIMULATED reader",
-    )  # fmt: skip
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["confusion.png", "roc.png"]
     for name in ("roc.png", "confusion.png"):
         with Image.open(tmp_path / name) as image:

@@ -50,10 +50,17 @@ def make_inputs(folder: Path, per_class: tuple[int, int] = (4, 5)) -> tuple[Path
 
 
 def build(folder: Path, inputs: tuple[Path, Path], seed: int = 0, **changes) -> pd.DataFrame:
-    settings = dict(
-        classes=CLASSES, synthetic_per_class=SYNTHETIC_PER_CLASS, real_per_class=REAL_PER_CLASS,
-        image_size=SIZE, seed=seed, title="Reader study (test)",
-    ) | changes  # fmt: skip
+    settings = (
+        dict(
+            classes=CLASSES,
+            synthetic_per_class=SYNTHETIC_PER_CLASS,
+            real_per_class=REAL_PER_CLASS,
+            image_size=SIZE,
+            seed=seed,
+            title="Reader study (test)",
+        )
+        | changes
+    )
     return build_packet(*inputs, folder / "packet", folder / "key.csv", **settings)
 
 
@@ -215,9 +222,16 @@ def test_answer_sheet_has_one_row_per_image_and_drop_downs(tmp_path, inputs):
 def test_the_key_may_not_lie_inside_the_packet(tmp_path, inputs):
     with pytest.raises(ValueError, match="outside the packet"):
         build_packet(
-            *inputs, tmp_path / "packet", tmp_path / "packet" / "key.csv", classes=CLASSES,
-            synthetic_per_class=1, real_per_class=1, image_size=SIZE, seed=0, title="t",
-        )  # fmt: skip
+            *inputs,
+            tmp_path / "packet",
+            tmp_path / "packet" / "key.csv",
+            classes=CLASSES,
+            synthetic_per_class=1,
+            real_per_class=1,
+            image_size=SIZE,
+            seed=0,
+            title="t",
+        )
 
 
 def test_opaque_ids_never_spell_a_class_code():

@@ -36,8 +36,12 @@ def answers(truth, predicted, sources, predicted_sources) -> pd.DataFrame:
 
 AI, REAL = "AI-generated", "real"
 # true mel, mel, nv, nv; the reader calls the second melanoma a nevus
-HAND = answers(["mel", "mel", "nv", "nv"], ["mel", "nv", "nv", "nv"], [AI, REAL, AI, REAL],
-               [AI, REAL, AI, REAL])  # fmt: skip
+HAND = answers(
+    ["mel", "mel", "nv", "nv"],
+    ["mel", "nv", "nv", "nv"],
+    [AI, REAL, AI, REAL],
+    [AI, REAL, AI, REAL],
+)
 
 
 def row(reports: pd.DataFrame, subset: str, task: str, label: str) -> dict:
@@ -71,8 +75,12 @@ def test_roc_of_hard_labels_is_one_operating_point_between_the_corners():
 
 
 def test_a_perfect_reader_scores_one_everywhere():
-    perfect = answers(["mel", "nv", "mel", "nv"], ["mel", "nv", "mel", "nv"], [AI, AI, REAL, REAL],
-                      [AI, AI, REAL, REAL])  # fmt: skip
+    perfect = answers(
+        ["mel", "nv", "mel", "nv"],
+        ["mel", "nv", "mel", "nv"],
+        [AI, AI, REAL, REAL],
+        [AI, AI, REAL, REAL],
+    )
     reports = classification_reports(perfect, TWO)
     for subset, task in [("all", "entity"), (AI, "entity"), (REAL, "entity"), ("all", "source")]:
         assert row(reports, subset, task, "accuracy")["f1"] == 1.0
@@ -90,8 +98,12 @@ def test_a_reader_who_always_answers_real_has_recall_one_for_real_zero_for_ai_an
 
 def test_subset_reports_are_computed_on_their_own_rows():
     # right on every AI-generated image, wrong on every real one
-    mixed = answers(["mel", "nv", "mel", "nv"], ["mel", "nv", "nv", "mel"], [AI, AI, REAL, REAL],
-                    [AI, AI, AI, AI])  # fmt: skip
+    mixed = answers(
+        ["mel", "nv", "mel", "nv"],
+        ["mel", "nv", "nv", "mel"],
+        [AI, AI, REAL, REAL],
+        [AI, AI, AI, AI],
+    )
     reports = classification_reports(mixed, TWO)
     assert row(reports, AI, "entity", "accuracy")["f1"] == 1.0
     assert row(reports, REAL, "entity", "accuracy")["f1"] == 0.0
@@ -130,8 +142,9 @@ def paper_csv(path: Path) -> Path:
 def test_table2_puts_classes_in_the_paper_order_beside_the_papers_values(tmp_path):
     classes = {"nv": "melanocytic nevi", "mel": "melanoma"}  # not the paper's order
     paper = read_paper_table2(paper_csv(tmp_path / "table2.csv"))
-    table = table2(classification_reports(HAND, classes), classes, paper=paper, run="demo",
-                   method="glide").set_index("row")  # fmt: skip
+    table = table2(
+        classification_reports(HAND, classes), classes, paper=paper, run="demo", method="glide"
+    ).set_index("row")
     assert list(table.index) == ["1", "2", "accuracy", "macro avg", "weighted avg"]
     assert list(table["class"][:2]) == ["mel", "nv"]
     assert (table.loc["1", "derm_recall"], table.loc["1", "paper_derm_recall"]) == (0.5, 0.70)
@@ -165,24 +178,38 @@ def test_a_paper_table_with_a_word_for_a_number_is_a_data_error(tmp_path):
 def score(tmp_path: Path, out: str, paper: Path | None = None) -> Path:
     folder = tmp_path / out
     score_reader(
-        HAND, TWO, folder, paper_table2=paper, table2_path=folder / "table2.csv",
-        run="demo", method="glide", reader="SIMULATED reader",
-    )  # fmt: skip
+        HAND,
+        TWO,
+        folder,
+        paper_table2=paper,
+        table2_path=folder / "table2.csv",
+        run="demo",
+        method="glide",
+        reader="SIMULATED reader",
+    )
     return folder
 
 
 def test_score_reader_writes_its_tables_and_nothing_else(tmp_path):
     folder = score(tmp_path, "a", paper_csv(tmp_path / "paper.csv"))
     assert sorted(p.name for p in folder.iterdir()) == [
-        "classification_reports.csv", "roc_auc.csv", "table2.csv",
-    ]  # fmt: skip
+        "classification_reports.csv",
+        "roc_auc.csv",
+        "table2.csv",
+    ]
     aucs = pd.read_csv(folder / "roc_auc.csv")
     assert list(aucs.columns[:5]) == ["task", "label", "auc", "n_positive", "n_negative"]
     assert list(aucs["label"]) == ["mel", "nv", "AI-generated"]
     reports = pd.read_csv(folder / "classification_reports.csv")
     assert list(reports.columns[:7]) == [
-        "subset", "task", "label", "precision", "recall", "f1", "support",
-    ]  # fmt: skip
+        "subset",
+        "task",
+        "label",
+        "precision",
+        "recall",
+        "f1",
+        "support",
+    ]
     assert "paper_derm_f1" in pd.read_csv(folder / "table2.csv").columns
     for table in ("classification_reports.csv", "roc_auc.csv", "table2.csv"):
         assert set(pd.read_csv(folder / table)["reader"]) == {"SIMULATED reader"}

@@ -63,9 +63,13 @@ def test_a_filled_xlsx_answer_sheet_reads_back_in_key_order(tmp_path):
     path = tmp_path / "answers.xlsx"
     order = [2, 0, 3, 1]  # the sheet's rows need not follow the key
     write_answer_sheet(
-        path, [ANSWERS[i][0] for i in order], CLASSES, title="t",
-        entities=[ANSWERS[i][1] for i in order], sources=[ANSWERS[i][2] for i in order],
-    )  # fmt: skip
+        path,
+        [ANSWERS[i][0] for i in order],
+        CLASSES,
+        title="t",
+        entities=[ANSWERS[i][1] for i in order],
+        sources=[ANSWERS[i][2] for i in order],
+    )
     pd.testing.assert_frame_equal(read_answers(path, KEY, CLASSES), EXPECTED)
 
 
@@ -182,9 +186,12 @@ def test_missing_rows_are_listed_up_to_ten_and_counted(tmp_path):
     key = pd.DataFrame(
         {
             "image_id": [f"img-{i:06d}" for i in range(12)],
-            "class": "mel", "name": "melanoma", "source": "real", "original_file": "x.png",
+            "class": "mel",
+            "name": "melanoma",
+            "source": "real",
+            "original_file": "x.png",
         }
-    )  # fmt: skip
+    )
     path = xlsx(tmp_path / "answers.xlsx", [["img-000000", "mel", "real"]])
     with pytest.raises(DataError, match=r"11 image\(s\) .*img-000001, .*img-000010 \(and 1 more\)"):
         read_answers(path, key, CLASSES)

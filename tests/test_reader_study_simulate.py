@@ -77,8 +77,14 @@ def test_the_same_seed_gives_the_same_sheet_and_another_seed_another(tmp_path):
 
 def test_a_simulated_xlsx_has_the_answer_sheet_layout(tmp_path):
     key = write_key(tmp_path / "key.csv", 6)
-    simulate_reader(key, tmp_path / "answers.xlsx", classes=CLASSES, entity_accuracy=1,
-                    source_accuracy=1, seed=0)  # fmt: skip
+    simulate_reader(
+        key,
+        tmp_path / "answers.xlsx",
+        classes=CLASSES,
+        entity_accuracy=1,
+        source_accuracy=1,
+        seed=0,
+    )
     ids = list(pd.read_csv(key)["image_id"])
     write_answer_sheet(tmp_path / "blank.xlsx", ids, CLASSES, title="t")
     simulated, blank = (
@@ -95,5 +101,6 @@ def test_a_simulated_xlsx_has_the_answer_sheet_layout(tmp_path):
 def test_accuracies_outside_zero_to_one_are_refused(tmp_path):
     key = write_key(tmp_path / "key.csv", 3)
     with pytest.raises(ValueError, match="entity_accuracy must lie in"):
-        simulate_reader(key, tmp_path / "a.csv", classes=CLASSES, entity_accuracy=1.5,
-                        source_accuracy=1, seed=0)  # fmt: skip
+        simulate_reader(
+            key, tmp_path / "a.csv", classes=CLASSES, entity_accuracy=1.5, source_accuracy=1, seed=0
+        )

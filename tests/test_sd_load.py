@@ -37,9 +37,13 @@ def no_network(monkeypatch):
 
 def generate(pipeline, **kwargs):
     return pipeline(
-        prompt=[PROMPT], num_inference_steps=2, guidance_scale=3.0, output_type="np",
-        generator=[torch.Generator().manual_seed(0)], **kwargs,
-    ).images  # fmt: skip
+        prompt=[PROMPT],
+        num_inference_steps=2,
+        guidance_scale=3.0,
+        output_type="np",
+        generator=[torch.Generator().manual_seed(0)],
+        **kwargs,
+    ).images
 
 
 @pytest.mark.parametrize(
@@ -113,8 +117,11 @@ def test_a_missing_file_is_named_in_the_error(tiny_sd, tmp_path, missing):
 
 def test_an_fp16_only_folder_loads_its_variant(tiny_sd, tmp_path):
     folder = copy_model(tiny_sd["text2img"], tmp_path / "model")
-    for component, stem in [("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
-                            ("text_encoder", "model")]:  # fmt: skip
+    for component, stem in [
+        ("unet", "diffusion_pytorch_model"),
+        ("vae", "diffusion_pytorch_model"),
+        ("text_encoder", "model"),
+    ]:
         path = folder / component / f"{stem}.safetensors"
         path.rename(path.with_name(f"{stem}.fp16.safetensors"))
     assert load_pipeline(folder, "text2img").unet.config.in_channels == 4
@@ -151,8 +158,14 @@ def test_a_lora_adapter_is_fused_into_the_unet_and_its_layers_dropped(tiny_sd, t
     unet = UNet2DConditionModel.from_pretrained(tiny_sd["text2img"] / "unet")
     base = {k: v.clone() for k, v in unet.state_dict().items()}
     torch.manual_seed(0)
-    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights="gaussian",
-                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))  # fmt: skip
+    unet.add_adapter(
+        LoraConfig(
+            r=2,
+            lora_alpha=2,
+            init_lora_weights="gaussian",
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
     with torch.no_grad():
         for name, parameter in unet.named_parameters():
             if "lora_B" in name:

@@ -84,10 +84,24 @@ def test_the_tokenizer_gives_each_prompt_word_one_token_and_spells_out_the_rest(
     prompt = "An image of squamous cell carcinoma, a skin disease, Fitzpatrick skin type 4"
     tokens = tokenizer.convert_ids_to_tokens(tokenizer(prompt).input_ids)
     assert tokens == [
-        "<|startoftext|>", "an</w>", "image</w>", "of</w>", "squamous</w>", "cell</w>",
-        "carcinoma</w>", ",</w>", "a</w>", "skin</w>", "disease</w>", ",</w>",
-        "fitzpatrick</w>", "skin</w>", "type</w>", "4</w>", "<|endoftext|>",
-    ]  # fmt: skip
+        "<|startoftext|>",
+        "an</w>",
+        "image</w>",
+        "of</w>",
+        "squamous</w>",
+        "cell</w>",
+        "carcinoma</w>",
+        ",</w>",
+        "a</w>",
+        "skin</w>",
+        "disease</w>",
+        ",</w>",
+        "fitzpatrick</w>",
+        "skin</w>",
+        "type</w>",
+        "4</w>",
+        "<|endoftext|>",
+    ]
     unknown = tokenizer.convert_ids_to_tokens(tokenizer("zebra").input_ids)[1:-1]
     assert "".join(unknown).replace("</w>", "") == "zebra" and len(unknown) > 1
     assert tokenizer.model_max_length == 77

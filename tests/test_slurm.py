@@ -28,9 +28,13 @@ pytestmark = pytest.mark.slurm
 SLURM_ROOT = Path(os.environ.get("DERMSYNTH_SLURM_ROOT", "/tmp/dermsynth-slurm"))
 TARGET = "results/models/glide/lesion_grouped/base.pt"
 RULES = [
-    "demo_ham10000", "ingest_ham10000", "resize_images", "split", "glide_train_images",
+    "demo_ham10000",
+    "ingest_ham10000",
+    "resize_images",
+    "split",
+    "glide_train_images",
     "glide_finetune",
-]  # fmt: skip
+]
 # a smaller HAM10000 demo and fewer steps, with a checkpoint every 2 steps for scancel to land after
 TEST_CONFIG = """
 demo:

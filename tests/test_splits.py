@@ -157,8 +157,10 @@ def test_fitzpatrick_paper_split_is_the_released_files_rows_of_the_classes(relea
     pairs, training, held_out = released
     split = fitzpatrick_paper(pairs, CLASSES, training, held_out)
     counts = pd.crosstab(split["label"], split["split"]).to_dict()
-    assert counts == {"test": {"lichen planus": 3, "psoriasis": 3, "sarcoidosis": 3},
-                      "train": {"lichen planus": 6, "psoriasis": 9, "sarcoidosis": 17}}  # fmt: skip
+    assert counts == {
+        "test": {"lichen planus": 3, "psoriasis": 3, "sarcoidosis": 3},
+        "train": {"lichen planus": 6, "psoriasis": 9, "sarcoidosis": 17},
+    }
     train = pd.read_csv(training, dtype=str)
     train = train[train["label"].isin(CLASSES)]
     ours = split[split["split"] == "train"]
@@ -206,13 +208,23 @@ def ddi_like_metadata(folder: Path, per_group: dict[int, int]) -> Path:
     `per_group` images per skin tone, tones interleaved, and an empty file per image."""
     rng = np.random.default_rng(3)
     tones = rng.permutation([tone for tone, n in per_group.items() for _ in range(n)])
-    diseases = ["melanoma-in-situ", "basal-cell-carcinoma-nodular", "seborrheic-keratosis",
-                "verruca-vulgaris", "melanocytic-nevi"]  # fmt: skip
+    diseases = [
+        "melanoma-in-situ",
+        "basal-cell-carcinoma-nodular",
+        "seborrheic-keratosis",
+        "verruca-vulgaris",
+        "melanocytic-nevi",
+    ]
     rows = [
-        {"DDI_ID": i + 1, "DDI_file": f"{i + 1:06d}.png", "skin_tone": int(tone),
-         "malignant": bool(i % 3 == 0), "disease": diseases[i % len(diseases)]}
+        {
+            "DDI_ID": i + 1,
+            "DDI_file": f"{i + 1:06d}.png",
+            "skin_tone": int(tone),
+            "malignant": bool(i % 3 == 0),
+            "disease": diseases[i % len(diseases)],
+        }
         for i, tone in enumerate(tones)
-    ]  # fmt: skip
+    ]
     (folder / "images").mkdir(parents=True)
     for row in rows:
         (folder / "images" / row["DDI_file"]).touch()  # ingestion only looks the file up

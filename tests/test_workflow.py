@@ -70,8 +70,9 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
     # each GLIDE's real set is what it learned from (all of HAM10000, or a protocol's splits);
     # a Stable Diffusion set's is its dataset's training images (<method>-<variant>-<dataset>),
     # shared by the sets of one dataset
-    real_sets = len({m if m.startswith("glide-") else m.rsplit("-", 1)[-1] for m in
-                     metrics["methods"]})  # fmt: skip
+    real_sets = len(
+        {m if m.startswith("glide-") else m.rsplit("-", 1)[-1] for m in metrics["methods"]}
+    )
     jobs.update(
         real_image_set=real_sets,
         real_features=real_sets,
@@ -81,8 +82,9 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
     )
     readers = len(config["reader_study"]["methods"])
     jobs.update(reader_study_packet=readers, reader_score=readers)
-    simulated = [m for m in config["reader_study"]["methods"]
-                 if m not in config["reader_study"]["answers"]]  # fmt: skip
+    simulated = [
+        m for m in config["reader_study"]["methods"] if m not in config["reader_study"]["answers"]
+    ]
     if simulated:
         jobs["reader_simulate"] = len(simulated)
     cnn = config["classify"]["paper_cnn"]
@@ -101,8 +103,10 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
     DreamBooth models, the grid and DDI runs."""
     grid, ddi, sd = config["classify"]["grid"], config["classify"]["ddi"], config["sd"]
     pools = config_pools(config)
-    classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
-               "ddi": ["benign", "malignant"]}  # fmt: skip
+    classes = {
+        "fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
+        "ddi": ["benign", "malignant"],
+    }
     shards = sum(
         shard_count(count, pool.per_source, sd["generate"]["images_per_shard"])
         for pool in pools
@@ -280,8 +284,9 @@ def test_demo_glides_learn_from_their_protocols_images_and_table3_counts_the_see
     table3 = pd.read_csv(results / "tables/table3_cnn.csv").drop_duplicates(["protocol", "variant"])
     seen = table3.set_index(["protocol", "variant"])["test_real_seen_by_generator"]
     for protocol in learned:
-        metrics = json.loads((results / f"classify/paper_cnn/{protocol}/combined/metrics.json")
-                             .read_text())  # fmt: skip
+        metrics = json.loads(
+            (results / f"classify/paper_cnn/{protocol}/combined/metrics.json").read_text()
+        )
         expected = metrics["n_test_real"] if protocol == "paper_random" else 0
         assert seen[(protocol, "combined")] == expected > -1, protocol
         assert pd.isna(seen[(protocol, "original")])
@@ -328,9 +333,10 @@ def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run)
     assert len(manifests) == len({(p.method, p.variant, p.dataset) for p in pools})
     # the demo makes every method x variant
     assert {m.parent.parent.name for m in manifests} == {
-        f"{method}-{variant}" for method in ("text2img", "inpaint", "inoutpaint")
+        f"{method}-{variant}"
+        for method in ("text2img", "inpaint", "inoutpaint")
         for variant in ("pretrained", "dreambooth")
-    }  # fmt: skip
+    }
     for manifest in manifests:
         table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
         # the release's images (sd.release) are made from prompts alone
@@ -398,8 +404,9 @@ def test_demo_ddi_dreambooth_is_one_model_on_training_and_validation_images_by_d
     assert set(learned["image_id"]) == set(split.loc[split["split"] != "test", "image_id"])
     assert set(learned["label"]) == {"benign", "malignant"}
     diseases = split.set_index("image_id")["disease"]
-    expected = [f"An image of {diseases[i].replace('-', ' ')}, a skin disease"
-                for i in learned["image_id"]]  # fmt: skip
+    expected = [
+        f"An image of {diseases[i].replace('-', ' ')}, a skin disease" for i in learned["image_id"]
+    ]
     assert learned["prompt"].tolist() == expected
     assert not (workdir / "results/models/sd/dreambooth/inpaint/ddi/benign").exists()
     # its images are made from the training images only, each prompt naming its disease
@@ -434,8 +441,10 @@ def test_paper_plan_counts_the_grid_the_shards_and_the_images():
     # indices 10-84), DDI 2 methods x (2 benign + 1 malignant)
     assert jobs["sd_generate_shard"] == 5 * shards(10) + shards(85) + 2 * 3 == 176
     sd = config["sd"]
-    classes = {"fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
-               "ddi": ["benign", "malignant"]}  # fmt: skip
+    classes = {
+        "fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
+        "ddi": ["benign", "malignant"],
+    }
     pools = config_pools(config)
     images = {p: pool_images(p, classes[p.dataset], sd["sources_per_class"]) for p in pools}
     assert not [p for p in pools if p.release]

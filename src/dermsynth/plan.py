@@ -32,9 +32,14 @@ def job_images(rule: str, wildcards: Mapping[str, str], config: Mapping) -> int 
         from dermsynth.design.work import shard_images
 
         return shard_images(
-            config, wildcards["dataset"], wildcards["sd_method"], wildcards["sd_variant"],
-            wildcards["pool"], wildcards["sd_cls"], int(wildcards["k"]),
-        )  # fmt: skip
+            config,
+            wildcards["dataset"],
+            wildcards["sd_method"],
+            wildcards["sd_variant"],
+            wildcards["pool"],
+            wildcards["sd_cls"],
+            int(wildcards["k"]),
+        )
     return None
 
 

@@ -15,5 +15,10 @@ with to_rule_log(snakemake.log[0]) as log:
         split_name=snakemake.input.split,
     )
     write_csv(images, snakemake.output.images)
-    log.info("%s learns from %d images (%s): by split %s", glide_set.name, len(images),
-             glide_set.trained_on, images["split"].value_counts().to_dict())  # fmt: skip
+    log.info(
+        "%s learns from %d images (%s): by split %s",
+        glide_set.name,
+        len(images),
+        glide_set.trained_on,
+        images["split"].value_counts().to_dict(),
+    )

@@ -14,14 +14,21 @@ with to_rule_log(snakemake.log[0]):
     answers = read_answers(snakemake.input.answers, key, classes)
     # score_reader writes classification_reports.csv and roc_auc.csv into the reports' folder
     score_reader(
-        answers, classes, Path(snakemake.output.reports).parent,
-        paper_table2=snakemake.input.get("paper_table2"), table2_path=snakemake.output.table2,
+        answers,
+        classes,
+        Path(snakemake.output.reports).parent,
+        paper_table2=snakemake.input.get("paper_table2"),
+        table2_path=snakemake.output.table2,
         run=snakemake.params.run,
         method=snakemake.wildcards.method,
         reader=snakemake.params.reader,
-    )  # fmt: skip
+    )
     plot_reader_figures(
-        answers, classes, roc_path=snakemake.output.roc,
-        confusion_path=snakemake.output.confusion, run=snakemake.params.run,
-        method=snakemake.wildcards.method, reader=snakemake.params.reader,
-    )  # fmt: skip
+        answers,
+        classes,
+        roc_path=snakemake.output.roc,
+        confusion_path=snakemake.output.confusion,
+        run=snakemake.params.run,
+        method=snakemake.wildcards.method,
+        reader=snakemake.params.reader,
+    )

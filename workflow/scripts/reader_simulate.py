@@ -5,7 +5,10 @@ from dermsynth.reader_study.simulate import simulate_reader
 
 with to_rule_log(snakemake.log[0]):
     simulate_reader(
-        snakemake.input.key, snakemake.output.answers, classes=dict(snakemake.params.classes),
+        snakemake.input.key,
+        snakemake.output.answers,
+        classes=dict(snakemake.params.classes),
         entity_accuracy=snakemake.params.entity_accuracy,
-        source_accuracy=snakemake.params.source_accuracy, seed=snakemake.params.seed,
-    )  # fmt: skip
+        source_accuracy=snakemake.params.source_accuracy,
+        seed=snakemake.params.seed,
+    )

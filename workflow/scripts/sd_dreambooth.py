@@ -25,7 +25,7 @@ with to_rule_log(snakemake.log[0]):
         label=snakemake.params.label,
         images=pool_sources(
             split, snakemake.params.label, **snakemake.params.draw, source=snakemake.input.split
-        ),  # fmt: skip
+        ),
         images_dir=snakemake.input.images,
         out=snakemake.output.model,
         settings=settings_from(snakemake.params.settings),

@@ -45,7 +45,14 @@ with to_rule_log(snakemake.log[0]):
         )
     weights = dreambooth_weights(inputs.dreambooth) if params.variant == "dreambooth" else {}
     generate_shard(
-        params.method, params.variant, params.dataset, params.label, items,
-        manifest=snakemake.output.manifest, settings=settings, model=inputs.model,
-        threads=snakemake.threads, **weights,
-    )  # fmt: skip
+        params.method,
+        params.variant,
+        params.dataset,
+        params.label,
+        items,
+        manifest=snakemake.output.manifest,
+        settings=settings,
+        model=inputs.model,
+        threads=snakemake.threads,
+        **weights,
+    )

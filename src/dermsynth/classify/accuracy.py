@@ -88,9 +88,12 @@ def top_k_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 
 
 def _grouped(
-    logits: np.ndarray, labels: np.ndarray, groups: Sequence[str], order: Sequence[str],
+    logits: np.ndarray,
+    labels: np.ndarray,
+    groups: Sequence[str],
+    order: Sequence[str],
     level: float,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+) -> dict[str, dict[str, Any]]:
     groups = np.asarray(groups)
     result = {}
     for group in order:

@@ -42,9 +42,14 @@ HEAD_HIDDEN = 512  # fastai create_head's lin_ftrs default: [features, 512, clas
 HEAD_DROPOUT = (0.25, 0.5)  # create_head's ps=0.5: half of it before the hidden layer
 HEAD_NORM_BIAS = 1e-3  # fastai's BatchNorm(): bias filled with 1e-3, weight 1
 NORM_TYPES = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm1d, nn.InstanceNorm2d,
-    nn.InstanceNorm3d, nn.LayerNorm,
-)  # fmt: skip
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LayerNorm,
+)
 ADAM = {"betas": (0.9, 0.99), "eps": 1e-5, "weight_decay": 0.01}  # fastai's Adam defaults
 
 
@@ -143,9 +148,13 @@ def norm_and_bias_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 def make_optimizer(
-    model: nn.Module, lr: float, *, eps: float = 1e-5, beta2: float = 0.99,
+    model: nn.Module,
+    lr: float,
+    *,
+    eps: float = 1e-5,
+    beta2: float = 0.99,
     weight_decay: float = 0.01,
-) -> torch.optim.AdamW:  # fmt: skip
+) -> torch.optim.AdamW:
     """fastai's Adam as a Learner with `wd_bn_bias=False` makes it, over the trainable
     parameters: decoupled weight decay (AdamW) except on norms and biases."""
     exempt = {id(p) for p in norm_and_bias_parameters(model)}

@@ -114,8 +114,10 @@ def describe_test_set(test_set: str, variant: str) -> str:
     if test_set == "real":
         return TEST_SET
     held = {
-        "original": "real only", "synthetic": "synthetic only", "combined": "real and synthetic",
-    }  # fmt: skip
+        "original": "real only",
+        "synthetic": "synthetic only",
+        "combined": "real and synthetic",
+    }
     return f"the arm's own images, split as paper 1 split them ({held[variant]})"
 
 

@@ -38,9 +38,10 @@ def read_ddi_split(path: str | Path) -> pd.DataFrame:
     if bad.any():
         position = int(bad.to_numpy().argmax())
         raise DataError(
-            path, f"label must be one of {list(DDI_CLASSES)} and split train, val or test",
+            path,
+            f"label must be one of {list(DDI_CLASSES)} and split train, val or test",
             line=csv_line(position),
-        )  # fmt: skip
+        )
     return split
 
 
@@ -67,8 +68,11 @@ def ddi_training_set(
     if synthetic_per_real:
         manifest = read_synthetic_manifests(synthetic, DDI_CLASSES)
         made = synthetic_images(
-            manifest, split, frames["train"], synthetic_per_real,
+            manifest,
+            split,
+            frames["train"],
+            synthetic_per_real,
             source=", ".join(map(str, manifest_paths(synthetic))),
-        )  # fmt: skip
+        )
         frames["train"] = pd.concat([frames["train"], made], ignore_index=True)
     return frames

@@ -69,9 +69,12 @@ def run_ddi(
     ddi_run = parse_ddi_run_id(run_id)
     settings = run_settings(settings, seed=ddi_run.seed, transforms=ddi_run.transforms)
     frames = ddi_training_set(
-        split, images_dir, size=size, synthetic=synthetic if ddi_run.synthetic_per_real else None,
+        split,
+        images_dir,
+        size=size,
+        synthetic=synthetic if ddi_run.synthetic_per_real else None,
         synthetic_per_real=ddi_run.synthetic_per_real,
-    )  # fmt: skip
+    )
     network, trained, resolved, seconds = train_on_frames(
         frames, DDI_CLASSES, settings, checkpoint=files.checkpoint, device=device
     )
@@ -85,13 +88,23 @@ def run_ddi(
         "classes": list(DDI_CLASSES),
         "ci_method": CI_METHOD,
         **malignancy_metrics(logits, test["label"], test["skin_type"]),
-        **training_record(frames, trained, DDI_CLASSES, network=network, settings=resolved,
-                          source_size=size, device=device),
-    }  # fmt: skip
+        **training_record(
+            frames,
+            trained,
+            DDI_CLASSES,
+            network=network,
+            settings=resolved,
+            source_size=size,
+            device=device,
+        ),
+    }
     log.info(
-        "DDI %s: accuracy %.3f [%.3f, %.3f] on %d real test images", run_id,
-        record["accuracy"]["accuracy"], record["accuracy"]["ci_low"],
-        record["accuracy"]["ci_high"], record["n_test"],
-    )  # fmt: skip
+        "DDI %s: accuracy %.3f [%.3f, %.3f] on %d real test images",
+        run_id,
+        record["accuracy"]["accuracy"],
+        record["accuracy"]["ci_low"],
+        record["accuracy"]["ci_high"],
+        record["n_test"],
+    )
     write_run(record, network, trained, resolved, DDI_CLASSES, seconds=seconds, files=files)
     return record

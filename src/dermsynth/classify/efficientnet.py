@@ -72,9 +72,10 @@ def load_imagenet_weights(network: nn.Module, path: str | Path) -> list[str]:
     head = network.pretrained_cfg.get("classifier", "classifier")
     own = network.state_dict()
     kept_head = [
-        k for k in own
+        k
+        for k in own
         if k.startswith(f"{head}.") and (k not in state or state[k].shape != own[k].shape)
-    ]  # fmt: skip
+    ]
     state = {k: v for k, v in state.items() if k not in kept_head}
     misshapen = [k for k in state if k in own and state[k].shape != own[k].shape]
     missing = [k for k in own if k not in state and k not in kept_head]
@@ -119,15 +120,20 @@ def build_efficientnet(settings: GridSettings, num_classes: int) -> nn.Sequentia
     if settings.regime == "authors":
         return authors.build_model(num_classes, settings.weights)
     return create_efficientnet(
-        num_classes, model_name=settings.model_name, weights=settings.weights,
+        num_classes,
+        model_name=settings.model_name,
+        weights=settings.weights,
         drop_rate=settings.drop_rate,
-    )  # fmt: skip
+    )
 
 
 def save_efficientnet(
-    model: nn.Module, settings: GridSettings, classes: Sequence[str], path: str | Path,
+    model: nn.Module,
+    settings: GridSettings,
+    classes: Sequence[str],
+    path: str | Path,
     extra: Mapping[str, Any] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """The weights that training changed (float32, CPU; a frozen parameter is rebuilt from the
     settings: its ImageNet weights file, checked by its sha256, or the seeded init) with what
     it takes to rebuild the network."""

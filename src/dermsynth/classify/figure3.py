@@ -34,8 +34,14 @@ from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.io import write_csv  # noqa: E402
 from dermsynth.plots import save_figure  # noqa: E402
 
-GRID_KEYS = ["protocol", "real_per_class", "source", "synthetic_per_real", "first_index",
-             "transforms"]  # fmt: skip
+GRID_KEYS = [
+    "protocol",
+    "real_per_class",
+    "source",
+    "synthetic_per_real",
+    "first_index",
+    "transforms",
+]
 DDI_KEYS = ["source", "synthetic_per_real", "transforms"]
 OVERALL = "all"
 
@@ -59,8 +65,11 @@ def read_records(paths: Sequence[str | Path], experiment: str) -> list[dict[str,
 
 
 def _measure(name: str, value: Mapping[str, Any]) -> dict[str, float]:
-    return {name: value["accuracy"], f"{name}_wlow": value["ci_low"],
-            f"{name}_whigh": value["ci_high"]}  # fmt: skip
+    return {
+        name: value["accuracy"],
+        f"{name}_wlow": value["ci_low"],
+        f"{name}_whigh": value["ci_high"],
+    }
 
 
 def _source_order(source: str) -> tuple[int, str]:
@@ -104,8 +113,7 @@ def aggregate(
             low, high = max(low, 0.0), min(high, 1.0)  # an accuracy's bounds (nan stays nan)
             if len(group) == 1:
                 low, high = group[f"{measure}_wlow"].iloc[0], group[f"{measure}_whigh"].iloc[0]
-            row |= {f"{measure}_mean": mean, f"{measure}_ci_low": low,
-                    f"{measure}_ci_high": high}  # fmt: skip
+            row |= {f"{measure}_mean": mean, f"{measure}_ci_low": low, f"{measure}_ci_high": high}
         row["ci_method"] = SEED_CI_METHOD if len(group) > 1 else CI_METHOD
         rows.append(row)
     return _in_reading_order(pd.DataFrame(rows), keys).assign(test_set=TEST_SET, run=run)
@@ -113,9 +121,17 @@ def aggregate(
 
 def _grid_runs(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{**{k: r[k] for k in GRID_KEYS}, "seed": r["seed"], "n_images": r["n_test"],
-          **_measure("top1", r["top1"]), **_measure("top3", r["top3"])} for r in records]
-    )  # fmt: skip
+        [
+            {
+                **{k: r[k] for k in GRID_KEYS},
+                "seed": r["seed"],
+                "n_images": r["n_test"],
+                **_measure("top1", r["top1"]),
+                **_measure("top3", r["top3"]),
+            }
+            for r in records
+        ]
+    )
 
 
 def main_synthetic_per_real(records: Sequence[Mapping[str, Any]]) -> int:
@@ -168,10 +184,17 @@ def protocol_table(
     for key, group in added.groupby(keys, sort=False):
         mean, low, high = seed_interval(group["gain"])
         low, high = max(low, -1.0), min(high, 1.0)  # a difference of two accuracies
-        rows.append({**dict(zip(keys, key, strict=True)), "n_seeds": len(group),
-                     "seeds": " ".join(str(s) for s in sorted(group["seed"])),
-                     "top1_gain_mean": mean, "top1_gain_ci_low": low, "top1_gain_ci_high": high,
-                     "ci_method": SEED_CI_METHOD})  # fmt: skip
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "n_seeds": len(group),
+                "seeds": " ".join(str(s) for s in sorted(group["seed"])),
+                "top1_gain_mean": mean,
+                "top1_gain_ci_low": low,
+                "top1_gain_ci_high": high,
+                "ci_method": SEED_CI_METHOD,
+            }
+        )
     if not rows:
         return pd.DataFrame(columns=[*keys, "n_seeds", "top1_gain_mean"])
     return _in_reading_order(pd.DataFrame(rows), keys).assign(test_set=TEST_SET, run=run)
@@ -183,21 +206,34 @@ def plot_protocols(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     panels = sorted(set(table["transforms"])) or [False]
     colours = _colours(table["source"])
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(max(5.2 * len(panels), 7.5), 4.8), squeeze=False, sharey=True,
+        1,
+        len(panels),
+        figsize=(max(5.2 * len(panels), 7.5), 4.8),
+        squeeze=False,
+        sharey=True,
         layout="constrained",
-    )  # fmt: skip
+    )
     for ax, transforms in zip(axes[0], panels, strict=True):
         ax.axhline(0.0, color="grey", lw=0.8)
         for p, protocol in enumerate(PROTOCOLS):
             for k, (source, colour) in enumerate(colours.items()):
-                rows = table[(table["transforms"] == transforms) & (table["source"] == source)
-                             & (table["protocol"] == protocol)]  # fmt: skip
+                rows = table[
+                    (table["transforms"] == transforms)
+                    & (table["source"] == source)
+                    & (table["protocol"] == protocol)
+                ]
                 if rows.empty:
                     continue
                 dodge = 1 + 0.03 * (2 * k + p - len(colours))
-                _errorbar(ax, rows["real_per_class"] * dodge, rows, "top1_gain", color=colour,
-                          ls="-" if protocol == "authors" else "--",
-                          label=f"{source}, {protocol}")  # fmt: skip
+                _errorbar(
+                    ax,
+                    rows["real_per_class"] * dodge,
+                    rows,
+                    "top1_gain",
+                    color=colour,
+                    ls="-" if protocol == "authors" else "--",
+                    label=f"{source}, {protocol}",
+                )
         _real_count_axis(ax, table["real_per_class"])
         ax.set_title(f"{'with' if transforms else 'without'} image transforms", fontsize=10)
     axes[0][0].set_ylabel("top-1 gain over real images only")
@@ -229,10 +265,19 @@ def skin_type_table(records: Sequence[Mapping[str, Any]], run: str = "") -> pd.D
     """Top-1 and top-3 accuracy per Fitzpatrick skin type of the held-out test images, per
     grid cell, mean and 95% CI over seeds."""
     runs = pd.DataFrame(
-        [{**{k: r[k] for k in GRID_KEYS}, "skin_type": skin, "seed": r["seed"],
-          "n_images": s["top1"]["n"], **_measure("top1", s["top1"]), **_measure("top3", s["top3"])}
-         for r in records for skin, s in r["per_skin_type"].items()]
-    )  # fmt: skip
+        [
+            {
+                **{k: r[k] for k in GRID_KEYS},
+                "skin_type": skin,
+                "seed": r["seed"],
+                "n_images": s["top1"]["n"],
+                **_measure("top1", s["top1"]),
+                **_measure("top3", s["top3"]),
+            }
+            for r in records
+            for skin, s in r["per_skin_type"].items()
+        ]
+    )
     return aggregate(runs, [*GRID_KEYS, "skin_type"], ["top1", "top3"], run)
 
 
@@ -240,18 +285,25 @@ def external_table(records: Sequence[Mapping[str, Any]], run: str = "") -> pd.Da
     """The F17k-9 models on DDI's images of shared diseases, per grid cell: top-1 over all nine
     classes and among the shared classes only, mean and 95% CI over seeds."""
     rows = [
-        {**{k: r[k] for k in GRID_KEYS}, "seed": r["seed"], "n_images": e["top1_all_classes"]["n"],
-         "shared_classes": "; ".join(e["shared_classes"]),
-         **_measure("top1_all_classes", e["top1_all_classes"]),
-         **_measure("top1_shared_classes", e["top1_shared_classes"])}
-        for r in records if (e := r.get("ddi_external"))
-    ]  # fmt: skip
+        {
+            **{k: r[k] for k in GRID_KEYS},
+            "seed": r["seed"],
+            "n_images": e["top1_all_classes"]["n"],
+            "shared_classes": "; ".join(e["shared_classes"]),
+            **_measure("top1_all_classes", e["top1_all_classes"]),
+            **_measure("top1_shared_classes", e["top1_shared_classes"]),
+        }
+        for r in records
+        if (e := r.get("ddi_external"))
+    ]
     if not rows:
         return pd.DataFrame(columns=[*GRID_KEYS, "n_seeds", "top1_all_classes_mean"])
     table = aggregate(
-        pd.DataFrame(rows), [*GRID_KEYS, "shared_classes"],
-        ["top1_all_classes", "top1_shared_classes"], run,
-    )  # fmt: skip
+        pd.DataFrame(rows),
+        [*GRID_KEYS, "shared_classes"],
+        ["top1_all_classes", "top1_shared_classes"],
+        run,
+    )
     return table.assign(test_set="DDI images of the diseases shared with F17k-9 (real)")
 
 
@@ -294,9 +346,13 @@ def plot_fig3(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     protocols = _protocols(table)
     colours = _colours(table["source"])
     fig, axes = plt.subplots(
-        len(protocols), len(panels), figsize=(5.2 * len(panels), 4.4 * len(protocols)),
-        squeeze=False, sharey=True, layout="constrained",
-    )  # fmt: skip
+        len(protocols),
+        len(panels),
+        figsize=(5.2 * len(panels), 4.4 * len(protocols)),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     for row, protocol in zip(axes, protocols, strict=True):
         for ax, transforms in zip(row, panels, strict=True):
             cell = table[(table["transforms"] == transforms) & (table["protocol"] == protocol)]
@@ -309,17 +365,20 @@ def plot_fig3(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
                     "real only" if source == NO_SYNTHETIC else f"+ {source} ({per_real} per real)"
                 )
                 dodge = 1 + 0.03 * (k - (len(colours) - 1) / 2)  # side by side on the log axis
-                _errorbar(ax, rows["real_per_class"] * dodge, rows, "top1", color=colour,
-                          label=label)  # fmt: skip
+                _errorbar(
+                    ax, rows["real_per_class"] * dodge, rows, "top1", color=colour, label=label
+                )
             _real_count_axis(ax, table["real_per_class"])
-            ax.set_title(f"{protocol}: {'with' if transforms else 'without'} image transforms",
-                         fontsize=10)  # fmt: skip
+            ax.set_title(
+                f"{protocol}: {'with' if transforms else 'without'} image transforms", fontsize=10
+            )
         row[0].set_ylabel("top-1 accuracy, held-out test set")
     axes[0][-1].legend(frameon=False, fontsize=8)
     fig.suptitle(
         f"Figure 3 ({run} run): {int(table['n_images'].iloc[0])} real test images; mean and "
-        f"95% CI over {_seed_note(table)}", fontsize=10,
-    )  # fmt: skip
+        f"95% CI over {_seed_note(table)}",
+        fontsize=10,
+    )
     save_figure(fig, path, dpi=120)
 
 
@@ -330,10 +389,13 @@ def plot_dose(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     counts = sorted(set(table["real_per_class"]))
     protocols = _protocols(table) or ["authors"]
     fig, axes = plt.subplots(
-        len(protocols), max(len(counts), 1),
-        figsize=(max(5.6 * len(counts), 7.0), 4.6 * len(protocols) + 0.6), squeeze=False,
-        sharey=True, layout="constrained",
-    )  # fmt: skip
+        len(protocols),
+        max(len(counts), 1),
+        figsize=(max(5.6 * len(counts), 7.0), 4.6 * len(protocols) + 0.6),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     colours = _colours(table["source"])
     for row, protocol in zip(axes, protocols, strict=True):
         for ax, n in zip(row, counts, strict=True):
@@ -346,18 +408,25 @@ def plot_dose(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
                     line = line.sort_values(["synthetic_per_real", "first_index"])
                     if (line["source"] == source).any():
                         _errorbar(
-                            ax, line["synthetic_per_real"], line, "top1", color=colours[source],
+                            ax,
+                            line["synthetic_per_real"],
+                            line,
+                            "top1",
+                            color=colours[source],
                             ls="-" if transforms else "--",
                             label=f"{source}, transforms {'on' if transforms else 'off'}",
-                        )  # fmt: skip
+                        )
             ax.set_xlabel("synthetic images per real image")
             ax.set_title(f"{protocol}: {n} real images per class", fontsize=10)
         row[0].set_ylabel("top-1 accuracy, held-out test set")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False, fontsize=8)
-    fig.suptitle(f"Dose response ({run} run), each line from the real-only runs (0)\nreal test "
-                 f"images only; mean and 95% CI over "
-                 f"{_seed_note(table) if len(table) else 'no runs'}", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"Dose response ({run} run), each line from the real-only runs (0)\nreal test "
+        f"images only; mean and 95% CI over "
+        f"{_seed_note(table) if len(table) else 'no runs'}",
+        fontsize=10,
+    )
     save_figure(fig, path, dpi=120)
 
 
@@ -400,8 +469,15 @@ def ddi_table(records: Sequence[Mapping[str, Any]], run: str = "") -> pd.DataFra
     for r in records:
         groups = {OVERALL: r["accuracy"], **r["per_skin_tone"]}
         for group, value in groups.items():
-            rows.append({**{k: r[k] for k in DDI_KEYS}, "skin_tone": group, "seed": r["seed"],
-                         "n_images": value["n"], **_measure("accuracy", value)})  # fmt: skip
+            rows.append(
+                {
+                    **{k: r[k] for k in DDI_KEYS},
+                    "skin_tone": group,
+                    "seed": r["seed"],
+                    "n_images": value["n"],
+                    **_measure("accuracy", value),
+                }
+            )
     return aggregate(pd.DataFrame(rows), [*DDI_KEYS, "skin_tone"], ["accuracy"], run)
 
 
@@ -410,35 +486,57 @@ def plot_ddi(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     and with image transforms; error bars: 95% CI."""
     panels = sorted(set(table["transforms"]))
     groups = list(dict.fromkeys([OVERALL, *sorted(set(table["skin_tone"]) - {OVERALL})]))
-    arms = sorted(set(zip(table["source"], table["synthetic_per_real"], strict=True)),
-                  key=lambda a: (_source_order(a[0]), a[1]))  # fmt: skip
+    arms = sorted(
+        set(zip(table["source"], table["synthetic_per_real"], strict=True)),
+        key=lambda a: (_source_order(a[0]), a[1]),
+    )
     colours = _colours(s for s, _ in arms)
     width = 0.8 / max(len(arms), 1)
     x = np.arange(len(groups))
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(5.0 * len(panels), 4.6), squeeze=False, sharey=True,
+        1,
+        len(panels),
+        figsize=(5.0 * len(panels), 4.6),
+        squeeze=False,
+        sharey=True,
         layout="constrained",
-    )  # fmt: skip
+    )
     for ax, transforms in zip(axes[0], panels, strict=True):
         for k, (source, per_real) in enumerate(arms):
-            rows = table[(table["transforms"] == transforms) & (table["source"] == source)
-                         & (table["synthetic_per_real"] == per_real)]  # fmt: skip
+            rows = table[
+                (table["transforms"] == transforms)
+                & (table["source"] == source)
+                & (table["synthetic_per_real"] == per_real)
+            ]
             rows = rows.set_index("skin_tone").reindex(groups)
             mean = rows["accuracy_mean"].to_numpy(float)
-            err = [np.nan_to_num(mean - rows["accuracy_ci_low"].to_numpy(float)),
-                   np.nan_to_num(rows["accuracy_ci_high"].to_numpy(float) - mean)]  # fmt: skip
+            err = [
+                np.nan_to_num(mean - rows["accuracy_ci_low"].to_numpy(float)),
+                np.nan_to_num(rows["accuracy_ci_high"].to_numpy(float) - mean),
+            ]
             label = "real only" if source == NO_SYNTHETIC else f"{source} x{per_real}"
-            ax.bar(x - 0.4 + width * (k + 0.5), mean, width, yerr=err, capsize=2,
-                   color=colours[source], label=label)  # fmt: skip
+            ax.bar(
+                x - 0.4 + width * (k + 0.5),
+                mean,
+                width,
+                yerr=err,
+                capsize=2,
+                color=colours[source],
+                label=label,
+            )
         ax.set_xticks(x, ["all" if g == OVERALL else f"FST {g[0]}-{g[-1]}" for g in groups])
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{'with' if transforms else 'without'} image transforms", fontsize=10)
     axes[0][0].set_ylabel("accuracy, benign vs malignant")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(arms), frameon=False,
-               fontsize=8)  # fmt: skip
-    fig.suptitle(f"DDI malignancy ({run} run): real test images only; mean and 95% CI over "
-                 f"{_seed_note(table)}", fontsize=10)  # fmt: skip
+    fig.legend(
+        handles, labels, loc="outside lower center", ncol=len(arms), frameon=False, fontsize=8
+    )
+    fig.suptitle(
+        f"DDI malignancy ({run} run): real test images only; mean and 95% CI over "
+        f"{_seed_note(table)}",
+        fontsize=10,
+    )
     save_figure(fig, path, dpi=120)
 
 

@@ -18,9 +18,13 @@ from dermsynth.plots import draw_confusion, save_figure  # noqa: E402
 
 
 def plot_confusion(
-    true: Sequence[str], predicted: Sequence[str], labels: Sequence[str], path: str | Path, *,
+    true: Sequence[str],
+    predicted: Sequence[str],
+    labels: Sequence[str],
+    path: str | Path,
+    *,
     title: str,
-) -> None:  # fmt: skip
+) -> None:
     """Counts of test images by true class (rows, y) and predicted class (columns, x)."""
     counts = confusion_matrix(list(true), list(predicted), labels=list(labels))
     side = 2.2 + 0.55 * len(labels)
@@ -42,8 +46,15 @@ def plot_loss_curves(
     if best_epoch:
         ax.axvline(best_epoch, color="0.5", ls="--", lw=0.9)
         best = history.loc[history["epoch"] == best_epoch, "val_loss"].iloc[0]
-        ax.plot([best_epoch], [best], "o", mfc="none", color="black", ms=9,
-                label=f"best epoch {best_epoch} (restored)")  # fmt: skip
+        ax.plot(
+            [best_epoch],
+            [best],
+            "o",
+            mfc="none",
+            color="black",
+            ms=9,
+            label=f"best epoch {best_epoch} (restored)",
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy loss")
     ax.legend(frameon=False)
@@ -62,9 +73,13 @@ def plot_table3_f1(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     groups = list(dict.fromkeys(zip(rows["row"], rows["class"], strict=True)))
     names = [c or r for r, c in groups]
     fig, axes = plt.subplots(
-        1, len(protocols), figsize=(1.0 + 0.9 * len(groups) * len(protocols), 4.4),
-        squeeze=False, sharey=True, layout="constrained",
-    )  # fmt: skip
+        1,
+        len(protocols),
+        figsize=(1.0 + 0.9 * len(groups) * len(protocols), 4.4),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     width = 0.8 / max(len(variants), 1)
     x = np.arange(len(groups))
     for ax, protocol in zip(axes[0], protocols, strict=True):
@@ -74,8 +89,15 @@ def plot_table3_f1(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
             offset = x - 0.4 + width * (k + 0.5)
             ax.bar(offset, values, width, label=variant, color=f"C{k}")
             theirs = ours.set_index(["row", "class"])["paper_value"].reindex(groups)
-            ax.plot(offset, theirs.to_numpy(float), "_", color="black", ms=10, mew=2,
-                    label="paper" if theirs.notna().any() else None)  # fmt: skip
+            ax.plot(
+                offset,
+                theirs.to_numpy(float),
+                "_",
+                color="black",
+                ms=10,
+                mew=2,
+                label="paper" if theirs.notna().any() else None,
+            )
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"split: {protocol}", fontsize=10)

@@ -59,10 +59,13 @@ def read_synthetic_manifests(synthetic: SyntheticInput, classes: Sequence[str]) 
         bad_index = index.isna() | (index < 0) | (index != index.round())
         for mask, message in (
             (bad_class, f"empty file, or a class not one of {list(classes)}"),
-            (no_source, "no source_image: a synthetic image must name the real training image "
-                        "it was made from, or no run can tell whether it may use it"),
+            (
+                no_source,
+                "no source_image: a synthetic image must name the real training image "
+                "it was made from, or no run can tell whether it may use it",
+            ),
             (bad_index, "index is not a count from 0"),
-        ):  # fmt: skip
+        ):
             if mask.any():
                 raise DataError(path, message, line=csv_line(int(mask.to_numpy().argmax())))
         parts.append(
@@ -82,9 +85,13 @@ def read_synthetic_manifests(synthetic: SyntheticInput, classes: Sequence[str]) 
 
 
 def synthetic_images(
-    manifest: pd.DataFrame, split: pd.DataFrame, training: pd.DataFrame, per_real: int,
-    source: str = "the synthetic manifests", first_index: int = 0,
-) -> pd.DataFrame:  # fmt: skip
+    manifest: pd.DataFrame,
+    split: pd.DataFrame,
+    training: pd.DataFrame,
+    per_real: int,
+    source: str = "the synthetic manifests",
+    first_index: int = 0,
+) -> pd.DataFrame:
     """The `per_real` synthetic images (index `first_index` .. `first_index + per_real - 1`) of
     each training image, as frame rows.
 
@@ -95,16 +102,22 @@ def synthetic_images(
     sources = split.reindex(columns=["image_id", "split", "label"], fill_value="")
     merged = manifest.merge(
         sources.rename(columns={"label": "source_label"}),
-        on="image_id", how="left", validate="many_to_one",
-    )  # fmt: skip
+        on="image_id",
+        how="left",
+        validate="many_to_one",
+    )
     for mask, message in (
         (merged["split"].isna(), "source_image {image_id!r} is not in the split"),
-        (merged["split"].notna() & (merged["split"] != "train"),
-         "made from {image_id!r}, a {split} image: synthetic images may come from training "
-         "images only"),
-        (merged["split"].notna() & (merged["label"] != merged["source_label"]),
-         "class {label!r} but its source {image_id!r} is {source_label!r}"),
-    ):  # fmt: skip
+        (
+            merged["split"].notna() & (merged["split"] != "train"),
+            "made from {image_id!r}, a {split} image: synthetic images may come from training "
+            "images only",
+        ),
+        (
+            merged["split"].notna() & (merged["label"] != merged["source_label"]),
+            "class {label!r} but its source {image_id!r} is {source_label!r}",
+        ),
+    ):
         if mask.any():
             row = merged[mask].iloc[0]
             raise DataError(row["where"], message.format(**row))
@@ -144,10 +157,15 @@ def real_images(rows: pd.DataFrame, images_dir: str | Path, size: int, name: str
     skin = rows["skin_type"] if "skin_type" in rows else ""
     whole = [str(short_side_path(images_dir, size, image_id)) for image_id in rows["image_id"]]
     return pd.DataFrame(
-        {"file": files, "label": rows["label"].to_numpy(), "source": "real",
-         "image_id": rows["image_id"].to_numpy(), "skin_type": pd.Series(skin).to_numpy(),
-         "whole_file": whole}
-    )[FRAME_COLUMNS]  # fmt: skip
+        {
+            "file": files,
+            "label": rows["label"].to_numpy(),
+            "source": "real",
+            "image_id": rows["image_id"].to_numpy(),
+            "skin_type": pd.Series(skin).to_numpy(),
+            "whole_file": whole,
+        }
+    )[FRAME_COLUMNS]
 
 
 def read_grid_split(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
@@ -155,11 +173,15 @@ def read_grid_split(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
     split = read_table(path, SPLIT_COLUMNS)
     for position, row in split.iterrows():
         if row["label"] not in classes:
-            raise DataError(path, f"label {row['label']!r} is not one of {list(classes)}",
-                            line=csv_line(position))  # fmt: skip
+            raise DataError(
+                path,
+                f"label {row['label']!r} is not one of {list(classes)}",
+                line=csv_line(position),
+            )
         if row["split"] not in ("train", "test"):
-            raise DataError(path, f"split {row['split']!r} is not train or test",
-                            line=csv_line(position))  # fmt: skip
+            raise DataError(
+                path, f"split {row['split']!r} is not train or test", line=csv_line(position)
+            )
     return split
 
 
@@ -182,15 +204,25 @@ def grid_training_set(
     if run.synthetic_per_real and synthetic is None:
         raise ValueError(f"{run.synthetic_per_real} synthetic per real image need a manifest")
     split = read_grid_split(split_table, classes)
-    real = run_real_images(split, run, classes, val_per_class=val_per_class,
-                           split_seed=split_seed, source=str(split_table))  # fmt: skip
+    real = run_real_images(
+        split,
+        run,
+        classes,
+        val_per_class=val_per_class,
+        split_seed=split_seed,
+        source=str(split_table),
+    )
     train = real_images(real["train"], images_dir, size, "train")
     if run.synthetic_per_real:
         manifest = read_synthetic_manifests(synthetic, classes)
         made = synthetic_images(
-            manifest, split, train, run.synthetic_per_real,
-            source=", ".join(map(str, manifest_paths(synthetic))), first_index=run.first_index,
-        )  # fmt: skip
+            manifest,
+            split,
+            train,
+            run.synthetic_per_real,
+            source=", ".join(map(str, manifest_paths(synthetic))),
+            first_index=run.first_index,
+        )
         train = pd.concat([train, made], ignore_index=True)
     frames = {"train": train}
     for name in ("val", "test"):

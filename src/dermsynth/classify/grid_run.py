@@ -78,9 +78,12 @@ def train_on_frames(
 
 
 def logits_of(
-    model: nn.Module, frame: pd.DataFrame, classes: Sequence[str], settings: GridSettings,
+    model: nn.Module,
+    frame: pd.DataFrame,
+    classes: Sequence[str],
+    settings: GridSettings,
     device: torch.device,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """The model's logits on the images of `frame`, in order."""
     data = file_image_set(frame, classes, settings.image_size)
     batches = FileBatches(
@@ -90,9 +93,15 @@ def logits_of(
 
 
 def training_record(
-    frames: Mapping[str, pd.DataFrame], history: pd.DataFrame, classes: Sequence[str], *,
-    network: nn.Module, settings: GridSettings, source_size: int, device: torch.device,
-) -> dict[str, Any]:  # fmt: skip
+    frames: Mapping[str, pd.DataFrame],
+    history: pd.DataFrame,
+    classes: Sequence[str],
+    *,
+    network: nn.Module,
+    settings: GridSettings,
+    source_size: int,
+    device: torch.device,
+) -> dict[str, Any]:
     """The counts of a run's images, the end of its training and how it was trained: the
     regime, the network's parameters (all and trainable), the epoch whose weights it kept, the
     network's input size, the resized copies read (`source_size`), device, settings (the
@@ -125,9 +134,15 @@ def training_record(
 
 
 def write_run(
-    record: Mapping[str, Any], network: nn.Module, history_frame: pd.DataFrame,
-    settings: GridSettings, classes: Sequence[str], *, seconds: float, files: RunFiles,
-) -> None:  # fmt: skip
+    record: Mapping[str, Any],
+    network: nn.Module,
+    history_frame: pd.DataFrame,
+    settings: GridSettings,
+    classes: Sequence[str],
+    *,
+    seconds: float,
+    files: RunFiles,
+) -> None:
     """Write a trained run's history CSV, weights and metrics.json (the same bytes for the
     same inputs), its training `seconds` and epoch times to the timing file, then remove its
     checkpoint: a run killed before the end resumes from the checkpoint."""
@@ -172,10 +187,15 @@ def run_grid(
     settings = run_settings(settings, seed=grid_run.seed, transforms=grid_run.transforms)
     classes = list(classes)
     frames = grid_training_set(
-        split, images_dir, size=size, run=grid_run, classes=classes,
-        val_per_class=val_per_class, split_seed=split_seed,
+        split,
+        images_dir,
+        size=size,
+        run=grid_run,
+        classes=classes,
+        val_per_class=val_per_class,
+        split_seed=split_seed,
         synthetic=synthetic if grid_run.synthetic_per_real else None,
-    )  # fmt: skip
+    )
     counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
     log.info("grid run %s: images by split and source %s", grid_run.path_id, counts)
     network, trained, resolved, seconds = train_on_frames(
@@ -183,16 +203,20 @@ def run_grid(
     )
     test = frames["test"]
     scores = held_out_metrics(
-        logits_of(network, test, classes, resolved, device), list(test["label"]), classes,
+        logits_of(network, test, classes, resolved, device),
+        list(test["label"]),
+        classes,
         list(test["skin_type"]),
-    )  # fmt: skip
+    )
     external = None
     if ddi_split is not None and ddi_images is not None:
         ddi = external_images(ddi_split, ddi_images, size=ddi_size or size, classes=classes)
         external = external_metrics(
-            logits_of(network, ddi, classes, resolved, device), list(ddi["label"]), classes,
+            logits_of(network, ddi, classes, resolved, device),
+            list(ddi["label"]),
+            classes,
             list(ddi["skin_type"]),
-        )  # fmt: skip
+        )
     real = {
         name: list(frames[name].loc[frames[name]["source"] == "real", "image_id"])
         for name in ("train", "val")
@@ -207,15 +231,29 @@ def run_grid(
         "ci_method": CI_METHOD,
         **scores,
         "ddi_external": external,
-        **training_record(frames, trained, classes, network=network, settings=resolved,
-                          source_size=size, device=device),
+        **training_record(
+            frames,
+            trained,
+            classes,
+            network=network,
+            settings=resolved,
+            source_size=size,
+            device=device,
+        ),
         "real_images": real,
-    }  # fmt: skip
+    }
     log.info(
         "%s: top-1 %.3f [%.3f, %.3f], top-3 %.3f on %d real test images (%s regime, epoch %d "
-        "of %d kept)", grid_run.path_id, record["top1"]["accuracy"], record["top1"]["ci_low"],
-        record["top1"]["ci_high"], record["top3"]["accuracy"], record["n_test"],
-        record["regime"], record["epoch_kept"], record["epochs_run"],
-    )  # fmt: skip
+        "of %d kept)",
+        grid_run.path_id,
+        record["top1"]["accuracy"],
+        record["top1"]["ci_low"],
+        record["top1"]["ci_high"],
+        record["top3"]["accuracy"],
+        record["n_test"],
+        record["regime"],
+        record["epoch_kept"],
+        record["epochs_run"],
+    )
     write_run(record, network, trained, resolved, classes, seconds=seconds, files=files)
     return record

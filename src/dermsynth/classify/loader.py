@@ -94,8 +94,9 @@ class _BatchDecoder(Dataset):
         self.whole = None
         if data.random_crop:
             whole = data.frame.get("whole_file", pd.Series("", index=data.frame.index))
-            self.whole = [w if isinstance(w, str) and w else f for w, f in zip(
-                whole, self.files, strict=True)]  # fmt: skip
+            self.whole = [
+                w if isinstance(w, str) and w else f for w, f in zip(whole, self.files, strict=True)
+            ]
         self.labels = data.labels
         self.size = data.image_size
         self.transform = transform
@@ -125,9 +126,10 @@ class _BatchDecoder(Dataset):
         path = self.whole[i]
         if not Path(path).is_file():
             raise DataError(
-                path, "whole-image copy missing: the authors' regime crops training squares "
-                "from copies with the aspect kept (config preprocess.short_side)"
-            )  # fmt: skip
+                path,
+                "whole-image copy missing: the authors' regime crops training squares "
+                "from copies with the aspect kept (config preprocess.short_side)",
+            )
         return path
 
 

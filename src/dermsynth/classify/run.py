@@ -43,9 +43,12 @@ def load_model(path: str | Path) -> tuple[PaperCNN, dict[str, str]]:
     state = torch.load(path, map_location="cpu", weights_only=False)
     settings = CNNSettings(**state["settings"])
     model = PaperCNN(
-        len(state["classes"]), settings.image_size, settings.filters, settings.dense,
+        len(state["classes"]),
+        settings.image_size,
+        settings.filters,
+        settings.dense,
         settings.dropout,
-    )  # fmt: skip
+    )
     model.load_state_dict(state["state_dict"])
     return model.eval(), state["classes"]
 
@@ -80,20 +83,36 @@ def run_paper_cnn(
     device = pick_device(device)
     size = settings.image_size
     frames = variant_frames(
-        split, images_dir, size=size, variant=variant, classes=classes, synthetic=synthetic,
-        test_set=test_set, synthetic_split=synthetic_split,
-    )  # fmt: skip
+        split,
+        images_dir,
+        size=size,
+        variant=variant,
+        classes=classes,
+        synthetic=synthetic,
+        test_set=test_set,
+        synthetic_split=synthetic_split,
+    )
     counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
-    log.info("%s / %s, test set %s, at %d px: images by split and source %s", variant, protocol,
-             test_set, size, counts)  # fmt: skip
+    log.info(
+        "%s / %s, test set %s, at %d px: images by split and source %s",
+        variant,
+        protocol,
+        test_set,
+        size,
+        counts,
+    )
     tested = frames["test"]["source"].value_counts()
     seen = None
     if generator_images is not None:  # a resized copy is named by its image id
         real_test = frames["test"].loc[frames["test"]["source"] == "real", "file"]
-        seen = seen_by_generator([Path(f).stem for f in real_test],
-                                 read_table(generator_images, ["image_id"]))  # fmt: skip
-        log.info("%d of the %d real test images were in the generator's training images", seen,
-                 len(real_test))  # fmt: skip
+        seen = seen_by_generator(
+            [Path(f).stem for f in real_test], read_table(generator_images, ["image_id"])
+        )
+        log.info(
+            "%d of the %d real test images were in the generator's training images",
+            seen,
+            len(real_test),
+        )
     codes = list(classes)
     workers = max(1, threads or 1)
     data = {
@@ -102,38 +121,64 @@ def run_paper_cnn(
     }
     started = time.perf_counter()
     network, trained = train_classifier(
-        data["train"], data["val"], settings=settings, checkpoint_path=files.checkpoint, log=log,
+        data["train"],
+        data["val"],
+        settings=settings,
+        checkpoint_path=files.checkpoint,
+        log=log,
         device=device,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - started
-    predicted_index = predict(network, data["test"], batch_size=settings.eval_batch_size,
-                              device=device)  # fmt: skip
+    predicted_index = predict(
+        network, data["test"], batch_size=settings.eval_batch_size, device=device
+    )
     true = list(frames["test"]["label"])
     predicted = [codes[i] for i in predicted_index]
     record = metrics_record(
-        true=true, predicted=predicted, classes=classes, train=frames["train"],
-        n_val=len(frames["val"]), history=trained, variant=variant, protocol=protocol, run=run,
-        extra={"test_set_composition": test_set,
-               "test_set": describe_test_set(test_set, variant),
-               "n_test_real": int(tested.get("real", 0)),
-               "n_test_synthetic": int(tested.get("synthetic", 0)),
-               "n_test_real_seen_by_generator": seen,
-               "n_val_synthetic": int((frames["val"]["source"] == "synthetic").sum()),
-               "image_size": size, "device": str(device), "settings": asdict(settings)},
-    )  # fmt: skip
+        true=true,
+        predicted=predicted,
+        classes=classes,
+        train=frames["train"],
+        n_val=len(frames["val"]),
+        history=trained,
+        variant=variant,
+        protocol=protocol,
+        run=run,
+        extra={
+            "test_set_composition": test_set,
+            "test_set": describe_test_set(test_set, variant),
+            "n_test_real": int(tested.get("real", 0)),
+            "n_test_synthetic": int(tested.get("synthetic", 0)),
+            "n_test_real_seen_by_generator": seen,
+            "n_val_synthetic": int((frames["val"]["source"] == "synthetic").sum()),
+            "image_size": size,
+            "device": str(device),
+            "settings": asdict(settings),
+        },
+    )
     log.info(
-        "%s / %s: test accuracy %.3f on %d images, %s (best epoch %d of %d)", variant, protocol,
-        record["accuracy"], record["n_test"], record["test_set"], record["best_epoch"],
+        "%s / %s: test accuracy %.3f on %d images, %s (best epoch %d of %d)",
+        variant,
+        protocol,
+        record["accuracy"],
+        record["n_test"],
+        record["test_set"],
+        record["best_epoch"],
         record["epochs_run"],
-    )  # fmt: skip
+    )
     title = (
         f"Paper 1 CNN, {variant} training data, {protocol} split ({run} run)\n"
         f"test set {test_set}: {record['n_test_real']} real, "
         f"{record['n_test_synthetic']} synthetic images"
     )
     write_history(trained, seconds, path=files.history, timing=files.timing)
-    plot_confusion(true, predicted, paper_order(classes), confusion,
-                   title=f"{title}, accuracy {record['accuracy']:.2f}")  # fmt: skip
+    plot_confusion(
+        true,
+        predicted,
+        paper_order(classes),
+        confusion,
+        title=f"{title}, accuracy {record['accuracy']:.2f}",
+    )
     plot_loss_curves(trained, record["best_epoch"], curves, title=title, augmented=settings.augment)
     save_model(network, settings, classes, files.model)
     write_metrics(record, files.metrics)

@@ -35,11 +35,14 @@ class RunFiles:
             return None if path is None else Path(path)
 
         return cls(
-            metrics=Path(outputs["metrics"]), history=Path(outputs["history"]),
-            timing=Path(outputs["timing"]), model=Path(outputs["model"]),
-            checkpoint=Path(checkpoint), confusion=optional("confusion"),
+            metrics=Path(outputs["metrics"]),
+            history=Path(outputs["history"]),
+            timing=Path(outputs["timing"]),
+            model=Path(outputs["model"]),
+            checkpoint=Path(checkpoint),
+            confusion=optional("confusion"),
             curves=optional("curves"),
-        )  # fmt: skip
+        )
 
     def figures(self) -> tuple[Path, Path]:
         """The confusion matrix and loss curves, for a run that draws them."""

@@ -74,12 +74,25 @@ REGIMES = ("authors", "ours")
 # the regimes' optimiser settings: fastai's Adam as `vision_learner` makes it (decoupled weight
 # decay, none on normalisation layers and biases), and torch's Adam
 REGIME_DEFAULTS: dict[str, dict[str, Any]] = {
-    "authors": {"model_name": "efficientnet_v2_m", "adam_eps": 1e-5, "beta2": 0.99,
-                "weight_decay": 0.01, "restore_best": False, "batch_steps": ((100, 64), (10, 32)),
-                "precision": "fp32"},
-    "ours": {"model_name": "tf_efficientnetv2_m", "adam_eps": 1e-8, "beta2": 0.999,
-             "weight_decay": 0.0, "restore_best": True, "batch_steps": (), "precision": "bf16"},
-}  # fmt: skip
+    "authors": {
+        "model_name": "efficientnet_v2_m",
+        "adam_eps": 1e-5,
+        "beta2": 0.99,
+        "weight_decay": 0.01,
+        "restore_best": False,
+        "batch_steps": ((100, 64), (10, 32)),
+        "precision": "fp32",
+    },
+    "ours": {
+        "model_name": "tf_efficientnetv2_m",
+        "adam_eps": 1e-8,
+        "beta2": 0.999,
+        "weight_decay": 0.0,
+        "restore_best": True,
+        "batch_steps": (),
+        "precision": "bf16",
+    },
+}
 
 
 @dataclass(frozen=True)

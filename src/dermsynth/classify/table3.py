@@ -35,10 +35,20 @@ PROTOCOLS = ("paper_random", "lesion_grouped")
 SUMMARY_ROWS = ("accuracy", "macro avg", "weighted avg")
 SUMMARY_KEYS = {"macro avg": "macro_avg", "weighted avg": "weighted_avg"}
 LONG_COLUMNS = [
-    "protocol", "variant", "row", "class", "metric", "value", "paper_value",
-    "comparable_to_paper", "comparability", "run", "test_set_composition", "test_set",
+    "protocol",
+    "variant",
+    "row",
+    "class",
+    "metric",
+    "value",
+    "paper_value",
+    "comparable_to_paper",
+    "comparability",
+    "run",
+    "test_set_composition",
+    "test_set",
     "test_real_seen_by_generator",
-]  # fmt: skip
+]
 COMPARABLE_PROTOCOL = "paper_random"  # our reading of section 2.4's 80–20% division
 # Table 2's AI model is the combined one trained on paper 1's random split
 TABLE2_VARIANT, TABLE2_PROTOCOL = "combined", "paper_random"
@@ -157,13 +167,16 @@ def table3_long(
             rows["paper_value"] = float("nan")
         parts.append(
             rows.assign(
-                protocol=record["protocol"], variant=record["variant"],
-                comparable_to_paper=comparable, comparability=comparability, run=record["run"],
+                protocol=record["protocol"],
+                variant=record["variant"],
+                comparable_to_paper=comparable,
+                comparability=comparability,
+                run=record["run"],
                 test_set_composition=composition_of(record),
                 test_set=record.get("test_set", TEST_SET),
                 test_real_seen_by_generator=test_images_seen(record),
             )
-        )  # fmt: skip
+        )
     if not parts:
         raise DataError(paper_path, "no runs to gather into Table 3")
     table = pd.concat(parts, ignore_index=True)[LONG_COLUMNS]
@@ -202,11 +215,15 @@ def table3_wide(long: pd.DataFrame) -> pd.DataFrame:
     wide["comparable_to_paper"] = ", ".join(f"{v}_{p}" for v, p in beside) or "none"
     seen = frame.drop_duplicates(["variant", "protocol"])
     seen = seen[seen["test_real_seen_by_generator"].fillna(0).astype(int) > 0]
-    wide["generator_saw_test_images"] = ", ".join(
-        f"{v}_{p} ({int(n)} real test images)"
-        for v, p, n in zip(seen["variant"], seen["protocol"], seen["test_real_seen_by_generator"],
-                           strict=True)
-    ) or "none"  # fmt: skip
+    wide["generator_saw_test_images"] = (
+        ", ".join(
+            f"{v}_{p} ({int(n)} real test images)"
+            for v, p, n in zip(
+                seen["variant"], seen["protocol"], seen["test_real_seen_by_generator"], strict=True
+            )
+        )
+        or "none"
+    )
 
     def column(variant: str, protocol: str, metric: str, value: str = "value") -> pd.Series:
         chosen = frame[
@@ -279,12 +296,15 @@ def table2_ai(
         for name in (c for c in table.columns if c.startswith("paper_")):
             table[name] = float("nan")
     return table.assign(
-        comparable_to_paper=comparable, comparability=comparability, run=record["run"],
-        variant=record["variant"], protocol=record["protocol"],
+        comparable_to_paper=comparable,
+        comparability=comparability,
+        run=record["run"],
+        variant=record["variant"],
+        protocol=record["protocol"],
         test_set_composition=composition_of(record),
         test_set=record.get("test_set", TEST_SET),
         test_real_seen_by_generator=test_images_seen(record),
-    )  # fmt: skip
+    )
 
 
 def gather_table3(
@@ -308,9 +328,8 @@ def gather_table3(
     plot_table3_f1(long, figure, run=run)
     if table2 is not None:
         chosen = [
-            r for r in records
-            if (r["variant"], r["protocol"]) == (TABLE2_VARIANT, TABLE2_PROTOCOL)
-        ]  # fmt: skip
+            r for r in records if (r["variant"], r["protocol"]) == (TABLE2_VARIANT, TABLE2_PROTOCOL)
+        ]
         if not chosen:
             raise DataError(
                 ", ".join(map(str, metrics)),

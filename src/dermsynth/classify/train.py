@@ -44,8 +44,13 @@ from dermsynth.io import file_sha256, save_torch, write_csv, write_json
 from dermsynth.seeds import derived_seed
 
 HISTORY_COLUMNS = [
-    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "improved",
-]  # fmt: skip
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "improved",
+]
 # the loop also times each epoch; the products keep that apart, in the run's timing.json
 EPOCH_SECONDS = "seconds"
 CHECKPOINT_VERSION = 2
@@ -176,13 +181,20 @@ def grid_optimizer(model: nn.Module, settings: GridSettings) -> torch.optim.Opti
     settings' betas, epsilon and weight decay (0: plain Adam)."""
     if settings.regime == "authors":
         return authors.make_optimizer(
-            model, settings.lr, eps=settings.adam_eps, beta2=settings.beta2,
+            model,
+            settings.lr,
+            eps=settings.adam_eps,
+            beta2=settings.beta2,
             weight_decay=settings.weight_decay,
-        )  # fmt: skip
+        )
     return torch.optim.AdamW(
-        model.parameters(), lr=settings.lr, betas=(0.9, settings.beta2), eps=settings.adam_eps,
-        weight_decay=settings.weight_decay, fused=True,
-    )  # fmt: skip
+        model.parameters(),
+        lr=settings.lr,
+        betas=(0.9, settings.beta2),
+        eps=settings.adam_eps,
+        weight_decay=settings.weight_decay,
+        fused=True,
+    )
 
 
 @dataclass
@@ -286,8 +298,12 @@ def fit(
 
     log.info(
         "training on %s: %d steps of %d per epoch, at most %d epochs, patience %d",
-        device, len(train_batches), train_batches.batch_size, settings.epochs, settings.patience,
-    )  # fmt: skip
+        device,
+        len(train_batches),
+        train_batches.batch_size,
+        settings.epochs,
+        settings.patience,
+    )
     while not finished:
         epoch += 1
         started = time.perf_counter()
@@ -316,18 +332,25 @@ def fit(
         finished = stopping.stop or epoch >= settings.epochs
         history.append(
             {
-                "epoch": epoch, "train_loss": train_loss,
-                "train_accuracy": correct.item() / seen, "val_loss": val_loss,
-                "val_accuracy": val_accuracy, "improved": improved,
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_accuracy": correct.item() / seen,
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+                "improved": improved,
                 EPOCH_SECONDS: time.perf_counter() - started,
             }
-        )  # fmt: skip
+        )
         log.info(
             "epoch %d: train loss %.4f acc %.3f, val loss %.4f acc %.3f%s (%.1f s)",
-            epoch, train_loss, history[-1]["train_accuracy"], val_loss, val_accuracy,
+            epoch,
+            train_loss,
+            history[-1]["train_accuracy"],
+            val_loss,
+            val_accuracy,
             " (best)" if improved else f", {stopping.wait} without improvement",
             history[-1][EPOCH_SECONDS],
-        )  # fmt: skip
+        )
         state = {
             "identity": identity,
             "model": changing_state(model),
@@ -348,8 +371,9 @@ def fit(
         log.info("%s epoch %d: restoring epoch %d", ended, epoch, stopping.best_epoch)
         load_changing_state(model, best_state)
     else:
-        log.info("%s epoch %d: keeping its weights (best epoch %d)", ended, epoch,
-                 stopping.best_epoch)  # fmt: skip
+        log.info(
+            "%s epoch %d: keeping its weights (best epoch %d)", ended, epoch, stopping.best_epoch
+        )
     model.eval()
     return model, pd.DataFrame(history, columns=[*HISTORY_COLUMNS, EPOCH_SECONDS])
 
@@ -380,17 +404,26 @@ def train_classifier(
     device = pick_device(device)
     model = build_model(settings, len(train.classes))
     train_batches = Batches(
-        train, settings.batch_size, seed=settings.seed, shuffle=True,
+        train,
+        settings.batch_size,
+        seed=settings.seed,
+        shuffle=True,
         augmentation=Augmentation.from_settings(settings),
-        max_steps=settings.max_steps_per_epoch, device=device,
-    )  # fmt: skip
+        max_steps=settings.max_steps_per_epoch,
+        device=device,
+    )
     val_batches = Batches(val, settings.eval_batch_size, device=device)
     log.info("paper 1 CNN: %d train and %d val images", len(train), len(val))
     return fit(
-        model, train_batches, val_batches, settings=settings,
-        identity=_identity(settings, train, val), checkpoint_path=checkpoint_path, log=log,
+        model,
+        train_batches,
+        val_batches,
+        settings=settings,
+        identity=_identity(settings, train, val),
+        checkpoint_path=checkpoint_path,
+        log=log,
         on_epoch_end=on_epoch_end,
-    )  # fmt: skip
+    )
 
 
 def grid_identity(settings: GridSettings, train: FileImageSet, val: FileImageSet) -> dict[str, Any]:
@@ -398,8 +431,12 @@ def grid_identity(settings: GridSettings, train: FileImageSet, val: FileImageSet
     ImageNet weights' content and the data."""
     values = {k: v for k, v in asdict(settings).items() if k not in SPEED_ONLY}
     weights = file_sha256(settings.weights) if settings.weights else None
-    return {"settings": values, "weights_sha256": weights,
-            "train": train.fingerprint(), "val": val.fingerprint()}  # fmt: skip
+    return {
+        "settings": values,
+        "weights_sha256": weights,
+        "train": train.fingerprint(),
+        "val": val.fingerprint(),
+    }
 
 
 def train_efficientnet(
@@ -423,26 +460,43 @@ def train_efficientnet(
     authors_regime = settings.regime == "authors"
     augment = settings.transforms and authors_regime
     train_batches = FileBatches(
-        train, settings.batch_size, seed=settings.seed, shuffle=True,
+        train,
+        settings.batch_size,
+        seed=settings.seed,
+        shuffle=True,
         transform=None if authors_regime else standard_transforms(settings),
         batch_transform=authors.fastai_augment() if augment else None,
-        drop_last=settings.drop_last, max_steps=settings.max_steps_per_epoch, device=device,
+        drop_last=settings.drop_last,
+        max_steps=settings.max_steps_per_epoch,
+        device=device,
         workers=settings.num_workers,
-    )  # fmt: skip
+    )
     val_batches = FileBatches(
         val, settings.eval_batch_size, device=device, workers=settings.num_workers
     )
     log.info(
         "%s regime, %s (%s): %d train and %d val images at %d px, batch %d, transforms %s, "
-        "%d trainable parameters", settings.regime, settings.model_name,
-        settings.weights or "random init", len(train), len(val), settings.image_size,
-        settings.batch_size, "on" if settings.transforms else "off",
+        "%d trainable parameters",
+        settings.regime,
+        settings.model_name,
+        settings.weights or "random init",
+        len(train),
+        len(val),
+        settings.image_size,
+        settings.batch_size,
+        "on" if settings.transforms else "off",
         trainable_parameters(model),
-    )  # fmt: skip
+    )
     model, history = fit(
-        model, train_batches, val_batches, settings=settings,
-        identity=grid_identity(settings, train, val), checkpoint_path=checkpoint_path, log=log,
-        on_epoch_end=on_epoch_end, optimizer=lambda m: grid_optimizer(m, settings),
+        model,
+        train_batches,
+        val_batches,
+        settings=settings,
+        identity=grid_identity(settings, train, val),
+        checkpoint_path=checkpoint_path,
+        log=log,
+        on_epoch_end=on_epoch_end,
+        optimizer=lambda m: grid_optimizer(m, settings),
         restore_best=settings.restore_best,
-    )  # fmt: skip
+    )
     return model, history, settings

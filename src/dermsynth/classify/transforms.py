@@ -37,9 +37,14 @@ def standard_transforms(settings: GridSettings) -> v2.Transform | None:
 
 
 def transform_batch(
-    images: torch.Tensor, transform: v2.Transform | None, *, seed: int, stream: int, epoch: int,
+    images: torch.Tensor,
+    transform: v2.Transform | None,
+    *,
+    seed: int,
+    stream: int,
+    epoch: int,
     step: int,
-) -> torch.Tensor:  # fmt: skip
+) -> torch.Tensor:
     """Each uint8 image of (N, 3, H, W) through `transform`, with torch's random state seeded by
     (seed, stream, epoch, step) for the batch and restored afterwards."""
     if transform is None:

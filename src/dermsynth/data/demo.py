@@ -348,9 +348,13 @@ def make_fitzpatrick17k(
 
 
 def write_released_split(
-    folder: str | Path, table: pd.DataFrame, *, labels: Sequence[str], held_out_per_label: int,
+    folder: str | Path,
+    table: pd.DataFrame,
+    *,
+    labels: Sequence[str],
+    held_out_per_label: int,
     seed: int = 0,
-) -> None:  # fmt: skip
+) -> None:
     """Paper 2's released split files for `labels` of a Fitzpatrick17k table, in the authors'
     layout (fitz_metadata/): a held-out file of `held_out_per_label` rows per label sorted by
     label, and a training file of every other row of those labels in the table's order."""

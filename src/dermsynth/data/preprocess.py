@@ -50,9 +50,10 @@ def resized_files(
     if missing:
         among = f"of {of}" if of else "in all"
         raise DataError(
-            missing[0], f"resized image missing ({len(missing)} {among}); "
-            f"is {size} px a preprocess size of this dataset?"
-        )  # fmt: skip
+            missing[0],
+            f"resized image missing ({len(missing)} {among}); "
+            f"is {size} px a preprocess size of this dataset?",
+        )
     return files
 
 
@@ -136,8 +137,10 @@ def _resize_one(job: _Job) -> tuple[str, int, int, str]:
     try:
         full, width, height = decode_rgb(job.source, max(job.sizes + job.short_sides), job.crop)
         for side in job.short_sides:
-            write_png(short_side_path(job.out, side, job.image_id),
-                      np.asarray(short_side_copy(full, side)))  # fmt: skip
+            write_png(
+                short_side_path(job.out, side, job.image_id),
+                np.asarray(short_side_copy(full, side)),
+            )
         image = center_square(full) if job.crop == "center" else full
         # largest first, each size from the one before: bicubic is antialiased, and a
         # smaller source makes the small sizes nearly free

@@ -97,8 +97,9 @@ def read_released(path: str | Path, classes: Sequence[str]) -> pd.DataFrame:
     duplicated = table["md5hash"].duplicated()
     if duplicated.any():
         position = int(duplicated.to_numpy().argmax())
-        raise DataError(path, f"md5hash {table['md5hash'][position]!r} a second time",
-                        line=csv_line(position))  # fmt: skip
+        raise DataError(
+            path, f"md5hash {table['md5hash'][position]!r} a second time", line=csv_line(position)
+        )
     table["released_row"] = np.arange(len(table))
     kept = table[table["label"].isin(list(classes))]
     absent = [c for c in classes if c not in set(kept["label"])]
@@ -129,23 +130,28 @@ def fitzpatrick_paper(
     both = released["md5hash"].duplicated(keep=False) & (released["split"] == "test")
     if both.any():
         row = released[both].iloc[0]
-        raise DataError(held_out, f"md5hash {row['md5hash']!r} is in the training file too",
-                        line=csv_line(int(row["released_row"])))  # fmt: skip
+        raise DataError(
+            held_out,
+            f"md5hash {row['md5hash']!r} is in the training file too",
+            line=csv_line(int(row["released_row"])),
+        )
     known = pairs.set_index("image_id")
     for row in released.itertuples():
         if row.md5hash not in known.index:
             raise DataError(
-                row.file, f"md5hash {row.md5hash!r} is not among the ingested images ({source}): "
+                row.file,
+                f"md5hash {row.md5hash!r} is not among the ingested images ({source}): "
                 "the released split needs every image it names (is it missing from images/, or "
                 "dropped by datasets.fitzpatrick17k.drop_qc?)",
                 line=csv_line(int(row.released_row)),
-            )  # fmt: skip
+            )
         if known.at[row.md5hash, "label"] != row.label:
             raise DataError(
-                row.file, f"md5hash {row.md5hash!r} is {row.label!r} here but "
+                row.file,
+                f"md5hash {row.md5hash!r} is {row.label!r} here but "
                 f"{known.at[row.md5hash, 'label']!r} in {source}",
                 line=csv_line(int(row.released_row)),
-            )  # fmt: skip
+            )
     return pd.DataFrame(
         {
             "image_id": released["md5hash"].to_numpy(),
@@ -185,17 +191,23 @@ def _stratified_draw(
         test += list(held_out)
         if val_per_group > 0:
             _, chosen = train_test_split(
-                rest, test_size=val_per_group, stratify=pairs.loc[rest, "label"],
+                rest,
+                test_size=val_per_group,
+                stratify=pairs.loc[rest, "label"],
                 random_state=seed + 1,
-            )  # fmt: skip
+            )
             val += list(chosen)
     return test, val
 
 
 def ddi_paper(
-    pairs: pd.DataFrame, test_per_group: int, val_per_group: int, seed: int,
-    draw: str = "authors", source: str = "pairs",
-) -> pd.DataFrame:  # fmt: skip
+    pairs: pd.DataFrame,
+    test_per_group: int,
+    val_per_group: int,
+    seed: int,
+    draw: str = "authors",
+    source: str = "pairs",
+) -> pd.DataFrame:
     """DDI's malignancy split: per skin-tone group (12, 34, 56) `test_per_group` test images and
     `val_per_group` validation images; the rest train. Rows keep their `disease` (the prompts of
     the Stable Diffusion track name it).

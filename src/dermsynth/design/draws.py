@@ -70,8 +70,13 @@ def training_rows(
     return rows.sort_values("image_id", kind="stable")
 
 
-def draw(split: pd.DataFrame, classes: Sequence[str], seed: int, val_per_class: int,
-         source: str = "split") -> pd.DataFrame:  # fmt: skip
+def draw(
+    split: pd.DataFrame,
+    classes: Sequence[str],
+    seed: int,
+    val_per_class: int,
+    source: str = "split",
+) -> pd.DataFrame:
     """Every training row of `classes` with its role (`val` or `pool`) and, for pool rows,
     `draw_rank` (0, 1, ...; the n real images are draw_rank < n) under `seed`."""
     parts = []
@@ -97,18 +102,27 @@ def draw_seed(protocol: str, seed: int, split_seed: int) -> int:
 
 
 def run_real_images(
-    split: pd.DataFrame, run: GridRun, classes: Sequence[str], *, val_per_class: int,
-    split_seed: int, source: str = "split",
-) -> dict[str, pd.DataFrame]:  # fmt: skip
+    split: pd.DataFrame,
+    run: GridRun,
+    classes: Sequence[str],
+    *,
+    val_per_class: int,
+    split_seed: int,
+    source: str = "split",
+) -> dict[str, pd.DataFrame]:
     """A grid run's real `train` (its n per class, in draw order), `val` and `test` rows."""
-    drawn = draw(split, classes, draw_seed(run.protocol, run.seed, split_seed), val_per_class,
-                 source)  # fmt: skip
+    drawn = draw(
+        split, classes, draw_seed(run.protocol, run.seed, split_seed), val_per_class, source
+    )
     pool = drawn[drawn["role"] == "pool"]
     short = pool["label"].value_counts().reindex(list(classes), fill_value=0)
     short = short[short < run.real_per_class]
     if len(short):
-        raise DataError(source, f"class(es) {list(short.index)} have fewer than "
-                        f"{run.real_per_class} pool images ({short.to_dict()})")  # fmt: skip
+        raise DataError(
+            source,
+            f"class(es) {list(short.index)} have fewer than "
+            f"{run.real_per_class} pool images ({short.to_dict()})",
+        )
     chosen = pool[pool["draw_rank"] < run.real_per_class]
     train = pd.concat(
         [chosen[chosen["label"] == label].sort_values("draw_rank") for label in classes]
@@ -122,9 +136,15 @@ def run_real_images(
 
 
 def pool_sources(
-    split: pd.DataFrame, label: str | None, n: int | None, *, val_per_class: int = 0,
-    split_seed: int = 0, splits: Sequence[str] = ("train",), source: str = "split",
-) -> pd.DataFrame:  # fmt: skip
+    split: pd.DataFrame,
+    label: str | None,
+    n: int | None,
+    *,
+    val_per_class: int = 0,
+    split_seed: int = 0,
+    splits: Sequence[str] = ("train",),
+    source: str = "split",
+) -> pd.DataFrame:
     """The real images a class's synthetic pool (and its DreamBooth model) is made from, with
     `pool_rank` their position in the pool: `n` None, every row of `splits` of the class (the
     authors' training file: validation rows too; DDI's training images; `label` None: of every

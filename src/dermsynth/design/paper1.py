@@ -113,8 +113,10 @@ def glide_training_images(
     by_id = split.set_index("image_id")["split"]
     unsplit = pairs.loc[~pairs["image_id"].isin(by_id.index), "image_id"].tolist()
     if unsplit:
-        raise DataError(split_name, f"{len(unsplit)} images of the pairs table have no split "
-                        f"(first {unsplit[:5]})")  # fmt: skip
+        raise DataError(
+            split_name,
+            f"{len(unsplit)} images of the pairs table have no split (first {unsplit[:5]})",
+        )
     chosen = pairs.assign(split=pairs["image_id"].map(by_id))
     if glide_set.splits is not None:
         chosen = chosen[chosen["split"].isin(glide_set.splits)]

@@ -320,9 +320,12 @@ def config_pools(config: Mapping[str, Any]) -> list[Pool]:
 
 
 def shard_sizes(
-    pool: Pool, label: str, classes: Sequence[str], expected: Mapping[str, Mapping[str, int]],
+    pool: Pool,
+    label: str,
+    classes: Sequence[str],
+    expected: Mapping[str, Mapping[str, int]],
     images_per_shard: int,
-) -> list[int]:  # fmt: skip
+) -> list[int]:
     """Images in each shard of one class of a pool."""
     sources = sources_per_class(pool, classes, expected)[label]
     total = sources * pool.per_source

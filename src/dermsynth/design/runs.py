@@ -28,10 +28,24 @@ RUN_ID = re.compile(
 DDI_RUN_ID = re.compile(
     r"s(?P<source>[A-Za-z0-9-]+)_x(?P<per_real>\d+)_t(?P<t>[01])_seed(?P<seed>\d+)"
 )
-GRID_RUN_KEYS = {"protocols", "real_per_class", "sources", "synthetic_per_real", "transforms",
-                 "seeds", "dose_response"}  # fmt: skip
-DOSE_KEYS = {"real_per_class", "synthetic_per_real", "sources", "transforms", "seeds",
-             "first_index", "settings"}  # fmt: skip
+GRID_RUN_KEYS = {
+    "protocols",
+    "real_per_class",
+    "sources",
+    "synthetic_per_real",
+    "transforms",
+    "seeds",
+    "dose_response",
+}
+DOSE_KEYS = {
+    "real_per_class",
+    "synthetic_per_real",
+    "sources",
+    "transforms",
+    "seeds",
+    "first_index",
+    "settings",
+}
 DDI_KEYS = {"sources", "synthetic_per_real", "transforms", "seeds"}
 
 
@@ -101,9 +115,14 @@ def parse_run_id(run_id: str, protocol: str) -> GridRun:
             f"{run_id!r} is not a grid run id (n<real>_s<source>_x<k>[from<i>]_t<0|1>_seed<k>)"
         )
     return GridRun(
-        protocol, int(match["real"]), match["source"], int(match["per_real"]), match["t"] == "1",
-        int(match["seed"]), int(match["first"] or 0),
-    )  # fmt: skip
+        protocol,
+        int(match["real"]),
+        match["source"],
+        int(match["per_real"]),
+        match["t"] == "1",
+        int(match["seed"]),
+        int(match["first"] or 0),
+    )
 
 
 def seed_list(seeds: int | Iterable[int]) -> list[int]:

@@ -18,9 +18,14 @@ from dermsynth.design.runs import DdiRun, GridRun
 
 
 def shard_images(
-    config: Mapping[str, Any], dataset: str, method: str, variant: str, pool: str, slug: str,
+    config: Mapping[str, Any],
+    dataset: str,
+    method: str,
+    variant: str,
+    pool: str,
+    slug: str,
     k: int,
-) -> int:  # fmt: skip
+) -> int:
     """Images of shard `k` of one class (`slug`) of a pool (an `all` pool: by the expected
     training images per class, `sd.sources_per_class`)."""
     found = find_pool(config_pools(config), dataset, method, variant, pool)
@@ -28,8 +33,13 @@ def shard_images(
     labels = [c for c in classes if class_slug(c) == slug]
     if not labels:
         raise ValueError(f"no {dataset} class is named {slug!r} in a path")
-    sizes = shard_sizes(found, labels[0], classes, config["sd"]["sources_per_class"],
-                        config["sd"]["generate"]["images_per_shard"])  # fmt: skip
+    sizes = shard_sizes(
+        found,
+        labels[0],
+        classes,
+        config["sd"]["sources_per_class"],
+        config["sd"]["generate"]["images_per_shard"],
+    )
     return sizes[k]
 
 

@@ -292,9 +292,16 @@ def finetune(
     log.info(
         "fine-tuning %s: %d images, %d steps (%d per epoch), batch %d, on %s; "
         "loss %s, crop %s, timesteps %s",
-        kind, len(ids), total, steps_per_epoch, settings.batch_size, device,
-        settings.loss, settings.crop, settings.timesteps,
-    )  # fmt: skip
+        kind,
+        len(ids),
+        total,
+        steps_per_epoch,
+        settings.batch_size,
+        device,
+        settings.loss,
+        settings.crop,
+        settings.timesteps,
+    )
     high = timestep_bound(diffusion.num_timesteps, settings.timesteps)
     progress = tqdm(total=total, initial=step, desc=f"finetune {kind}", mininterval=10)
     started = time.perf_counter()
@@ -326,9 +333,14 @@ def finetune(
         optimizer.step()
         step += 1
         history.append(
-            {"step": step, "epoch": (step - 1) // steps_per_epoch, "loss": loss.item(),
-             "mse": terms["mse"].mean().item(), "vb": terms["vb"].mean().item()}
-        )  # fmt: skip
+            {
+                "step": step,
+                "epoch": (step - 1) // steps_per_epoch,
+                "loss": loss.item(),
+                "mse": terms["mse"].mean().item(),
+                "vb": terms["vb"].mean().item(),
+            }
+        )
         progress.update(1)
         if step % settings.checkpoint_every == 0 or step == total:
             _save_state(state_path, model, optimizer, step, history, settings, options)

@@ -37,9 +37,20 @@ log = logging.getLogger(__name__)
 
 SAMPLERS = ("ancestral", "ddim", "dpm++2m")
 MANIFEST_COLUMNS = [
-    "file", "class", "index", "prompt", "seed", "guidance_scale", "base_sampler", "base_steps",
-    "upsample_sampler", "upsample_steps", "upsample_temp", "base_sha256", "upsample_sha256",
-]  # fmt: skip
+    "file",
+    "class",
+    "index",
+    "prompt",
+    "seed",
+    "guidance_scale",
+    "base_sampler",
+    "base_steps",
+    "upsample_sampler",
+    "upsample_steps",
+    "upsample_temp",
+    "base_sha256",
+    "upsample_sha256",
+]
 
 
 @dataclass(frozen=True)
@@ -229,9 +240,17 @@ def sample_shard(
     )
     if todo:
         _sample_images(
-            label, prompt, todo, base_weights, upsample_weights, base_options,
-            upsample_options, folder, settings, device,
-        )  # fmt: skip
+            label,
+            prompt,
+            todo,
+            base_weights,
+            upsample_weights,
+            base_options,
+            upsample_options,
+            folder,
+            settings,
+            device,
+        )
     base_steps = len(diffusion_for(base_options, settings.base_respacing).timestep_map)
     upsample_steps = len(diffusion_for(upsample_options, settings.upsample_respacing).timestep_map)
     base_sha, upsample_sha = file_sha256(base_weights), file_sha256(upsample_weights)
@@ -259,9 +278,17 @@ def sample_shard(
 
 
 def _sample_images(
-    label, prompt, todo, base_weights, upsample_weights, base_options, upsample_options,
-    folder, settings, device,
-) -> None:  # fmt: skip
+    label,
+    prompt,
+    todo,
+    base_weights,
+    upsample_weights,
+    base_options,
+    upsample_options,
+    folder,
+    settings,
+    device,
+) -> None:
     base, base_diffusion = load_glide(
         base_weights, base_options, settings.base_respacing, device, settings
     )
@@ -292,9 +319,12 @@ def _sample_images(
         }
         with _autocast(device, settings.precision):
             low = run_sampler(
-                base_diffusion, base_fn, PerImageNoise(seeds, (3, size, size), device),
-                settings.base_sampler, kwargs,
-            )  # fmt: skip
+                base_diffusion,
+                base_fn,
+                PerImageNoise(seeds, (3, size, size), device),
+                settings.base_sampler,
+                kwargs,
+            )
             # the upsampler sees the base output quantised to 8 bits, as in the notebook
             low = ((low + 1) * 127.5).round() / 127.5 - 1
             up_kwargs = {
@@ -304,10 +334,13 @@ def _sample_images(
             }
             up_seeds = [derived_seed(s, 1) for s in seeds]
             high = run_sampler(
-                upsample_diffusion, _float_output(upsampler),
+                upsample_diffusion,
+                _float_output(upsampler),
                 PerImageNoise(up_seeds, (3, up_size, up_size), device),
-                settings.upsample_sampler, up_kwargs, temperature=settings.upsample_temp,
-            )  # fmt: skip
+                settings.upsample_sampler,
+                up_kwargs,
+                temperature=settings.upsample_temp,
+            )
         for index, image in zip(batch, to_uint8(high), strict=True):
             with atomic_path(folder / image_name(label, index)) as tmp:
                 write_png(tmp, image)

@@ -33,9 +33,14 @@ def plot_quality(table: pd.DataFrame, path: str | Path, *, run: str, method: str
         finite = np.isfinite(values)
         ax.bar(x[finite], values[finite], color="tab:blue", alpha=0.7)
         ax.errorbar(
-            x[finite], values[finite], yerr=np.nan_to_num([low[finite], high[finite]]),
-            fmt="none", ecolor="black", capsize=2, lw=0.8,
-        )  # fmt: skip
+            x[finite],
+            values[finite],
+            yerr=np.nan_to_num([low[finite], high[finite]]),
+            fmt="none",
+            ecolor="black",
+            capsize=2,
+            lw=0.8,
+        )
         paper = f"paper_{metric}"
         # a published value computed otherwise (the paper's PSNR beside a true PSNR) is no target
         same = np.zeros(len(rows), bool)

@@ -48,10 +48,16 @@ class ImageFeatures:
 
     def subset(self, mask: np.ndarray) -> ImageFeatures:
         return ImageFeatures(
-            self.ids[mask], self.classes[mask], self.files[mask], self.pool[mask],
-            self.logits[mask], self.thumbnails[mask], self.image_size, self.weights,
+            self.ids[mask],
+            self.classes[mask],
+            self.files[mask],
+            self.pool[mask],
+            self.logits[mask],
+            self.thumbnails[mask],
+            self.image_size,
+            self.weights,
             self.comparable,
-        )  # fmt: skip
+        )
 
 
 def write_random_weights(path: str | Path, seed: int) -> None:
@@ -176,18 +182,28 @@ def save_features(features: ImageFeatures, path: str | Path) -> None:
         with open(tmp, "wb") as stream:
             np.savez(
                 stream,
-                ids=features.ids, classes=features.classes, files=features.files,
-                pool=features.pool, logits=features.logits, thumbnails=features.thumbnails,
-                image_size=features.image_size, weights=features.weights,
+                ids=features.ids,
+                classes=features.classes,
+                files=features.files,
+                pool=features.pool,
+                logits=features.logits,
+                thumbnails=features.thumbnails,
+                image_size=features.image_size,
+                weights=features.weights,
                 comparable=features.comparable,
-            )  # fmt: skip
+            )
 
 
 def load_features(path: str | Path) -> ImageFeatures:
     with np.load(path, allow_pickle=False) as data:
         return ImageFeatures(
-            ids=data["ids"], classes=data["classes"], files=data["files"],
-            pool=data["pool"], logits=data["logits"], thumbnails=data["thumbnails"],
-            image_size=int(data["image_size"]), weights=str(data["weights"]),
+            ids=data["ids"],
+            classes=data["classes"],
+            files=data["files"],
+            pool=data["pool"],
+            logits=data["logits"],
+            thumbnails=data["thumbnails"],
+            image_size=int(data["image_size"]),
+            weights=str(data["weights"]),
             comparable=bool(data["comparable"]),
-        )  # fmt: skip
+        )

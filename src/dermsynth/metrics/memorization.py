@@ -24,10 +24,18 @@ from dermsynth.io import write_csv
 from dermsynth.metrics.inception import ImageFeatures, load_features
 
 COLUMNS = [
-    "synthetic_id", "class", "feature_nearest_id", "feature_nearest_class",
-    "feature_similarity", "ssim_nearest_id", "ssim_nearest_class", "ssim",
-    "flag_feature", "flag_ssim", "flagged",
-]  # fmt: skip
+    "synthetic_id",
+    "class",
+    "feature_nearest_id",
+    "feature_nearest_class",
+    "feature_similarity",
+    "ssim_nearest_id",
+    "ssim_nearest_class",
+    "ssim",
+    "flag_feature",
+    "flag_ssim",
+    "flagged",
+]
 
 
 @dataclass(frozen=True)

@@ -254,9 +254,15 @@ def quality_table(
         real_thumbnails=real.thumbnails,
     )
     pairs = pair_table(
-        synthetic.ids, synthetic.files, real.ids, real.files, synthetic.classes, partners,
-        lambda file: load_rgb(file, synthetic.image_size), settings.pixel_scale,
-    )  # fmt: skip
+        synthetic.ids,
+        synthetic.files,
+        real.ids,
+        real.files,
+        synthetic.classes,
+        partners,
+        lambda file: load_rgb(file, synthetic.image_size),
+        settings.pixel_scale,
+    )
     present = [cls for cls in classes if cls in set(synthetic.classes)]
     rows: dict[str, GroupScores] = {}
     for cls in present:

@@ -31,8 +31,15 @@ def _roc_panel(ax: plt.Axes, curves: Sequence[RocCurve], names: Sequence[str], t
             ax.plot([], [], ls="none", label=f"{name}: no positive or no negative image")
             continue
         # marker on the reader's one operating point, between (0, 0) and (1, 1)
-        ax.plot(curve.fpr, curve.tpr, marker="o", markevery=[1], ms=4, lw=1.3,
-                label=f"{name} (AUC {curve.auc:.2f})")  # fmt: skip
+        ax.plot(
+            curve.fpr,
+            curve.tpr,
+            marker="o",
+            markevery=[1],
+            ms=4,
+            lw=1.3,
+            label=f"{name} (AUC {curve.auc:.2f})",
+        )
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal", title=title)
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate")
@@ -40,9 +47,14 @@ def _roc_panel(ax: plt.Axes, curves: Sequence[RocCurve], names: Sequence[str], t
 
 
 def plot_roc(
-    curves: Sequence[RocCurve], classes: Mapping[str, str], path: str | Path, *, run: str,
-    method: str, reader: str = "",
-) -> None:  # fmt: skip
+    curves: Sequence[RocCurve],
+    classes: Mapping[str, str],
+    path: str | Path,
+    *,
+    run: str,
+    method: str,
+    reader: str = "",
+) -> None:
     """Figure 2: (A) each entity against the rest, (B) AI-generated against real."""
     entity = [c for c in curves if c.task == "entity"]
     source = [c for c in curves if c.task == "source"]
@@ -78,9 +90,12 @@ def plot_confusion(
 ) -> None:
     """Confusion matrices of the entity (classes in `order`, all images) and of the source."""
     fig, axes = plt.subplots(
-        1, 2, figsize=(10, 5.4), layout="constrained",
+        1,
+        2,
+        figsize=(10, 5.4),
+        layout="constrained",
         gridspec_kw={"width_ratios": [max(len(order), 2), 2]},
-    )  # fmt: skip
+    )
     _confusion_panel(axes[0], answers["class"], answers["predicted_class"], order, "Entity")
     _confusion_panel(axes[1], answers["source"], answers["predicted_source"], SOURCES, "Source")
     fig.suptitle(f"Reader confusion matrices, {method} ({run} run){_who(reader)}", fontsize=11)

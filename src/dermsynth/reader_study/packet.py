@@ -149,8 +149,11 @@ def build_packet(
     )
     log.info(
         "reader packet: %d images (%d synthetic and %d real per class, %d classes)",
-        len(key), synthetic_per_class, real_per_class, len(classes),
-    )  # fmt: skip
+        len(key),
+        synthetic_per_class,
+        real_per_class,
+        len(classes),
+    )
     with atomic_directory(packet_dir) as tmp:
         (tmp / "images").mkdir()
         for row in key.itertuples():

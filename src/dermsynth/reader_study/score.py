@@ -43,10 +43,15 @@ def _report(
         else:
             rows.append(
                 [
-                    subset, task, label, values["precision"], values["recall"],
-                    values["f1-score"], int(values["support"]),
+                    subset,
+                    task,
+                    label,
+                    values["precision"],
+                    values["recall"],
+                    values["f1-score"],
+                    int(values["support"]),
                 ]
-            )  # fmt: skip
+            )
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
@@ -187,8 +192,15 @@ def score_reader(
     reports = classification_reports(answers, classes)
     accuracy = reports[(reports["subset"] == ALL) & (reports["label"] == "accuracy")]
     for task, value in zip(accuracy["task"], accuracy["f1"], strict=True):
-        log.info("%s (%s, %s run): %s accuracy %.3f on %d images", reader or "reader", method,
-                 run, task, value, len(answers))  # fmt: skip
+        log.info(
+            "%s (%s, %s run): %s accuracy %.3f on %d images",
+            reader or "reader",
+            method,
+            run,
+            task,
+            value,
+            len(answers),
+        )
     curves = roc_curves(answers, classes)
     paper = read_paper_table2(paper_table2) if paper_table2 is not None else None
     table = table2(reports, classes, paper=paper, paper_path=paper_table2, run=run, method=method)

@@ -90,13 +90,21 @@ def write_answer_sheet(
         answers.cell(i + 2, 1).style = "Hyperlink"
     last = len(image_ids) + 1
     entity_list = DataValidation(
-        type="list", formula1=names_range, allow_blank=True, showErrorMessage=True,
-        errorTitle="Unknown entity", error="Choose an entity from the list.",
-    )  # fmt: skip
+        type="list",
+        formula1=names_range,
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="Unknown entity",
+        error="Choose an entity from the list.",
+    )
     source_list = DataValidation(
-        type="list", formula1=f'"{",".join(SOURCES)}"', allow_blank=True, showErrorMessage=True,
-        errorTitle="Unknown source", error="Choose AI-generated or real.",
-    )  # fmt: skip
+        type="list",
+        formula1=f'"{",".join(SOURCES)}"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="Unknown source",
+        error="Choose AI-generated or real.",
+    )
     entity_list.add(f"B2:B{last}")
     source_list.add(f"C2:C{last}")
     answers.add_data_validation(entity_list)

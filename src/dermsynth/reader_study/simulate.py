@@ -42,14 +42,21 @@ def simulate_reader(
         sources.append(true_source if rng.random() < source_accuracy else other_source)
     log.info(
         "simulated reader: %d images, entity right with p=%.2f, source with p=%.2f (seed %d)",
-        len(key), entity_accuracy, source_accuracy, seed,
-    )  # fmt: skip
+        len(key),
+        entity_accuracy,
+        source_accuracy,
+        seed,
+    )
     image_ids = list(key["image_id"])
     if Path(answers_path).suffix.lower() == ".csv":
         frame = pd.DataFrame(dict(zip(ANSWER_COLUMNS, [image_ids, entities, sources], strict=True)))
         write_csv(frame, answers_path)
     else:
         write_answer_sheet(
-            answers_path, image_ids, classes, title="Simulated reader",
-            entities=entities, sources=sources,
-        )  # fmt: skip
+            answers_path,
+            image_ids,
+            classes,
+            title="Simulated reader",
+            entities=entities,
+            sources=sources,
+        )

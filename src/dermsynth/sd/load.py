@@ -74,8 +74,12 @@ def check_folder(path: str | Path, kind: str) -> str | None:
     for component in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
         if component not in listed:
             raise DataError(index, f"lists no {component!r}: not a Stable Diffusion pipeline")
-    for relative in ("unet/config.json", "vae/config.json", "text_encoder/config.json",
-                     "scheduler/scheduler_config.json"):  # fmt: skip
+    for relative in (
+        "unet/config.json",
+        "vae/config.json",
+        "text_encoder/config.json",
+        "scheduler/scheduler_config.json",
+    ):
         if not (path / relative).is_file():
             raise _missing(path / relative, kind, path)
     tokenizer = path / "tokenizer"
@@ -199,7 +203,12 @@ def load_pipeline(
         pipeline.unet = torch.compile(pipeline.unet)
     log.info(
         "loaded %s pipeline from %s%s%s (%s, %s, scheduler %s)",
-        kind, path, f", UNet {unet}" if unet else "", f", LoRA {lora}" if lora else "",
-        device, dtype, type(pipeline.scheduler).__name__,
-    )  # fmt: skip
+        kind,
+        path,
+        f", UNet {unet}" if unet else "",
+        f", LoRA {lora}" if lora else "",
+        device,
+        dtype,
+        type(pipeline.scheduler).__name__,
+    )
     return pipeline

@@ -43,9 +43,13 @@ def prompt_name(label: str, disease="") -> str:
 
 
 def prompt_for(
-    label: str, skin_type=None, *, disease="", template: str = PROMPT,
+    label: str,
+    skin_type=None,
+    *,
+    disease="",
+    template: str = PROMPT,
     with_skin_type: bool = False,
-) -> str:  # fmt: skip
+) -> str:
     """ "An image of {name}, a skin disease", `name` the image's disease or else its class
     (`prompt_name`), optionally ", Fitzpatrick skin type {n}"."""
     prompt = template.format(label=prompt_name(label, disease))
