@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from prerequisites import require_import  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 import dermsynth.sd.dreambooth as dreambooth_module  # noqa: E402
@@ -27,6 +28,7 @@ from dermsynth.design.draws import pool_sources  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.sd.dreambooth import (  # noqa: E402
     DreamBoothSettings,
+    checkpoint_interval,
     dreambooth_weights,
     settings_from,
     train_dreambooth,
@@ -72,16 +74,28 @@ def images_dir(tmp_path_factory, split):
 def train(tiny_sd, split, images_dir, out, kind="text2img", n=None, **changes):
     settings = settings_from({**SETTINGS.__dict__, **changes})
     return train_dreambooth(
-        tiny_sd[kind], kind, LABEL, pool_sources(split, LABEL, n), images_dir, out,
-        settings, state_path=out.with_suffix(".state.pt"),
-    )  # fmt: skip
+        tiny_sd[kind],
+        kind,
+        LABEL,
+        pool_sources(split, LABEL, n),
+        images_dir,
+        out,
+        settings,
+        state_path=out.with_suffix(".state.pt"),
+    )
 
 
 def test_pool_sources_are_the_class_training_images_in_file_order(split):
     sources = pool_sources(split, LABEL, None)
     assert list(sources["pool_rank"]) == [0, 1, 2, 3, 4, 5]
-    assert list(sources["image_id"]) == ["pso-train1", "pso-train3", "pso-train5", "pso-train0",
-                                         "pso-train4", "pso-train2"]  # fmt: skip
+    assert list(sources["image_id"]) == [
+        "pso-train1",
+        "pso-train3",
+        "pso-train5",
+        "pso-train0",
+        "pso-train4",
+        "pso-train2",
+    ]
     assert set(sources["split"]) == {"train"} and set(sources["label"]) == {LABEL}
     first = pool_sources(split, LABEL, 2)  # strict's draw (no validation rows, split seed 0)
     assert list(first["pool_rank"]) == [0, 1] and set(first["image_id"]) < set(sources["image_id"])
@@ -116,8 +130,16 @@ def test_rows_of_a_validation_or_test_split_are_refused_naming_one(
 ):
     rows = split[split["label"] == LABEL]
     with pytest.raises(DataError, match=r"split\(s\) \['train'\] only; pso-val0 is 'val'"):
-        train_dreambooth(tiny_sd["text2img"], "text2img", LABEL, rows, images_dir, tmp_path / "o",
-                         SETTINGS, state_path=tmp_path / "s.pt")  # fmt: skip
+        train_dreambooth(
+            tiny_sd["text2img"],
+            "text2img",
+            LABEL,
+            rows,
+            images_dir,
+            tmp_path / "o",
+            SETTINGS,
+            state_path=tmp_path / "s.pt",
+        )
 
 
 def test_pool_sources_of_every_class_may_add_validation_rows_but_never_test_rows(split):
@@ -136,8 +158,17 @@ def test_one_model_for_every_class_learns_train_and_val_images_each_under_its_di
     rows = pool_sources(split, None, None, splits=["train", "val"])
     rows["disease"] = np.where(rows["label"] == LABEL, "melanoma-in-situ", "seborrheic-keratosis")
     settings = settings_from({**SETTINGS.__dict__, "max_steps": 1})
-    train_dreambooth(tiny_sd["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "out",
-                     settings, state_path=tmp_path / "s.pt", splits=["train", "val"])  # fmt: skip
+    train_dreambooth(
+        tiny_sd["inpaint"],
+        "inpaint",
+        None,
+        rows,
+        images_dir,
+        tmp_path / "out",
+        settings,
+        state_path=tmp_path / "s.pt",
+        splits=["train", "val"],
+    )
     listed = pd.read_csv(tmp_path / "out" / "train_images.csv", dtype=str)
     assert sorted(listed["image_id"]) == sorted(rows["image_id"])
     assert set(listed["split"]) == {"train", "val"}
@@ -148,8 +179,17 @@ def test_one_model_for_every_class_learns_train_and_val_images_each_under_its_di
     }
     assert listed["prompt"].tolist() == listed["disease"].map(expected).tolist()
     with pytest.raises(ValueError, match="never learns from test images"):
-        train_dreambooth(tiny_sd["inpaint"], "inpaint", None, rows, images_dir, tmp_path / "o2",
-                         settings, tmp_path / "s2.pt", splits=["train", "test"])  # fmt: skip
+        train_dreambooth(
+            tiny_sd["inpaint"],
+            "inpaint",
+            None,
+            rows,
+            images_dir,
+            tmp_path / "o2",
+            settings,
+            tmp_path / "s2.pt",
+            splits=["train", "test"],
+        )
 
 
 def test_the_per_n_mode_trains_on_the_first_n_pool_images(tiny_sd, split, images_dir, tmp_path):
@@ -201,6 +241,138 @@ def test_a_killed_run_resumes_to_bit_identical_weights_and_losses(
     assert (tmp_path / "whole" / "loss.csv").read_text() == (
         tmp_path / "killed" / "loss.csv"
     ).read_text()
+
+
+def saved_steps(monkeypatch) -> list[int]:
+    """The steps at which a run writes its checkpoint (the file is still written)."""
+    steps, save_state = [], dreambooth_module._save_state
+
+    def spy(path, unet, optimizer, lr_schedule, step, *args):
+        steps.append(step)
+        save_state(path, unet, optimizer, lr_schedule, step, *args)
+
+    monkeypatch.setattr(dreambooth_module, "_save_state", spy)
+    return steps
+
+
+def test_a_run_shorter_than_checkpoint_every_is_cut_into_checkpoints_per_run_stretches():
+    paper = DreamBoothSettings(checkpoint_every=250, checkpoints_per_run=2)
+    assert checkpoint_interval(228, paper) == 114  # 4 epochs x 228 images / batch 4
+    assert checkpoint_interval(584, paper) == 250  # psoriasis's whole pool: the interval holds
+    assert checkpoint_interval(1, paper) == 1
+    assert checkpoint_interval(228, DreamBoothSettings(checkpoint_every=50)) == 50
+    with pytest.raises(ValueError, match="checkpoints_per_run"):
+        checkpoint_interval(228, DreamBoothSettings(checkpoints_per_run=0))
+
+
+def test_no_checkpoint_is_written_at_the_last_step(
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
+):
+    steps = saved_steps(monkeypatch)
+    train(tiny_sd, split, images_dir, tmp_path / "out", max_steps=6)  # every 2 steps
+    assert steps == [2, 4]
+
+
+def test_a_short_run_killed_after_its_first_checkpoint_resumes_bit_identically(
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
+):
+    # the paper's ratio: 228 steps against checkpoint_every 250; here 4 against 5, so the only
+    # checkpoint the configured interval would give is the last step's
+    short = {"checkpoint_every": 5, "checkpoints_per_run": 2, "max_steps": 4}
+    steps = saved_steps(monkeypatch)
+    train(tiny_sd, split, images_dir, tmp_path / "whole", **short)
+    assert steps == [2]
+    save_state = dreambooth_module._save_state
+
+    def save_then_die(*args):
+        save_state(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dreambooth_module, "_save_state", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_sd, split, images_dir, tmp_path / "killed", **short)
+    state = torch.load(tmp_path / "killed.state.pt", weights_only=False)
+    assert state["step"] == 2 and not (tmp_path / "killed").exists()
+    monkeypatch.setattr(dreambooth_module, "_save_state", save_state)
+    train(tiny_sd, split, images_dir, tmp_path / "killed", **short)
+    assert steps == [2, 2]  # the resumed run saved nothing more
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    whole = load_file(tmp_path / "whole" / weights)
+    resumed = load_file(tmp_path / "killed" / weights)
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert (tmp_path / "whole" / "loss.csv").read_text() == (
+        tmp_path / "killed" / "loss.csv"
+    ).read_text()
+    assert not (tmp_path / "killed.state.pt").exists()
+
+
+def test_no_gradient_lives_through_a_forward_pass(
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
+):
+    from diffusers import UNet2DConditionModel
+
+    held = []
+    forward = UNet2DConditionModel.forward
+
+    def spy(self, *args, **kwargs):
+        held.append(sum(p.grad is not None for p in self.parameters()))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", spy)
+    train(tiny_sd, split, images_dir, tmp_path / "out", max_steps=3)
+    assert held == [0, 0, 0]
+
+
+def test_gradient_checkpointing_recomputes_blocks_and_gives_the_same_weights(
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
+):
+    calls = []
+    checkpoint = torch.utils.checkpoint.checkpoint
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return checkpoint(*args, **kwargs)
+
+    train(tiny_sd, split, images_dir, tmp_path / "plain", max_steps=2)
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", spy)
+    train(
+        tiny_sd,
+        split,
+        images_dir,
+        tmp_path / "recomputed",
+        max_steps=2,
+        gradient_checkpointing=True,
+    )
+    assert calls  # the UNet's blocks went through torch.utils.checkpoint
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    plain = load_file(tmp_path / "plain" / weights)
+    recomputed = load_file(tmp_path / "recomputed" / weights)
+    assert all(torch.equal(plain[k], recomputed[k]) for k in plain)
+
+
+def test_8bit_adam_on_a_cpu_is_refused_naming_the_key(tiny_sd, split, images_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"use_8bit_adam: .* needs a CUDA GPU.* on cpu"):
+        train(tiny_sd, split, images_dir, tmp_path / "out", use_8bit_adam=True)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="AdamW8bit runs on CUDA only")
+def test_8bit_adam_on_a_gpu_trains_with_bitsandbytes(
+    tiny_sd, split, images_dir, tmp_path, monkeypatch
+):
+    bitsandbytes = require_import("bitsandbytes")  # with a GPU, CI must have it
+    optimizers = []
+    original = dreambooth_module._optimizer
+
+    def spy(*args):
+        optimizers.append(original(*args))
+        return optimizers[-1]
+
+    monkeypatch.setattr(dreambooth_module, "_optimizer", spy)
+    losses = train(tiny_sd, split, images_dir, tmp_path / "out", use_8bit_adam=True, max_steps=2)
+    assert isinstance(optimizers[0], bitsandbytes.optim.AdamW8bit)
+    assert np.isfinite(losses["loss"]).all()
 
 
 def test_a_checkpoint_made_with_other_settings_is_refused_naming_it(

@@ -1,6 +1,7 @@
 """dermsynth.sd.generate: every synthetic image comes from a training image and inherits its
 pool_rank, its seed and pixels do not depend on the shard or the batch, a shard resumes by making
-only what is missing, and the manifest records how each image was made.
+only what is missing, and the manifest records how each image was made: the UNet evaluations that
+ran (counted by a forward hook), the scheduler, the precision and the device.
 
 The models are the tiny demo pipelines at 64 px with 3 DPM-Solver++ steps; the sources are a
 split table of one class (4 pool images, 1 validation, 1 test) in `resized_path`'s layout.
@@ -26,6 +27,7 @@ from dermsynth.io import file_sha256  # noqa: E402
 from dermsynth.sd import masks  # noqa: E402
 from dermsynth.sd.generate import (  # noqa: E402
     MANIFEST_COLUMNS,
+    PROVENANCE_FILE,
     GenerateSettings,
     Item,
     class_shard_items,
@@ -33,6 +35,7 @@ from dermsynth.sd.generate import (  # noqa: E402
     image_seed,
     items_from_manifest,
     merge_manifests,
+    resolve_precision,
     sample_grid,
     shard_items,
     sources_from,
@@ -46,8 +49,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def split() -> pd.DataFrame:
-    rows = [(f"train{i}", LABEL, "train", str(rank), str(i + 2)) for i, rank in
-            enumerate([2, 0, 3, 1])]  # fmt: skip
+    rows = [
+        (f"train{i}", LABEL, "train", str(rank), str(i + 2)) for i, rank in enumerate([2, 0, 3, 1])
+    ]
     rows += [("val0", LABEL, "val", "", "5"), ("test0", LABEL, "test", "", "6")]
     return pd.DataFrame(rows, columns=["image_id", "label", "split", "released_row", "skin_type"])
 
@@ -70,8 +74,17 @@ def sources(split, images_dir):
 
 def run(tiny_sd, items, folder, method="text2img", settings=SETTINGS, variant="pretrained", **kw):
     model = tiny_sd["text2img" if method == "text2img" else "inpaint"]
-    return generate_shard(method, variant, "fitzpatrick17k", LABEL, items,
-                          folder / "manifest.csv", settings, model=model, **kw)  # fmt: skip
+    return generate_shard(
+        method,
+        variant,
+        "fitzpatrick17k",
+        LABEL,
+        items,
+        folder / "manifest.csv",
+        settings,
+        model=model,
+        **kw,
+    )
 
 
 def pixels(manifest: pd.DataFrame) -> np.ndarray:
@@ -189,19 +202,114 @@ def test_the_manifest_records_provenance_of_every_image(tiny_sd, sources, split,
     assert set(manifest["source_image"]) == train  # never a validation or test image
     ranks = dict(zip(split["image_id"], split["released_row"], strict=True))
     assert all(str(r.pool_rank) == ranks[r.source_image] for r in manifest.itertuples())
-    assert all(os.path.basename(r.init_image) == f"{r.source_image}.png"
-               for r in manifest.itertuples())  # fmt: skip
+    assert all(
+        os.path.basename(r.init_image) == f"{r.source_image}.png" for r in manifest.itertuples()
+    )
     assert list(manifest["index"]) == [0, 1] * 4
     assert manifest["seed"].tolist() == [
         image_seed(0, "inpaint", "pretrained", LABEL, i.source_image, i.index) for i in items
     ]
     assert set(manifest["prompt"]) == {"An image of psoriasis, a skin disease"}
-    assert set(manifest["steps"]) == {3} and set(manifest["guidance_scale"]) == {3.0}
+    # 3 steps asked at strength 0.97: the pipeline runs int(3 * 0.97) = 2 of them
+    assert set(manifest["steps"]) == {2} and set(manifest["guidance_scale"]) == {3.0}
     assert set(manifest["strength"]) == {0.97} and set(manifest["scheduler"]) == {"dpm++"}
+    assert set(manifest["scheduler_class"]) == {"DPMSolverMultistepScheduler"}
+    assert set(manifest["precision"]) == {"fp32"} and set(manifest["device"]) == {"cpu"}
     unet = tiny_sd["inpaint"] / "unet" / "diffusion_pytorch_model.safetensors"
     assert set(manifest["model_sha256"]) == {file_sha256(unet)}
     assert manifest["mask_fraction"].between(0.25, 0.75).all()
     assert all(os.path.isfile(f) for f in manifest["file"])
+
+
+@pytest.fixture
+def unet_calls(monkeypatch) -> list[int]:
+    """The UNet forward calls of each pipeline generate_shard loads, in load order."""
+    counts: list[int] = []
+    original = generate_module.load_pipeline
+
+    def counting(*args, **kwargs):
+        pipeline = original(*args, **kwargs)
+        counts.append(0)
+        slot = len(counts) - 1
+
+        def count(module, inputs, output):
+            counts[slot] += 1
+
+        pipeline.unet.register_forward_hook(count)
+        return pipeline
+
+    monkeypatch.setattr(generate_module, "load_pipeline", counting)
+    return counts
+
+
+def test_the_manifest_records_the_unet_evaluations_each_method_ran_at_the_papers_settings(
+    tiny_sd, sources, tmp_path, unet_calls
+):
+    # the paper's 50 steps and strengths, one image per method: one pipeline call each
+    settings = replace(SETTINGS, steps=50, per_source=1)
+    items = shard_items(sources, 1, (0, 1))
+    text2img = run(tiny_sd, items, tmp_path / "text2img", "text2img", settings)
+    inpaint = run(tiny_sd, items, tmp_path / "inpaint", "inpaint", settings)
+    inoutpaint = run(
+        tiny_sd,
+        items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
+        tmp_path / "inoutpaint",
+        "inoutpaint",
+        settings,
+    )
+    recorded = [int(m["steps"].iloc[0]) for m in (text2img, inpaint, inoutpaint)]
+    assert unet_calls == recorded == [50, 48, 47]  # 50, int(50 * 0.97), int(50 * 0.95)
+    on_disk = pd.read_csv(tmp_path / "inoutpaint" / "manifest.csv").iloc[0]
+    ran = ["steps", "scheduler_class", "precision", "device"]
+    assert on_disk[ran].tolist() == [47, "DPMSolverMultistepScheduler", "fp32", "cpu"]
+
+
+def test_precision_auto_is_fp16_on_a_gpu_and_fp32_on_a_cpu():
+    assert resolve_precision("auto", "cuda") == resolve_precision("auto", "cuda:1") == "fp16"
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("fp16", "cuda") == "fp16"
+    assert resolve_precision("bf16", "cpu") == resolve_precision("bf16", "cuda") == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("half", "cpu")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        GenerateSettings(precision="half")
+
+
+def test_fp16_asked_on_a_cpu_is_logged_and_runs_in_fp32_which_the_manifest_records(
+    tiny_sd, sources, tmp_path, caplog
+):
+    settings = replace(SETTINGS, precision="fp16", per_source=1)
+    with caplog.at_level("WARNING", logger="dermsynth.sd.generate"):
+        manifest = run(tiny_sd, shard_items(sources, 1, (0, 1)), tmp_path, settings=settings)
+    assert "precision fp16 on cpu: running fp32 instead" in caplog.text
+    assert list(manifest["precision"]) == ["fp32"]  # read from the loaded UNet's dtype
+
+
+def test_a_resumed_shard_records_how_each_image_was_made_and_remakes_unrecorded_ones(
+    tiny_sd, sources, tmp_path, monkeypatch
+):
+    items = shard_items(sources, 1, (0, 3))
+    settings = replace(SETTINGS, per_source=1)
+    first = run(tiny_sd, items, tmp_path, settings=replace(settings, precision="bf16"))
+    assert list(first["precision"]) == ["bf16"] * 3
+    os.remove(first["file"][1])
+    second = run(tiny_sd, items, tmp_path, settings=settings)  # makes the missing one, in fp32
+    assert list(second["precision"]) == ["bf16", "fp32", "bf16"]
+    # an image with no record (a run killed between writing it and its record) is made again
+    records = pd.read_csv(tmp_path / PROVENANCE_FILE, dtype=str)
+    unrecorded = os.path.basename(first["file"][2])
+    records[records["file"] != unrecorded].to_csv(tmp_path / PROVENANCE_FILE, index=False)
+    made = []
+    original = generate_module.make_images
+
+    def spy(pipeline, method, variant, cls, todo, *args):
+        made.extend(todo)
+        return original(pipeline, method, variant, cls, todo, *args)
+
+    monkeypatch.setattr(generate_module, "make_images", spy)
+    third = run(tiny_sd, items, tmp_path, settings=settings)
+    assert made == [items[2]]
+    assert list(third["precision"]) == ["bf16", "fp32", "fp32"]
 
 
 def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a_frame(
@@ -221,8 +329,13 @@ def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a
     monkeypatch.setattr(StableDiffusionInpaintPipeline, "__call__", spy)
     # other mask settings cannot move the square: it is the one the inpainting had
     other = replace(SETTINGS, mask_fraction=(0.9, 1.0), seed=5)
-    out = run(tiny_sd, items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
-              tmp_path / "inoutpaint", "inoutpaint", other)  # fmt: skip
+    out = run(
+        tiny_sd,
+        items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
+        tmp_path / "inoutpaint",
+        "inoutpaint",
+        other,
+    )
     assert list(out["init_image"]) == list(inpainted["file"])
     assert list(out["source_image"]) == list(inpainted["source_image"])
     assert list(out["pool_rank"]) == list(inpainted["pool_rank"])
@@ -291,13 +404,20 @@ def test_a_source_count_other_than_planned_is_logged_and_still_covered(sources, 
 
 def authors_prompt(entry, instance_prompt="An image of {}, a skin disease") -> str:
     """The authors' generation/dataset.py, for one row `entry` of their table (`data_df.iloc`)."""
-    instance_class_name = entry.disease.replace('-', ' ') if hasattr(entry, 'disease') else entry.label  # noqa: E501  # fmt: skip
+    instance_class_name = (
+        entry.disease.replace("-", " ") if hasattr(entry, "disease") else entry.label
+    )  # noqa: E501
     return instance_prompt.format(instance_class_name)
 
 
 def test_a_prompt_names_the_disease_of_a_ddi_row_and_the_label_of_another_as_the_authors():
-    ddi = pd.DataFrame({"DDI_file": ["000001.png", "000002.png"], "malignant": [True, False],
-                        "disease": ["melanoma-in-situ", "verruca-vulgaris"]})  # fmt: skip
+    ddi = pd.DataFrame(
+        {
+            "DDI_file": ["000001.png", "000002.png"],
+            "malignant": [True, False],
+            "disease": ["melanoma-in-situ", "verruca-vulgaris"],
+        }
+    )
     f17k = pd.DataFrame({"md5hash": ["a1"], "label": ["lichen planus"]})
     for i in range(len(ddi)):
         entry = ddi.iloc[i]
@@ -319,8 +439,9 @@ def test_ddi_images_are_prompted_by_their_sources_disease_in_both_passes(
     ddi_sources = sources_from(rows, images_dir, 64)
     assert [s.disease for s in ddi_sources] == list(rows["disease"])
     settings = replace(SETTINGS, per_source=1)
-    inpainted = run(tiny_sd, shard_items(ddi_sources, 1, (0, 4)), tmp_path / "inpaint", "inpaint",
-                    settings)  # fmt: skip
+    inpainted = run(
+        tiny_sd, shard_items(ddi_sources, 1, (0, 4)), tmp_path / "inpaint", "inpaint", settings
+    )
     named = rows["disease"].str.replace("-", " ")
     assert list(inpainted["disease"]) == list(rows["disease"])
     assert list(inpainted["prompt"]) == list("An image of " + named + ", a skin disease")

@@ -22,9 +22,25 @@ projections instead and saves only the adapter (a few MB per class instead of 3.
 Every step's batch order, augmentation, noise, timesteps, masks and VAE draws come from
 generators seeded by (seed, step), so a killed run resumed from its last checkpoint (trainable
 weights, optimizer, learning-rate schedule, step, loss history; written atomically) reaches
-bit-identical weights on the same hardware. The output folder holds the UNet in diffusers format
-(`unet/`) or the adapter (`pytorch_lora_weights.safetensors`), `train_images.csv` (the images it
-learned from), `loss.csv` and `dreambooth.json` (settings, base model and its UNet's sha256).
+bit-identical weights on the same hardware. Checkpoints are written by step count, every
+`checkpoint_interval` steps: `checkpoint_every`, or a run's length cut into `checkpoints_per_run`
+stretches when that is shorter (the paper's 228-step runs against an interval of 250 would
+otherwise have no checkpoint to resume from). A step count rather than wall time keeps which
+steps are saved a function of the config, the same on every machine and in the tests. No
+checkpoint is written at the last step: the weights are written next, and the checkpoint
+(~10 GB for the full UNet: weights and AdamW's two moments) would only be deleted.
+
+Memory (fp32 UNet, AdamW): weights, gradients and two moments are 16 bytes per trained
+parameter (14 GB for SD 2's 865.9M), plus the activations of a batch. Gradients are dropped
+(`zero_grad(set_to_none=True)`) right after each update, so they never live through the next
+forward. `gradient_checkpointing` recomputes each UNet block's activations in the backward pass
+instead of keeping them (slower; the same arithmetic, so the same weights); `use_8bit_adam`
+keeps AdamW's moments in 8 bits (bitsandbytes' AdamW8bit, CUDA only: refused on a CPU), which
+changes the updates slightly. The authors' runs used neither (off in config/paper.yaml).
+
+The output folder holds the UNet in diffusers format (`unet/`) or the adapter
+(`pytorch_lora_weights.safetensors`), `train_images.csv` (the images it learned from),
+`loss.csv` and `dreambooth.json` (settings, base model and its UNet's sha256).
 """
 
 from __future__ import annotations
@@ -57,8 +73,15 @@ log = logging.getLogger(__name__)
 BASES = ("text2img", "inpaint")
 LORA_TARGETS = ("to_k", "to_q", "to_v", "to_out.0")  # attention projections (diffusers' scripts)
 TRAIN_IMAGE_COLUMNS = [
-    "image_id", "label", "split", "pool_rank", "skin_type", "disease", "prompt", "file",
-]  # fmt: skip
+    "image_id",
+    "label",
+    "split",
+    "pool_rank",
+    "skin_type",
+    "disease",
+    "prompt",
+    "file",
+]
 
 
 @dataclass(frozen=True)
@@ -82,13 +105,24 @@ class DreamBoothSettings:
     prompt: str = PROMPT
     skin_type_in_prompt: bool = False
     checkpoint_every: int = 250
+    checkpoints_per_run: int = 2  # a shorter run is cut into this many stretches (see module doc)
     keep_checkpoint: bool = False  # a full-UNet checkpoint is ~10 GB: dropped once weights exist
+    gradient_checkpointing: bool = False  # recompute UNet block activations in the backward pass
+    use_8bit_adam: bool = False  # bitsandbytes AdamW8bit (CUDA only)
     seed: int = 0
     precision: str = "fp32"  # fp32, or bf16 / fp16 autocast on a GPU
 
     def __post_init__(self) -> None:  # YAML gives lists; the checkpoint compares tuples
         for name in ("crop_scale", "crop_ratio", "mask_fraction"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+
+
+def checkpoint_interval(total: int, settings: DreamBoothSettings) -> int:
+    """Steps between checkpoints of a `total`-step run: `checkpoint_every`, or the run cut into
+    `checkpoints_per_run` stretches when that is shorter (228 steps, 250, 2: every 114)."""
+    if settings.checkpoint_every < 1 or settings.checkpoints_per_run < 1:
+        raise ValueError("checkpoint_every and checkpoints_per_run must be at least 1")
+    return min(settings.checkpoint_every, max(1, math.ceil(total / settings.checkpoints_per_run)))
 
 
 def settings_from(config: dict) -> DreamBoothSettings:
@@ -190,14 +224,24 @@ def train_dreambooth(
     if len(wrong):
         raise DataError(images_dir, f"image {wrong.iloc[0]['image_id']} is not of class {label!r}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if settings.use_8bit_adam and device.type != "cuda":
+        raise ValueError(
+            f"use_8bit_adam: bitsandbytes' AdamW8bit needs a CUDA GPU, and this run is on "
+            f"{device.type}; set sd.dreambooth.settings.use_8bit_adam to false"
+        )
     if threads:
         torch.set_num_threads(threads)
     images = images.reset_index(drop=True)
     prompts = [
-        prompt_for(row["label"], row.get("skin_type"), disease=row.get("disease"),
-                   template=settings.prompt, with_skin_type=settings.skin_type_in_prompt)
+        prompt_for(
+            row["label"],
+            row.get("skin_type"),
+            disease=row.get("disease"),
+            template=settings.prompt,
+            with_skin_type=settings.skin_type_in_prompt,
+        )
         for _, row in images.iterrows()
-    ]  # fmt: skip
+    ]
 
     pipeline = load_pipeline(base, kind, device=str(device), scheduler="folder")
     unet, vae = pipeline.unet, pipeline.vae
@@ -209,9 +253,11 @@ def train_dreambooth(
     unet.requires_grad_(settings.lora_rank == 0)
     if settings.lora_rank > 0:
         _add_lora(unet, settings)
+    if settings.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
     unet.train()
     trainable = [p for p in unet.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = _optimizer(trainable, settings)
     from diffusers.optimization import get_scheduler
 
     lr_schedule = get_scheduler("constant", optimizer=optimizer)
@@ -223,6 +269,7 @@ def train_dreambooth(
     total = settings.epochs * steps_per_epoch
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
+    interval = checkpoint_interval(total, settings)
     identity = {
         "settings": asdict(settings),
         "kind": kind,
@@ -235,8 +282,10 @@ def train_dreambooth(
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         if state["identity"] != identity:
-            raise DataError(state_path, "checkpoint was made with other settings or images; "
-                            "delete it to start again")  # fmt: skip
+            raise DataError(
+                state_path,
+                "checkpoint was made with other settings or images; delete it to start again",
+            )
         _load_trainable(unet, state["trainable"])
         optimizer.load_state_dict(state["optimizer"])
         lr_schedule.load_state_dict(state["lr_schedule"])
@@ -245,10 +294,18 @@ def train_dreambooth(
 
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
     log.info(
-        "DreamBooth %s / %s: %d images, %d steps (%d per epoch), batch %d, %s, on %s",
-        kind, what, len(images), total, steps_per_epoch, settings.batch_size,
-        f"LoRA rank {settings.lora_rank}" if settings.lora_rank else "full UNet", device,
-    )  # fmt: skip
+        "DreamBooth %s / %s: %d images, %d steps (%d per epoch), batch %d, %s, on %s; "
+        "a checkpoint every %d steps",
+        kind,
+        what,
+        len(images),
+        total,
+        steps_per_epoch,
+        settings.batch_size,
+        f"LoRA rank {settings.lora_rank}" if settings.lora_rank else "full UNet",
+        device,
+        interval,
+    )
     progress = tqdm(total=total, initial=step, desc=f"dreambooth {kind} {what}", mininterval=10)
     started, first = time.perf_counter(), step
     while step < total:
@@ -266,27 +323,44 @@ def train_dreambooth(
         loss = F.mse_loss(prediction.float(), target.float())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {step}")
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
         optimizer.step()
+        optimizer.zero_grad(set_to_none=True)  # freed now, not after the next forward
         lr_schedule.step()
         step += 1
         history.append({"step": step, "epoch": (step - 1) // steps_per_epoch, "loss": loss.item()})
         progress.update(1)
-        if step % settings.checkpoint_every == 0 or step == total:
+        if step % interval == 0 and step < total:  # the last step's weights are written next
             _save_state(state_path, unet, optimizer, lr_schedule, step, history, identity)
     progress.close()
     if step > first:
         elapsed = time.perf_counter() - started
-        log.info("trained %d steps in %.1f s (%.3f s/step)", step - first, elapsed,
-                 elapsed / (step - first))  # fmt: skip
+        log.info(
+            "trained %d steps in %.1f s (%.3f s/step)",
+            step - first,
+            elapsed,
+            elapsed / (step - first),
+        )
 
     losses = pd.DataFrame(history, columns=["step", "epoch", "loss"])
     _write_result(out, unet, images, prompts, images_dir, losses, identity, settings, base)
     if not settings.keep_checkpoint:
         state_path.unlink(missing_ok=True)
     return losses
+
+
+def _optimizer(trainable, settings: DreamBoothSettings):
+    """AdamW (the authors'), or bitsandbytes' AdamW8bit with the same hyperparameters."""
+    if not settings.use_8bit_adam:
+        return torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    try:
+        import bitsandbytes
+    except ImportError as error:
+        raise ImportError("use_8bit_adam needs bitsandbytes (pip install bitsandbytes)") from error
+    return bitsandbytes.optim.AdamW8bit(
+        trainable, lr=settings.lr, weight_decay=settings.weight_decay
+    )
 
 
 def _training_scheduler(config):
@@ -302,9 +376,12 @@ def _prompt_embeddings(pipeline, prompts: list[str], device) -> torch.Tensor:
     tokenizer = pipeline.tokenizer
     unique = sorted(set(prompts))
     ids = tokenizer(
-        unique, padding="max_length", max_length=tokenizer.model_max_length,
-        truncation=True, return_tensors="pt",
-    ).input_ids  # fmt: skip
+        unique,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
     encoded = pipeline.text_encoder(ids.to(device))[0]
     return encoded[torch.tensor([unique.index(p) for p in prompts], device=device)]
 
@@ -396,9 +473,11 @@ def _write_result(out, unet, images, prompts, images_dir, losses, identity, sett
             layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
             layers = {k: v.detach().float().cpu().contiguous() for k, v in layers.items()}
             StableDiffusionPipeline.save_lora_weights(
-                tmp, unet_lora_layers=layers, weight_name=LORA_FILE,
+                tmp,
+                unet_lora_layers=layers,
+                weight_name=LORA_FILE,
                 **_collate_lora_metadata({"unet": unet}),
-            )  # fmt: skip
+            )
         else:
             unet.save_pretrained(tmp / "unet", safe_serialization=True)
         write_csv(table[TRAIN_IMAGE_COLUMNS], tmp / "train_images.csv")

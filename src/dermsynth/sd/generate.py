@@ -19,6 +19,15 @@ the images of the `inpaint` shard k, and the inpainting is never computed twice.
 
 A shard writes each image atomically and skips images already written, so a killed shard
 resumes; its `manifest.csv` is written last and lists every image.
+
+A manifest row records what ran for its image, as the pipeline reports it after the call: the
+denoising steps taken (`steps`), the scheduler's class, the precision and the device. Steps
+taken are not the steps asked for where a pass starts from an image: diffusers' inpainting
+pipeline (`StableDiffusionInpaintPipeline.get_timesteps`) runs the last
+`min(int(steps * strength), steps)` of the scheduler's timesteps, so 50 steps at the paper's
+strengths run 48 (0.97) and 47 (0.95) UNet evaluations. Those values are kept, per image, in
+`provenance.csv` beside the images as each batch is written, so a resumed shard's manifest
+still records how its earlier images were made (an image with no such record is made again).
 """
 
 from __future__ import annotations
@@ -50,10 +59,33 @@ METHODS = ("text2img", "inpaint", "inoutpaint")
 VARIANTS = ("pretrained", "dreambooth")
 BASE_OF = {"text2img": "text2img", "inpaint": "inpaint", "inoutpaint": "inpaint"}
 MANIFEST_COLUMNS = [
-    "file", "method", "variant", "dataset", "class", "source_image", "pool_rank", "skin_type",
-    "disease", "index", "init_image", "prompt", "seed", "steps", "guidance_scale", "strength",
-    "mask_fraction", "scheduler", "model_sha256",
-]  # fmt: skip
+    "file",
+    "method",
+    "variant",
+    "dataset",
+    "class",
+    "source_image",
+    "pool_rank",
+    "skin_type",
+    "disease",
+    "index",
+    "init_image",
+    "prompt",
+    "seed",
+    "steps",
+    "guidance_scale",
+    "strength",
+    "mask_fraction",
+    "scheduler",
+    "scheduler_class",
+    "precision",
+    "device",
+    "model_sha256",
+]
+# what ran for each image: written beside the images batch by batch (a resumed shard reads it)
+PROVENANCE_FILE = "provenance.csv"
+PROVENANCE_COLUMNS = ["file", "steps", "scheduler_class", "precision", "device"]
+PRECISIONS = ("auto", "fp16", "bf16", "fp32")
 MASK_STREAM = text_key("mask")
 
 
@@ -72,7 +104,7 @@ class GenerateSettings:
     mask_fraction: tuple[float, float] = (0.25, 0.75)
     outpaint_border: int | None = None  # px; None: 16 px at 512, scaled to the resolution
     batch_size: int = 8
-    precision: str = "auto"  # auto (fp16 on a GPU, fp32 on a CPU), fp16, bf16 or fp32
+    precision: str = "auto"  # auto, fp16, bf16 or fp32: `resolve_precision`
     scheduler: str = "dpm++"
     prompt: str = PROMPT
     skin_type_in_prompt: bool = False
@@ -82,6 +114,8 @@ class GenerateSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mask_fraction", tuple(float(v) for v in self.mask_fraction))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
 
 def settings_from(config: dict) -> GenerateSettings:
@@ -148,9 +182,12 @@ def shard_items(
 
 
 def class_shard_items(
-    sources: Sequence[Source] | None, per_source: int, k: int, shards: int,
+    sources: Sequence[Source] | None,
+    per_source: int,
+    k: int,
+    shards: int,
     expected_sources: int | None = None,
-) -> list[Item]:  # fmt: skip
+) -> list[Item]:
     """The items of shard `k` of `shards` of a class: its sources' items spread evenly over a
     shard count fixed before the data are read (so the workflow's shard list is static).
     `sources` None is a prompt-only class (a release): `per_source` images with no source.
@@ -163,8 +200,11 @@ def class_shard_items(
         log.warning(
             "%d source images where the config plans %d (sd.sources_per_class): shards "
             "hold %s images than planned; set the count to %d",
-            count, expected_sources, "more" if count > expected_sources else "fewer", count,
-        )  # fmt: skip
+            count,
+            expected_sources,
+            "more" if count > expected_sources else "fewer",
+            count,
+        )
     return shard_items(sources, per_source, even_ranges(count * per_source, shards)[k])
 
 
@@ -173,17 +213,32 @@ def items_from_manifest(manifest: str | Path, per_source: int | None = None) -> 
     and its source's disease (so both passes have one prompt, as the authors' two passes);
     with `per_source`, only the images of index < per_source (a smaller set than the inpaint
     one, e.g. when only inpainting feeds the dose-response runs)."""
-    columns = ["file", "method", "source_image", "pool_rank", "skin_type", "disease", "index",
-               "mask_fraction"]  # fmt: skip
+    columns = [
+        "file",
+        "method",
+        "source_image",
+        "pool_rank",
+        "skin_type",
+        "disease",
+        "index",
+        "mask_fraction",
+    ]
     frame = read_table(manifest, columns)
     if len(frame) and set(frame["method"]) != {"inpaint"}:
         raise DataError(manifest, "in-then-outpainting starts from an inpaint shard's manifest")
     return [
-        Item(r.source_image, None if r.pool_rank == "" else int(float(r.pool_rank)),
-             int(r.index), r.file, r.skin_type, float(r.mask_fraction), r.disease)
+        Item(
+            r.source_image,
+            None if r.pool_rank == "" else int(float(r.pool_rank)),
+            int(r.index),
+            r.file,
+            r.skin_type,
+            float(r.mask_fraction),
+            r.disease,
+        )
         for r in frame.itertuples(index=False)
         if per_source is None or int(r.index) < per_source
-    ]  # fmt: skip
+    ]
 
 
 def image_seed(seed: int, method: str, variant: str, cls: str, source: str, index: int) -> int:
@@ -198,8 +253,9 @@ def mask_side(settings: GenerateSettings, cls: str, item: Item, grid: int) -> fl
     class, source, index), or the one its inpainting had (in-then-outpainting)."""
     if item.mask_fraction is not None:
         return item.mask_fraction
-    key = derived_seed(settings.seed, MASK_STREAM, text_key(cls), text_key(item.source_image),
-                       item.index)  # fmt: skip
+    key = derived_seed(
+        settings.seed, MASK_STREAM, text_key(cls), text_key(item.source_image), item.index
+    )
     drawn = masks.draw_side_fraction(key, *settings.mask_fraction)
     margin = masks.square_margin(grid, drawn, *settings.mask_fraction)
     return (grid - 2 * margin) / grid
@@ -253,50 +309,76 @@ def generate_shard(
         torch.set_num_threads(threads)
     folder = Path(manifest).parent
     folder.mkdir(parents=True, exist_ok=True)
+    made = read_provenance(folder)
     todo = [
         item
         for item, name in zip(items, names, strict=True)
-        if not image_is_readable(folder / name)
+        if name not in made or not image_is_readable(folder / name)
     ]
     log.info(
         "%s-%s %s/%s: %d images in shard, %d to make on %s",
-        method, variant, dataset, cls, len(items), len(todo), device,
-    )  # fmt: skip
+        method,
+        variant,
+        dataset,
+        cls,
+        len(items),
+        len(todo),
+        device,
+    )
     if todo:
         pipeline = load_pipeline(
-            model, BASE_OF[method], device=device, dtype=_dtype(settings.precision, device),
-            scheduler=settings.scheduler, unet=unet, lora=lora,
-            channels_last=settings.channels_last, compile=settings.compile,
-        )  # fmt: skip
+            model,
+            BASE_OF[method],
+            device=device,
+            dtype=_torch_dtype(resolve_precision(settings.precision, device)),
+            scheduler=settings.scheduler,
+            unet=unet,
+            lora=lora,
+            channels_last=settings.channels_last,
+            compile=settings.compile,
+        )
         make_images(pipeline, method, variant, cls, todo, folder, settings)
+        made = read_provenance(folder)
     grid = latent_grid(model, settings.resolution)
     sha = model_sha256(model, unet=unet, lora=lora)
-    strength = {"text2img": "", "inpaint": settings.strength_inpaint,
-                "inoutpaint": settings.strength_outpaint}[method]  # fmt: skip
+    strength = {
+        "text2img": "",
+        "inpaint": settings.strength_inpaint,
+        "inoutpaint": settings.strength_outpaint,
+    }[method]
     rows = []
     for item, name in zip(items, names, strict=True):
-        rows.append({
-            "file": str(folder / name),
-            "method": method,
-            "variant": variant,
-            "dataset": dataset,
-            "class": cls,
-            "source_image": item.source_image,
-            "pool_rank": "" if item.pool_rank is None else item.pool_rank,
-            "skin_type": item.skin_type,
-            "disease": item.disease,
-            "index": item.index,
-            "init_image": item.init_file,
-            "prompt": _prompt(cls, item, settings),
-            "seed": image_seed(settings.seed, method, variant, cls, item.source_image, item.index),
-            "steps": settings.steps,
-            "guidance_scale": settings.guidance_scale,
-            "strength": strength,
-            "mask_fraction": "" if method == "text2img"
-            else mask_side(settings, cls, item, grid),
-            "scheduler": settings.scheduler,
-            "model_sha256": sha,
-        })  # fmt: skip
+        ran = made[name]
+        rows.append(
+            {
+                "file": str(folder / name),
+                "method": method,
+                "variant": variant,
+                "dataset": dataset,
+                "class": cls,
+                "source_image": item.source_image,
+                "pool_rank": "" if item.pool_rank is None else item.pool_rank,
+                "skin_type": item.skin_type,
+                "disease": item.disease,
+                "index": item.index,
+                "init_image": item.init_file,
+                "prompt": _prompt(cls, item, settings),
+                "seed": image_seed(
+                    settings.seed, method, variant, cls, item.source_image, item.index
+                ),
+                "steps": ran["steps"],
+                "guidance_scale": settings.guidance_scale,
+                "strength": strength,
+                "mask_fraction": ""
+                if method == "text2img"
+                else mask_side(settings, cls, item, grid),
+                "scheduler": settings.scheduler,
+                "scheduler_class": ran["scheduler_class"],
+                "precision": ran["precision"],
+                "device": ran["device"],
+                "model_sha256": sha,
+            }
+        )
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     write_csv(table, manifest)
     return table
@@ -304,9 +386,12 @@ def generate_shard(
 
 def _prompt(cls: str, item: Item, settings: GenerateSettings) -> str:
     return prompt_for(
-        cls, item.skin_type, disease=item.disease, template=settings.prompt,
+        cls,
+        item.skin_type,
+        disease=item.disease,
+        template=settings.prompt,
         with_skin_type=settings.skin_type_in_prompt,
-    )  # fmt: skip
+    )
 
 
 def latent_grid(model: str | Path, resolution: int) -> int:
@@ -317,12 +402,60 @@ def latent_grid(model: str | Path, resolution: int) -> int:
     return resolution // 2 ** (len(config["block_out_channels"]) - 1)
 
 
-def _dtype(precision: str, device: str):
+def resolve_precision(precision: str, device: str) -> str:
+    """The precision a pipeline runs in on `device`.
+
+    `auto` is fp16 on a GPU (the authors' dtype, in which both models were released; a CUDA GPU
+    with bf16 runs bf16 no faster) and fp32 on a CPU. An explicit fp16 on a CPU is logged and
+    runs in fp32: torch's CPU half-precision kernels are slower than fp32 (a 512 px UNet
+    convolution took twice as long on our AVX2 CPU) and the images would differ for nothing.
+    bf16 runs as asked anywhere (CPUs with native bf16 run it fast)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    gpu = device.split(":")[0] in ("cuda", "mps")
+    if precision == "auto":
+        return "fp16" if gpu else "fp32"
+    if precision == "fp16" and not gpu:
+        log.warning(
+            "precision fp16 on %s: running fp32 instead (fp16 is for a GPU; set precision: auto)",
+            device,
+        )
+        return "fp32"
+    return precision
+
+
+def _torch_dtype(precision: str):
     import torch
 
-    if precision == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+
+
+def _precision_name(dtype) -> str:
+    import torch
+
+    return {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}[dtype]
+
+
+def _device_name(device) -> str:
+    """The device, with its GPU's name (bit-identical images need the same hardware)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def read_provenance(folder: str | Path) -> dict[str, dict]:
+    """What ran for each image already made in `folder`: image name -> its record."""
+    path = Path(folder) / PROVENANCE_FILE
+    if not path.is_file():
+        return {}
+    frame = read_table(path, PROVENANCE_COLUMNS)
+    return {
+        row["file"]: {**row, "steps": int(row["steps"])}
+        for row in frame[PROVENANCE_COLUMNS].to_dict("records")
+    }
 
 
 def make_images(
@@ -335,10 +468,13 @@ def make_images(
     settings: GenerateSettings,
 ) -> float:
     """Make `items` with a loaded pipeline into `folder`, `settings.batch_size` at a time, one
-    generator per image; returns the seconds it took."""
+    generator per image, and record what ran for each in the folder's `provenance.csv`;
+    returns the seconds it took."""
     import torch
 
     folder, todo = Path(folder), list(items)
+    made = read_provenance(folder)
+    device = _device_name(pipeline.device)
     grid = settings.resolution // pipeline.vae_scale_factor
     size = settings.resolution
     border = settings.outpaint_border or masks.border_px(size)
@@ -362,10 +498,12 @@ def make_images(
             "output_type": "np",
         }
         if method != "text2img":
-            inpaint = np.stack([
-                masks.inpaint_mask(size, grid, mask_side(settings, cls, i, grid), 0, 1)
-                for i in batch
-            ])  # fmt: skip
+            inpaint = np.stack(
+                [
+                    masks.inpaint_mask(size, grid, mask_side(settings, cls, i, grid), 0, 1)
+                    for i in batch
+                ]
+            )
             if method == "inpaint":
                 mask = inpaint
             else:
@@ -376,10 +514,20 @@ def make_images(
                 settings.strength_inpaint if method == "inpaint" else settings.strength_outpaint
             )
         images = pipeline(**kwargs).images
+        ran = {  # as the pipeline ran: steps after `strength`, the scheduler it stepped
+            "steps": pipeline.num_timesteps,
+            "scheduler_class": type(pipeline.scheduler).__name__,
+            "precision": _precision_name(pipeline.unet.dtype),
+            "device": device,
+        }
         pixels = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
         for item, image in zip(batch, pixels, strict=True):
             with atomic_path(folder / image_name(item)) as tmp:
                 write_png(tmp, image)
+            made[image_name(item)] = {"file": image_name(item), **ran}
+        write_csv(
+            pd.DataFrame(list(made.values()), columns=PROVENANCE_COLUMNS), folder / PROVENANCE_FILE
+        )
         progress.update(len(batch))
     progress.close()
     elapsed = time.perf_counter() - started
@@ -424,9 +572,11 @@ def sample_grid(merged: pd.DataFrame, path: str | Path, title: str, per_class: i
     with_init = bool((merged["init_image"] != "").any())
     columns = per_class + int(with_init)
     fig, axes = plt.subplots(
-        max(len(classes), 1), columns, figsize=(1.6 * columns, 1.7 * max(len(classes), 1)),
+        max(len(classes), 1),
+        columns,
+        figsize=(1.6 * columns, 1.7 * max(len(classes), 1)),
         squeeze=False,
-    )  # fmt: skip
+    )
     for row, cls in enumerate(classes):
         rows = merged[merged["class"] == cls]
         # images made from a real image first (a release's prompt-only images have none)
