@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from workflow_helpers import copy_workflow, snakemake
+from workflow_helpers import SMALL_HAM10000_CONFIG, copy_workflow, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -23,18 +23,15 @@ TARGETS = [
     "results/models/glide/lesion_grouped/base.pt",
     "results/classify/paper_cnn/lesion_grouped/original/metrics.json",
 ]
-TEST_CONFIG = """
-demo:
-  ham10000:
-    lesions_per_class: {akiec: 4, bcc: 4, bkl: 4, df: 4, mel: 4, nv: 4, vasc: 4}
-preprocess:
-  sizes: {ham10000: [64, 128]}   # the base model's input and the copies it crops from
-glide:
+TEST_CONFIG = (
+    SMALL_HAM10000_CONFIG
+    + """glide:
   finetune: {max_steps: 4, checkpoint_every: 2}
 classify:
   paper_cnn:
     settings: {epochs: 2}
 """
+)
 # written by the runs but free to differ: Snakemake's logs and benchmarks, and the files that
 # hold wall-clock time (named *timing*)
 EXEMPT_FOLDERS = ("results/logs/", "results/benchmarks/")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from workflow_helpers import copy_workflow
+from workflow_helpers import SMALL_HAM10000_CONFIG, copy_workflow
 
 pytestmark = pytest.mark.slurm
 
@@ -36,15 +36,12 @@ RULES = [
     "glide_finetune",
 ]
 # a smaller HAM10000 demo and fewer steps, with a checkpoint every 2 steps for scancel to land after
-TEST_CONFIG = """
-demo:
-  ham10000:
-    lesions_per_class: {akiec: 4, bcc: 4, bkl: 4, df: 4, mel: 4, nv: 4, vasc: 4}
-preprocess:
-  sizes: {ham10000: [64, 128]}   # the base model's input and the copies it crops from
-glide:
+TEST_CONFIG = (
+    SMALL_HAM10000_CONFIG
+    + """glide:
   finetune: {max_steps: 8, checkpoint_every: 2}
 """
+)
 CHECKPOINT = "results/models/glide/resume/lesion_grouped/base.pt"
 # the local cluster: its one partition, an account (no accounting database checks it), squeue
 # for job status (no slurmdbd, so no sacct), and status checks from the first second

@@ -62,3 +62,14 @@ def modules_loaded_by(*modules: str) -> set[str]:
     if result.returncode != 0:
         raise AssertionError(f"importing {modules} failed:\n{result.stderr}")
     return set(json.loads(result.stdout))
+
+
+# a smaller HAM10000 demo, resized for GLIDE's base model and the copies its crops come from: the
+# config the tests that fine-tune GLIDE through the workflow start from
+SMALL_HAM10000_CONFIG = """
+demo:
+  ham10000:
+    lesions_per_class: {akiec: 4, bcc: 4, bkl: 4, df: 4, mel: 4, nv: 4, vasc: 4}
+preprocess:
+  sizes: {ham10000: [64, 128]}   # the base model's input and the copies it crops from
+"""
