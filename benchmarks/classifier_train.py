@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dermsynth.classify import authors
-from dermsynth.classify.cnn import PaperCNN
-from dermsynth.classify.efficientnet import create_efficientnet
+from dermsynth.classify.paper1_cnn import PaperCNN
+from dermsynth.classify.paper2_efficientnet import create_efficientnet
 from dermsynth.classify.settings import CNNSettings, GridSettings
 from dermsynth.classify.train import grid_optimizer, make_optimizer, prepare_model, train_step
 

@@ -3,7 +3,7 @@
 # images (classify.paper_cnn.test_set: real) or the arm's own images split 80/20 (paper).
 
 
-rule classify_cnn:
+rule paper1_cnn:
     input:
         unpack(paper_cnn_inputs),
     output:
@@ -23,7 +23,7 @@ rule classify_cnn:
     threads: job_threads()
     resources:
         mem_mb=16000,
-        runtime=rule_runtime("classify_cnn"),
+        runtime=rule_runtime("paper1_cnn"),
         gpu=config["resources"]["gpu"],
     params:
         variant=lambda wildcards: wildcards.variant,
@@ -40,10 +40,10 @@ rule classify_cnn:
             f"results/classify/paper_cnn/resume/{wildcards.protocol}_{wildcards.variant}.pt"
         ),
     script:
-        "../workflow/scripts/classify_cnn.py"
+        "../workflow/scripts/paper1_cnn.py"
 
 
-rule classify_table3:
+rule paper1_table3:
     input:
         metrics=paper_cnn_runs(),
         paper="resources/reference/shavlokhova2023_table3.csv",
@@ -62,23 +62,18 @@ rule classify_table3:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=rule_runtime("classify_table3"),
+        runtime=rule_runtime("paper1_table3"),
     params:
         run=config["run"],
     script:
-        "../workflow/scripts/classify_table3.py"
-
-
-rule table3:
-    input:
-        rules.classify_table3.output,
+        "../workflow/scripts/paper1_table3.py"
 
 
 # Paper 2, Figure 3: EfficientNetV2-M over real images per class x synthetic source x transforms
 # x seed (+ the dose-response runs), one job per run; the DDI malignancy experiment likewise.
 
 
-rule classify_grid_run:
+rule paper2_grid_run:
     input:
         unpack(grid_run_inputs),
     output:
@@ -95,7 +90,7 @@ rule classify_grid_run:
     threads: 1
     resources:
         mem_mb=16000,
-        runtime=rule_runtime("classify_grid_run"),
+        runtime=rule_runtime("paper2_grid_run"),
         gpu=config["resources"]["gpu"],
     params:
         run_id=lambda wildcards: wildcards.grid_run,
@@ -111,10 +106,10 @@ rule classify_grid_run:
             f"results/classify/fig3/resume/{wildcards.grid_protocol}/{wildcards.grid_run}.pt"
         ),
     script:
-        "../workflow/scripts/classify_grid_run.py"
+        "../workflow/scripts/paper2_grid_run.py"
 
 
-rule classify_grid_gather:
+rule paper2_fig3:
     input:
         metrics=grid_metrics(),
     output:
@@ -167,15 +162,15 @@ rule classify_grid_gather:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=rule_runtime("classify_grid_gather"),
+        runtime=rule_runtime("paper2_fig3"),
     params:
         run=config["run"],
         synthetic_per_real=GRID["synthetic_per_real"],
     script:
-        "../workflow/scripts/classify_grid_gather.py"
+        "../workflow/scripts/paper2_fig3.py"
 
 
-rule classify_ddi_run:
+rule paper2_ddi_run:
     input:
         unpack(ddi_run_inputs),
     output:
@@ -192,7 +187,7 @@ rule classify_ddi_run:
     threads: 1
     resources:
         mem_mb=16000,
-        runtime=rule_runtime("classify_ddi_run"),
+        runtime=rule_runtime("paper2_ddi_run"),
         gpu=config["resources"]["gpu"],
     params:
         run_id=lambda wildcards: wildcards.ddi_run,
@@ -201,10 +196,10 @@ rule classify_ddi_run:
         run=config["run"],
         checkpoint=lambda wildcards: f"results/classify/ddi/resume/{wildcards.ddi_run}.pt",
     script:
-        "../workflow/scripts/classify_ddi.py"
+        "../workflow/scripts/paper2_ddi_run.py"
 
 
-rule classify_ddi_gather:
+rule paper2_ddi_tables:
     input:
         metrics=ddi_metrics(),
     output:
@@ -227,18 +222,8 @@ rule classify_ddi_gather:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=rule_runtime("classify_ddi_gather"),
+        runtime=rule_runtime("paper2_ddi_tables"),
     params:
         run=config["run"],
     script:
-        "../workflow/scripts/classify_ddi_gather.py"
-
-
-rule fig3:
-    input:
-        rules.classify_grid_gather.output,
-
-
-rule ddi:
-    input:
-        rules.classify_ddi_gather.output,
+        "../workflow/scripts/paper2_ddi_tables.py"

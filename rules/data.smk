@@ -163,8 +163,3 @@ rule split:
         settings=split_settings,
     script:
         "../workflow/scripts/split.py"
-
-
-rule data:
-    input:
-        data_products(),

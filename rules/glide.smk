@@ -118,8 +118,3 @@ rule glide_synthetic_set:
         trained_on=lambda wildcards: GLIDE_SETS[wildcards.glide_protocol].trained_on,
     script:
         "../workflow/scripts/glide_synthetic_set.py"
-
-
-rule glide:
-    input:
-        glide_products(),

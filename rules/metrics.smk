@@ -152,13 +152,3 @@ rule memorization_audit:
         run=config["run"],
     script:
         "../workflow/scripts/memorization_audit.py"
-
-
-rule metrics:
-    input:
-        metrics_products(),
-
-
-rule table1:
-    input:
-        expand("results/tables/table1_{method}_quality.csv", method=METRIC_METHODS),

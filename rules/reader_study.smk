@@ -2,7 +2,7 @@
 # synthetic set (a method wildcard), so each Stable Diffusion method-variant can get its packet.
 
 
-rule reader_study_packet:
+rule reader_pack:
     input:
         synthetic=lambda wildcards: synthetic_source(wildcards.method)["manifest"],
         real=lambda wildcards: f"results/metrics/real/{real_set_name(wildcards.method)}.csv",
@@ -19,7 +19,7 @@ rule reader_study_packet:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=rule_runtime("reader_study_packet"),
+        runtime=rule_runtime("reader_pack"),
     params:
         classes=lambda wildcards: metric_classes(wildcards.method),
         synthetic_per_class=config["reader_study"]["synthetic_per_class"],
@@ -28,7 +28,7 @@ rule reader_study_packet:
         seed=config["reader_study"]["seed"],
         title=lambda wildcards: f"dermsynth reader study ({wildcards.method}, {config['run']})",
     script:
-        "../workflow/scripts/reader_packet.py"
+        "../workflow/scripts/reader_pack.py"
 
 
 rule reader_simulate:
@@ -92,30 +92,3 @@ rule reader_score:
         reader=reader_description,
     script:
         "../workflow/scripts/reader_score.py"
-
-
-# named targets (SPEC): the packets to send out, Figure 2, Table 2's reader columns
-
-
-rule reader_packet:
-    input:
-        expand("results/reader_study/{method}/packet", method=READER_METHODS),
-        expand("results/reader_study/{method}/key.csv", method=READER_METHODS),
-
-
-rule fig2:
-    input:
-        expand("results/figures/fig2_{method}_reader_roc.png", method=READER_METHODS),
-
-
-rule table2:
-    input:
-        expand("results/tables/table2_{method}_reader.csv", method=READER_METHODS),
-
-
-rule reader_study:
-    input:
-        rules.reader_packet.input,
-        rules.fig2.input,
-        rules.table2.input,
-        expand("results/figures/{method}_reader_confusion.png", method=READER_METHODS),

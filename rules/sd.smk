@@ -117,8 +117,3 @@ rule sd_synthetic_set:
         ),
     script:
         "../workflow/scripts/sd_merge.py"
-
-
-rule sd:
-    input:
-        sd_products(),

@@ -185,7 +185,7 @@ def write_grid_toy(root: Path) -> GridToy:
 
 def toy_grid_frames(toy: GridToy, real_per_class: int) -> dict[str, pd.DataFrame]:
     """A strict run's real train, val and test frames on the grid toy (split seed 0)."""
-    from dermsynth.classify.grid import grid_training_set
+    from dermsynth.classify.paper2_grid import grid_training_set
     from dermsynth.design.runs import GridRun
 
     run = GridRun("strict", real_per_class, "none", 0, True, 0)

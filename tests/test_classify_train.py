@@ -16,8 +16,8 @@ import pytest
 import torch
 from classify_fixtures import GRID_CLASSES, GRID_SIZE, toy_grid_frames, write_grid_toy
 
-from dermsynth.classify.data import Batches, ImageSet
-from dermsynth.classify.loader import file_image_set
+from dermsynth.classify.paper1_data import Batches, ImageSet
+from dermsynth.classify.paper2_loader import file_image_set
 from dermsynth.classify.settings import CNNSettings, GridSettings
 from dermsynth.classify.train import (
     EPOCH_SECONDS,

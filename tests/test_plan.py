@@ -29,11 +29,11 @@ GPU_RULES = {  # rules that get a GPU under profiles/slurm (lead's new rules inc
     "real_features",
     "synthetic_features",
     "quality_table",
-    "classify_cnn",
+    "paper1_cnn",
     "sd_dreambooth",
     "sd_generate_shard",
-    "classify_grid_run",
-    "classify_ddi_run",
+    "paper2_grid_run",
+    "paper2_ddi_run",
 }
 
 
@@ -106,7 +106,7 @@ DAG_JSON = json.dumps(
             },
             {
                 "jobid": 9,
-                "rule": "classify_grid_run",
+                "rule": "paper2_grid_run",
                 "wildcards": {"label": "squamous cell carcinoma", "n": "8"},
                 "resources": {"slurm_partition": "", "runtime": "<TBD>"},
             },
@@ -121,7 +121,7 @@ def test_the_dag_json_gives_each_job_its_rule_wildcards_resources_and_the_edges(
     assert [(job.rule, job.jobid) for job in jobs] == [
         ("all", 0),
         ("glide_sample_shard", 7),
-        ("classify_grid_run", 9),
+        ("paper2_grid_run", 9),
     ]
     assert edges == [(7, 0), (9, 0)]
     assert jobs[1].wildcards == {"cls": "df", "k": "1"}

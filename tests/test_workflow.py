@@ -81,15 +81,15 @@ def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
         memorization_audit=methods,
     )
     readers = len(config["reader_study"]["methods"])
-    jobs.update(reader_study_packet=readers, reader_score=readers)
+    jobs.update(reader_pack=readers, reader_score=readers)
     simulated = [
         m for m in config["reader_study"]["methods"] if m not in config["reader_study"]["answers"]
     ]
     if simulated:
         jobs["reader_simulate"] = len(simulated)
     cnn = config["classify"]["paper_cnn"]
-    jobs["classify_cnn"] = len(cnn["variants"]) * len(cnn["protocols"])
-    jobs["classify_table3"] = 1
+    jobs["paper1_cnn"] = len(cnn["variants"]) * len(cnn["protocols"])
+    jobs["paper1_table3"] = 1
     if not metrics["inception"]["weights"]:
         jobs["inception_random_weights"] = 1
     jobs.update(sd_and_grid_jobs(config))
@@ -117,10 +117,10 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
     jobs = {
         "sd_generate_shard": shards,
         "sd_synthetic_set": len({(p.method, p.variant, p.dataset) for p in pools}),
-        "classify_grid_run": len(section_grid_runs(grid)),
-        "classify_grid_gather": 1,
-        "classify_ddi_run": len(section_ddi_runs(ddi)),
-        "classify_ddi_gather": 1,
+        "paper2_grid_run": len(section_grid_runs(grid)),
+        "paper2_fig3": 1,
+        "paper2_ddi_run": len(section_ddi_runs(ddi)),
+        "paper2_ddi_tables": 1,
     }
     models = sum(
         len(dreambooth_slugs(sd["dreambooth"], dataset, classes[dataset]))
@@ -182,7 +182,7 @@ def test_paper_dry_run_with_both_protocols_lists_both_grids(tmp_path):
     counts = job_counts(result.stdout)
     counts.pop("total")
     assert counts == expected_jobs(config, with_demo=False)
-    assert counts["classify_grid_run"] == 2 * 570
+    assert counts["paper2_grid_run"] == 2 * 570
     print(f"paper dry-run, both protocols: {sum(counts.values())} jobs")
 
 
@@ -426,8 +426,8 @@ def test_paper_plan_counts_the_grid_the_shards_and_the_images():
     jobs = sd_and_grid_jobs(config)
     # 7 real counts x 7 sources x 2 transforms x 5 seeds; dose: 2 real x 1 source x 4 counts
     # from index 10 x 2 transforms x 5 seeds
-    assert jobs["classify_grid_run"] == 490 + 80
-    assert jobs["classify_ddi_run"] == 3 * 2 * 5
+    assert jobs["paper2_grid_run"] == 490 + 80
+    assert jobs["paper2_ddi_run"] == 3 * 2 * 5
     # the authors' DreamBooth: 2 bases x 9 classes, each on the class's whole training file,
     # and one inpainting model for both DDI classes
     assert jobs["sd_dreambooth"] == 18 + 1

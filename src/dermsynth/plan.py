@@ -57,10 +57,10 @@ def training_images(rule: str, wildcards: Mapping[str, str], config: Mapping) ->
     for the other rules."""
     from dermsynth.design import runs, work
 
-    if rule == "classify_grid_run":
+    if rule == "paper2_grid_run":
         run = runs.parse_run_id(wildcards["grid_run"], wildcards["grid_protocol"])
         return work.grid_training_images(config, run)
-    if rule == "classify_ddi_run":
+    if rule == "paper2_ddi_run":
         return work.ddi_training_images(config, runs.parse_ddi_run_id(wildcards["ddi_run"]))
     return None
 
@@ -79,7 +79,7 @@ def job_minutes(rule: str, wildcards: Mapping[str, str], config: Mapping) -> flo
     fixed = float(minutes.get(rule, minutes["default"]))
     train = training_images(rule, wildcards, config)
     if train is not None:
-        experiment = config["classify"]["grid" if rule == "classify_grid_run" else "ddi"]
+        experiment = config["classify"]["grid" if rule == "paper2_grid_run" else "ddi"]
         epochs = experiment["settings"].get("epochs", 50)
         return fixed + train * epochs * config["resources"]["train_seconds_per_image"] / 60
     if rule == "glide_finetune" and "glide_protocol" in wildcards:

@@ -1,19 +1,23 @@
-"""The classifier experiments of both papers, on one training loop.
+"""The classifier experiments of both papers, on one training loop. Each module's name says which
+paper it serves: `paper1_*` (the GLIDE paper's CNN ablation), `paper2_*` and `authors` (the
+Stable Diffusion paper's EfficientNetV2-M grid and DDI experiment); the rest both share.
 
 Importing this package imports no torch; the modules that train import it themselves, and the
-gathering modules (`table3`, `figure3`, and `evaluate` under them) never do.
+gathering modules (`paper1_table3`, `paper2_figure3`, `paper2_ddi_results`, and `evaluate` under
+them) never do.
 
 Paper 1 (section 2.4, Tables 2-3): a small Keras-style CNN trained on original, synthetic or
 combined HAM10000 images, tested on real images only (or, as an option, on each arm's own
-images split 80/20 as section 2.4 did).
+images split 80/20, our reading of section 2.4).
 
-- `data`: an arm's train/val/test images, decoded once; seeded batches (its seeded streams
-  serve paper 2's `loader` too).
-- `augment`: Keras ImageDataGenerator-like random affine transforms, per (seed, epoch, step).
-- `cnn`: the paper's network.
-- `figures`: confusion matrix, loss curves, Table 3's F1 bars.
-- `run`: one run of the ablation, from files to files (what the rule calls).
-- `table3`: many runs' metrics gathered into Table 3 and Table 2's AI columns.
+- `paper1_data`: an arm's train/val/test images, decoded once; seeded batches (its seeded
+  streams serve `paper2_loader` too).
+- `paper1_augment`: Keras ImageDataGenerator-like random affine transforms, per (seed, epoch,
+  step).
+- `paper1_cnn`: the paper's network.
+- `paper1_figures`: confusion matrix, loss curves, Table 3's F1 bars.
+- `paper1_run`: one run of the ablation, from files to files (what the rule calls).
+- `paper1_table3`: many runs' metrics gathered into Table 3 and Table 2's AI columns.
 
 Paper 2 (Figure 3, skin types, DDI): EfficientNetV2-M on Fitzpatrick17k-9 with n real images
 per class and s synthetic images per real image, with and without image transforms, and benign
@@ -21,18 +25,19 @@ vs malignant on DDI; which runs exist and which images each reads is `dermsynth.
 
 - `authors`: the authors' regime: fastai's `vision_learner` network, freezing, Adam and
   `aug_transforms()` as their scripts ran them, written in torch.
-- `efficientnet`: our regime's timm network, ImageNet weights from a local file, its input
-  normalisation; building, saving and loading either regime's network.
-- `transforms`: our regime's transforms axis (flip, crop, rotation, warp, lighting).
-- `loader`: image files decoded once per epoch by DataLoader workers, in seeded batches (the
-  authors' regime: random-position training crops, batch transforms on the device).
-- `grid`: a grid run's image files (real copies, the synthetic images of its draw).
-- `accuracy`: top-1 / top-3 accuracy with Wilson and the authors' normal intervals, per class,
-  skin type, DDI external.
-- `grid_run`: one grid run from files to files.
-- `ddi`, `ddi_run`: the DDI malignancy experiment's images, and one run from files to files.
-- `figure3`: the runs gathered into Figure 3, the dose response, the protocols' comparison, the
-  skin-type, DDI external and DDI malignancy tables.
+- `paper2_efficientnet`: our regime's timm network, ImageNet weights from a local file, its
+  input normalisation; building, saving and loading either regime's network.
+- `paper2_transforms`: our regime's transforms axis (flip, crop, rotation, warp, lighting).
+- `paper2_loader`: image files decoded once per epoch by DataLoader workers, in seeded batches
+  (the authors' regime: random-position training crops, batch transforms on the device).
+- `paper2_grid`: a grid run's image files (real copies, the synthetic images of its draw).
+- `paper2_accuracy`: top-1 / top-3 accuracy with Wilson and the authors' normal intervals, per
+  class, skin type, DDI external.
+- `paper2_grid_run`: one grid run from files to files.
+- `paper2_figure3`: the grid runs gathered into Figure 3, the dose response, the protocols'
+  comparison, the skin-type and DDI external tables.
+- `paper2_ddi`, `paper2_ddi_run`: the DDI malignancy experiment's images, and one run from files
+  to files; `paper2_ddi_results`: its runs gathered into the DDI table and figure.
 
 Both papers:
 

@@ -106,7 +106,7 @@ class GridSettings:
       `aug_transforms()` as the transforms axis, the last epoch kept, fp32. Their dose-response
       script adds a batch size of 128 from 500 and keeps the best epoch (`batch_steps`,
       `restore_best`).
-    - `ours` (`dermsynth.classify.efficientnet`): timm's `tf_efficientnetv2_m`, every layer
+    - `ours` (`dermsynth.classify.paper2_efficientnet`): timm's `tf_efficientnetv2_m`, every layer
       trained, torch's Adam, n_train // 10 clipped to 8..128, torchvision transforms of the same
       kinds, the best epoch restored, bf16 autocast on a GPU.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dermsynth.classify.grid import (
+from dermsynth.classify.paper2_grid import (
     SyntheticInput,
     manifest_paths,
     read_synthetic_manifests,

@@ -1,5 +1,5 @@
-"""dermsynth.classify.data: which images each variant trains, validates and tests on (test set
-`real`: synthetic images train only; `paper`: each arm's own images split 80/20), decoding once
+"""dermsynth.classify.paper1_data: which images each variant trains, validates and tests on (test
+set `real`: synthetic images train only; `paper`: each arm's own images split 80/20), decoding once
 at the run's size, and seeded batches.
 
 The toy dataset is paper 1's of classify_fixtures (three classes of six flat-coloured 24 px
@@ -14,8 +14,8 @@ import pytest
 import torch
 from classify_fixtures import CLASSES, COLOURS, SIZE, Toy, write_toy_dataset
 
-from dermsynth.classify.augment import Augmentation
-from dermsynth.classify.data import (
+from dermsynth.classify.paper1_augment import Augmentation
+from dermsynth.classify.paper1_data import (
     Batches,
     ImageSet,
     load_image_set,

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from dermsynth.classify.evaluate import METRICS, TEST_SET, read_metrics
-from dermsynth.classify.figures import plot_table3_f1
+from dermsynth.classify.paper1_figures import plot_table3_f1
 from dermsynth.errors import DataError
 from dermsynth.io import float_columns, read_table, write_csv
 

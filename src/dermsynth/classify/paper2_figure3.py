@@ -1,7 +1,8 @@
 """Paper 2's results gathered from many runs' metrics.json: Figure 3 (top-1 accuracy against
 real images per class, one line per synthetic source, with and without image transforms, mean
 and 95% CI over seeds), the dose-response runs, the per-skin-type table, the F17k-9 models on
-DDI's shared diseases, and the DDI malignancy table. Test sets are real images only.
+DDI's shared diseases (the DDI malignancy experiment's tables are `paper2_ddi_results`'). Test
+sets are real images only.
 
 Over seeds the interval is Student-t's, clipped to [0, 1]; a cell with one seed shows that
 run's Wilson interval over its test images instead, and `ci_method` says which.
@@ -20,15 +21,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dermsynth.classify.accuracy import (  # noqa: E402
+from dermsynth.classify.evaluate import TEST_SET, read_metrics  # noqa: E402
+from dermsynth.classify.paper2_accuracy import (  # noqa: E402
     CI_METHOD,
     SEED_CI_METHOD,
     UNKNOWN_SKIN_TYPE,
     seed_interval,
 )
-from dermsynth.classify.ddi import EXPERIMENT as DDI_EXPERIMENT  # noqa: E402
-from dermsynth.classify.evaluate import TEST_SET, read_metrics  # noqa: E402
-from dermsynth.classify.grid import EXPERIMENT as GRID_EXPERIMENT  # noqa: E402
+from dermsynth.classify.paper2_grid import EXPERIMENT as GRID_EXPERIMENT  # noqa: E402
 from dermsynth.design.runs import NO_SYNTHETIC, PROTOCOLS  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.io import write_csv  # noqa: E402
@@ -64,7 +64,7 @@ def read_records(paths: Sequence[str | Path], experiment: str) -> list[dict[str,
     return records
 
 
-def _measure(name: str, value: Mapping[str, Any]) -> dict[str, float]:
+def measure_columns(name: str, value: Mapping[str, Any]) -> dict[str, float]:
     return {
         name: value["accuracy"],
         f"{name}_wlow": value["ci_low"],
@@ -72,7 +72,7 @@ def _measure(name: str, value: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def _source_order(source: str) -> tuple[int, str]:
+def source_order(source: str) -> tuple[int, str]:
     return (0 if source == NO_SYNTHETIC else 1, source)
 
 
@@ -126,8 +126,8 @@ def _grid_runs(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
                 **{k: r[k] for k in GRID_KEYS},
                 "seed": r["seed"],
                 "n_images": r["n_test"],
-                **_measure("top1", r["top1"]),
-                **_measure("top3", r["top3"]),
+                **measure_columns("top1", r["top1"]),
+                **measure_columns("top3", r["top3"]),
             }
             for r in records
         ]
@@ -204,7 +204,7 @@ def plot_protocols(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     """The gain of each synthetic source over real images alone against real images per class,
     a panel per transforms setting, solid under `authors`, dashed under `strict`."""
     panels = sorted(set(table["transforms"])) or [False]
-    colours = _colours(table["source"])
+    colours = source_colours(table["source"])
     fig, axes = plt.subplots(
         1,
         len(panels),
@@ -271,8 +271,8 @@ def skin_type_table(records: Sequence[Mapping[str, Any]], run: str = "") -> pd.D
                 "skin_type": skin,
                 "seed": r["seed"],
                 "n_images": s["top1"]["n"],
-                **_measure("top1", s["top1"]),
-                **_measure("top3", s["top3"]),
+                **measure_columns("top1", s["top1"]),
+                **measure_columns("top3", s["top3"]),
             }
             for r in records
             for skin, s in r["per_skin_type"].items()
@@ -290,8 +290,8 @@ def external_table(records: Sequence[Mapping[str, Any]], run: str = "") -> pd.Da
             "seed": r["seed"],
             "n_images": e["top1_all_classes"]["n"],
             "shared_classes": "; ".join(e["shared_classes"]),
-            **_measure("top1_all_classes", e["top1_all_classes"]),
-            **_measure("top1_shared_classes", e["top1_shared_classes"]),
+            **measure_columns("top1_all_classes", e["top1_all_classes"]),
+            **measure_columns("top1_shared_classes", e["top1_shared_classes"]),
         }
         for r in records
         if (e := r.get("ddi_external"))
@@ -323,13 +323,13 @@ def _real_count_axis(ax, counts: Iterable[int]) -> None:
     ax.set_xlabel("real images per class")
 
 
-def _colours(sources: Iterable[str]) -> dict[str, str]:
-    ordered = sorted(set(sources), key=_source_order)
+def source_colours(sources: Iterable[str]) -> dict[str, str]:
+    ordered = sorted(set(sources), key=source_order)
     others = iter(f"C{k}" for k in range(10))
     return {s: "black" if s == NO_SYNTHETIC else next(others) for s in ordered}
 
 
-def _seed_note(table: pd.DataFrame) -> str:
+def seed_note(table: pd.DataFrame) -> str:
     seeds = sorted(set(table["n_seeds"]))
     return f"{'/'.join(map(str, seeds))} seed(s)"
 
@@ -344,7 +344,7 @@ def plot_fig3(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     95% CI."""
     panels = sorted(set(table["transforms"]))
     protocols = _protocols(table)
-    colours = _colours(table["source"])
+    colours = source_colours(table["source"])
     fig, axes = plt.subplots(
         len(protocols),
         len(panels),
@@ -376,7 +376,7 @@ def plot_fig3(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     axes[0][-1].legend(frameon=False, fontsize=8)
     fig.suptitle(
         f"Figure 3 ({run} run): {int(table['n_images'].iloc[0])} real test images; mean and "
-        f"95% CI over {_seed_note(table)}",
+        f"95% CI over {seed_note(table)}",
         fontsize=10,
     )
     save_figure(fig, path, dpi=120)
@@ -396,7 +396,7 @@ def plot_dose(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
         sharey=True,
         layout="constrained",
     )
-    colours = _colours(table["source"])
+    colours = source_colours(table["source"])
     for row, protocol in zip(axes, protocols, strict=True):
         for ax, n in zip(row, counts, strict=True):
             at_n = table[(table["real_per_class"] == n) & (table["protocol"] == protocol)]
@@ -424,7 +424,7 @@ def plot_dose(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
     fig.suptitle(
         f"Dose response ({run} run), each line from the real-only runs (0)\nreal test "
         f"images only; mean and 95% CI over "
-        f"{_seed_note(table) if len(table) else 'no runs'}",
+        f"{seed_note(table) if len(table) else 'no runs'}",
         fontsize=10,
     )
     save_figure(fig, path, dpi=120)
@@ -460,91 +460,3 @@ def gather_grid(
     write_csv(gains, protocols)
     plot_protocols(gains, protocols_figure, run=run)
     return table
-
-
-def ddi_table(records: Sequence[Mapping[str, Any]], run: str = "") -> pd.DataFrame:
-    """DDI malignancy accuracy per source x synthetic per real x transforms, overall (`all`)
-    and per skin-tone group, mean and 95% CI over seeds."""
-    rows = []
-    for r in records:
-        groups = {OVERALL: r["accuracy"], **r["per_skin_tone"]}
-        for group, value in groups.items():
-            rows.append(
-                {
-                    **{k: r[k] for k in DDI_KEYS},
-                    "skin_tone": group,
-                    "seed": r["seed"],
-                    "n_images": value["n"],
-                    **_measure("accuracy", value),
-                }
-            )
-    return aggregate(pd.DataFrame(rows), [*DDI_KEYS, "skin_tone"], ["accuracy"], run)
-
-
-def plot_ddi(table: pd.DataFrame, path: str | Path, *, run: str) -> None:
-    """Accuracy bars per skin-tone group (and all), one bar per source, a panel each without
-    and with image transforms; error bars: 95% CI."""
-    panels = sorted(set(table["transforms"]))
-    groups = list(dict.fromkeys([OVERALL, *sorted(set(table["skin_tone"]) - {OVERALL})]))
-    arms = sorted(
-        set(zip(table["source"], table["synthetic_per_real"], strict=True)),
-        key=lambda a: (_source_order(a[0]), a[1]),
-    )
-    colours = _colours(s for s, _ in arms)
-    width = 0.8 / max(len(arms), 1)
-    x = np.arange(len(groups))
-    fig, axes = plt.subplots(
-        1,
-        len(panels),
-        figsize=(5.0 * len(panels), 4.6),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
-    for ax, transforms in zip(axes[0], panels, strict=True):
-        for k, (source, per_real) in enumerate(arms):
-            rows = table[
-                (table["transforms"] == transforms)
-                & (table["source"] == source)
-                & (table["synthetic_per_real"] == per_real)
-            ]
-            rows = rows.set_index("skin_tone").reindex(groups)
-            mean = rows["accuracy_mean"].to_numpy(float)
-            err = [
-                np.nan_to_num(mean - rows["accuracy_ci_low"].to_numpy(float)),
-                np.nan_to_num(rows["accuracy_ci_high"].to_numpy(float) - mean),
-            ]
-            label = "real only" if source == NO_SYNTHETIC else f"{source} x{per_real}"
-            ax.bar(
-                x - 0.4 + width * (k + 0.5),
-                mean,
-                width,
-                yerr=err,
-                capsize=2,
-                color=colours[source],
-                label=label,
-            )
-        ax.set_xticks(x, ["all" if g == OVERALL else f"FST {g[0]}-{g[-1]}" for g in groups])
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"{'with' if transforms else 'without'} image transforms", fontsize=10)
-    axes[0][0].set_ylabel("accuracy, benign vs malignant")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="outside lower center", ncol=len(arms), frameon=False, fontsize=8
-    )
-    fig.suptitle(
-        f"DDI malignancy ({run} run): real test images only; mean and 95% CI over "
-        f"{_seed_note(table)}",
-        fontsize=10,
-    )
-    save_figure(fig, path, dpi=120)
-
-
-def gather_ddi(
-    metrics: Sequence[str | Path], *, table: str | Path, figure: str | Path, run: str
-) -> pd.DataFrame:
-    """Write the DDI malignancy table and figure from the DDI runs' metrics.json."""
-    ddi = ddi_table(read_records(metrics, DDI_EXPERIMENT), run)
-    write_csv(ddi, table)
-    plot_ddi(ddi, figure, run=run)
-    return ddi

@@ -2,7 +2,7 @@
 response (CSV, PNG), the per-skin-type table, the F17k-9 models on DDI's shared diseases and the
 protocols' synthetic-image gains (CSV, PNG). Test sets are real only."""
 
-from dermsynth.classify.figure3 import gather_grid
+from dermsynth.classify.paper2_figure3 import gather_grid
 from dermsynth.logs import to_rule_log
 
 with to_rule_log(snakemake.log[0]):

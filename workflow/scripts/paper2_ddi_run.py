@@ -1,7 +1,7 @@
 """The DDI malignancy experiment, one run (params.run_id: s<source>_x<per real>_t<0|1>_seed<k>):
 EfficientNetV2-M, benign vs malignant on DDI's paper split; accuracy overall and per skin tone."""
 
-from dermsynth.classify.ddi_run import run_ddi
+from dermsynth.classify.paper2_ddi_run import run_ddi
 from dermsynth.classify.run_files import RunFiles
 from dermsynth.logs import to_rule_log
 

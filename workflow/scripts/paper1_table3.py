@@ -2,7 +2,7 @@
 the published values beside the runs computed as the paper's were, and, when asked, Table 2's AI
 columns (combined, paper_random)."""
 
-from dermsynth.classify.table3 import gather_table3
+from dermsynth.classify.paper1_table3 import gather_table3
 from dermsynth.logs import to_rule_log
 
 with to_rule_log(snakemake.log[0]):

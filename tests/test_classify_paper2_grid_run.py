@@ -1,6 +1,6 @@
-"""dermsynth.classify.grid_run: one grid run from files to files trains on the run id's images,
-tests on the held-out real images (top-1 and top-3 with intervals, per class and skin type) and
-on DDI's shared diseases, and writes what metrics.json promises; the checkpoint is removed."""
+"""dermsynth.classify.paper2_grid_run: one grid run from files to files trains on the run id's
+images, tests on the held-out real images (top-1 and top-3 with intervals, per class and skin type)
+and on DDI's shared diseases, and writes what metrics.json promises; the checkpoint is removed."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, TINY_GRID_SETTINGS, VAL, write_grid_toy
 
 from dermsynth.classify import authors
-from dermsynth.classify.efficientnet import load_efficientnet
-from dermsynth.classify.grid_run import logits_of, run_grid
+from dermsynth.classify.paper2_efficientnet import load_efficientnet
+from dermsynth.classify.paper2_grid_run import logits_of, run_grid
 from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.state import trainable_parameters

@@ -1,4 +1,4 @@
-"""dermsynth.classify.ddi: the runs of the DDI experiment, and each run's images: every real
+"""dermsynth.classify.paper2_ddi: the runs of the DDI experiment, and each run's images: every real
 training image of DDI's paper split and its synthetic ones (never a val or test image's)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from classify_fixtures import (
     write_grid_toy,
 )
 
-from dermsynth.classify.ddi import ddi_training_set
+from dermsynth.classify.paper2_ddi import ddi_training_set
 from dermsynth.design.runs import DdiRun, ddi_runs, parse_ddi_run_id
 from dermsynth.errors import DataError
 

@@ -1,4 +1,4 @@
-"""dermsynth.classify.accuracy: top-1 and top-3 accuracy with Wilson intervals, per class and
+"""dermsynth.classify.paper2_accuracy: top-1 and top-3 accuracy with Wilson intervals, per class and
 per skin type, and DDI's shared diseases scored over all classes or the shared ones only."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dermsynth.classify.accuracy import (
+from dermsynth.classify.paper2_accuracy import (
     external_metrics,
     held_out_metrics,
     normal_interval,

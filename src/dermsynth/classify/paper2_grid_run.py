@@ -17,21 +17,21 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dermsynth.classify.accuracy import (
+from dermsynth.classify.evaluate import TEST_SET, write_metrics
+from dermsynth.classify.paper2_accuracy import (
     CI_METHOD,
     counts_by,
     external_metrics,
     held_out_metrics,
 )
-from dermsynth.classify.efficientnet import save_efficientnet
-from dermsynth.classify.evaluate import TEST_SET, write_metrics
-from dermsynth.classify.grid import (
+from dermsynth.classify.paper2_efficientnet import save_efficientnet
+from dermsynth.classify.paper2_grid import (
     EXPERIMENT,
     SyntheticInput,
     external_images,
     grid_training_set,
 )
-from dermsynth.classify.loader import FileBatches, file_image_set
+from dermsynth.classify.paper2_loader import FileBatches, file_image_set
 from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import GridSettings, grid_settings_from
 from dermsynth.classify.state import trainable_parameters

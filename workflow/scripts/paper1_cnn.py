@@ -2,7 +2,7 @@
 confusion matrix, the loss curves and the weights. The test set is the split's real images or
 the arm's own images split 80/20 (classify.paper_cnn.test_set: real or paper)."""
 
-from dermsynth.classify.run import run_paper_cnn
+from dermsynth.classify.paper1_run import run_paper_cnn
 from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import settings_from
 from dermsynth.logs import to_rule_log

@@ -3,7 +3,7 @@ _seed<k>, under params.protocol): EfficientNetV2-M on the run's real and synthet
 on the held-out real images and, when DDI's external split is an input, on DDI's images of the
 shared diseases."""
 
-from dermsynth.classify.grid_run import run_grid
+from dermsynth.classify.paper2_grid_run import run_grid
 from dermsynth.classify.run_files import RunFiles
 from dermsynth.logs import to_rule_log
 

@@ -1,5 +1,5 @@
-"""dermsynth.classify.loader: batches decoded from files, every image once per epoch, in an order
-and with transforms fixed by the seed and epoch, the same with or without worker processes."""
+"""dermsynth.classify.paper2_loader: batches decoded from files, every image once per epoch, in an
+order and with transforms fixed by the seed and epoch, the same with or without worker processes."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from classify_fixtures import GRID_CLASSES, GRID_SIZE, toy_grid_frames, write_gr
 from PIL import Image
 from prerequisites import require_import
 
-from dermsynth.classify.loader import FileBatches, file_image_set, load_square_at
+from dermsynth.classify.paper2_loader import FileBatches, file_image_set, load_square_at
+from dermsynth.classify.paper2_transforms import standard_transforms
 from dermsynth.classify.settings import GridSettings
-from dermsynth.classify.transforms import standard_transforms
 from dermsynth.images import load_rgb
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

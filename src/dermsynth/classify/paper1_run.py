@@ -1,6 +1,6 @@
 """One run of paper 1's CNN ablation, from files to files: a variant (original, synthetic,
 combined) under a split protocol and a test set composition (`real`: the split's real images;
-`paper`: the arm's own images split 80/20, `dermsynth.classify.data`), trained, tested, and
+`paper`: the arm's own images split 80/20, `dermsynth.classify.paper1_data`), trained, tested, and
 reported."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 import torch
 
 from dermsynth.class_order import paper_order
-from dermsynth.classify.cnn import PaperCNN
-from dermsynth.classify.data import describe_test_set, load_image_set, variant_frames
 from dermsynth.classify.evaluate import metrics_record, write_metrics
-from dermsynth.classify.figures import plot_confusion, plot_loss_curves
+from dermsynth.classify.paper1_cnn import PaperCNN
+from dermsynth.classify.paper1_data import describe_test_set, load_image_set, variant_frames
+from dermsynth.classify.paper1_figures import plot_confusion, plot_loss_curves
 from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import CNNSettings
 from dermsynth.classify.train import pick_device, predict, train_classifier, write_history

@@ -1,4 +1,4 @@
-"""dermsynth.classify.table3: Table 3 gathers every (protocol, variant) run, in a long and a
+"""dermsynth.classify.paper1_table3: Table 3 gathers every (protocol, variant) run, in a long and a
 wide table, with the paper's published values beside the runs computed as the paper's were
 (its random split, and each arm tested on its own images) and nowhere else; every row names its
 test set composition. Table 2's AI columns come from the combined / paper_random run. Runs are
@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from workflow_helpers import modules_loaded_by
 
-from dermsynth.classify.data import describe_test_set
 from dermsynth.classify.evaluate import metrics_record
-from dermsynth.classify.table3 import (
+from dermsynth.classify.paper1_data import describe_test_set
+from dermsynth.classify.paper1_table3 import (
     LONG_COLUMNS,
     gather_table3,
     read_paper_table2_ai,
@@ -357,4 +357,4 @@ def test_table2_needs_the_combined_paper_random_run(tmp_path, records):
 def test_gathering_imports_no_torch():
     """The gather job reads metrics.json files into Table 3: it must not spend seconds
     importing torch and timm, as the training runs do."""
-    assert not {"torch", "timm"} & modules_loaded_by("dermsynth.classify.table3")
+    assert not {"torch", "timm"} & modules_loaded_by("dermsynth.classify.paper1_table3")

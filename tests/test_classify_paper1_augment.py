@@ -1,4 +1,4 @@
-"""dermsynth.classify.augment: Keras ImageDataGenerator-like random affine transforms: each
+"""dermsynth.classify.paper1_augment: Keras ImageDataGenerator-like random affine transforms: each
 knob does what its name says, within its range, and the draws are the generator's."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from dermsynth.classify.augment import Augmentation, affine_matrices, random_affine
+from dermsynth.classify.paper1_augment import Augmentation, affine_matrices, random_affine
 from dermsynth.classify.settings import CNNSettings
 
 NOTHING = Augmentation(0.0, 0.0, 0.0, 0.0, False)

@@ -1,4 +1,4 @@
-"""dermsynth.classify.run and .evaluate: one ablation run from files to files learns the toy
+"""dermsynth.classify.paper1_run and .evaluate: one ablation run from files to files learns the toy
 dataset's colour-coded classes, tests on the test set its composition names (real images only,
 or, as the paper did, the arm's own images), and reports what metrics.json promises; its
 figures, history and weights are written and the checkpoint removed."""
@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from classify_fixtures import CLASSES, SIZE, write_toy_dataset
 
-from dermsynth.classify.data import load_image_set, variant_frames
 from dermsynth.classify.evaluate import classification_metrics
-from dermsynth.classify.run import load_model, run_paper_cnn
+from dermsynth.classify.paper1_data import load_image_set, variant_frames
+from dermsynth.classify.paper1_run import load_model, run_paper_cnn
+from dermsynth.classify.paper1_table3 import gather_table3
 from dermsynth.classify.run_files import RunFiles
 from dermsynth.classify.settings import CNNSettings
-from dermsynth.classify.table3 import gather_table3
 from dermsynth.classify.train import HISTORY_COLUMNS, predict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

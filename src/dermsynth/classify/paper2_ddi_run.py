@@ -1,8 +1,7 @@
-"""One run of the DDI experiment (`dermsynth.classify.ddi`): train EfficientNetV2-M for benign vs
-malignant on the run's images, test it on DDI's real test images, and score accuracy with its 95%
-CI overall and per skin-tone group. Kept apart from the run list so that the workflow reads the
-run list without importing torch and timm.
-"""
+"""One run of the DDI experiment (`dermsynth.classify.paper2_ddi`): train EfficientNetV2-M for
+benign vs malignant on the run's images, test it on DDI's real test images, and score accuracy with
+its 95% CI overall and per skin-tone group. Kept apart from the run list so that the workflow reads
+the run list without importing torch and timm."""
 
 from __future__ import annotations
 
@@ -15,10 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from dermsynth.classify.accuracy import CI_METHOD, held_out_metrics
-from dermsynth.classify.ddi import EXPERIMENT, ddi_training_set
-from dermsynth.classify.grid import SyntheticInput
-from dermsynth.classify.grid_run import (
+from dermsynth.classify.paper2_accuracy import CI_METHOD, held_out_metrics
+from dermsynth.classify.paper2_ddi import EXPERIMENT, ddi_training_set
+from dermsynth.classify.paper2_grid import SyntheticInput
+from dermsynth.classify.paper2_grid_run import (
     logits_of,
     run_settings,
     train_on_frames,

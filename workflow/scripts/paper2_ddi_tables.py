@@ -1,6 +1,6 @@
 """Gather the DDI malignancy runs' metrics.json into ddi_malignancy.csv and its figure."""
 
-from dermsynth.classify.figure3 import gather_ddi
+from dermsynth.classify.paper2_ddi_results import gather_ddi
 from dermsynth.logs import to_rule_log
 
 with to_rule_log(snakemake.log[0]):

@@ -1,5 +1,6 @@
-"""dermsynth.classify.grid: a grid run's images (its protocol's draw of real images, synthetic
-images only of those sources, only in training, s per real image from the run's first index).
+"""dermsynth.classify.paper2_grid: a grid run's images (its protocol's draw of real images,
+synthetic images only of those sources, only in training, s per real image from the run's first
+index).
 
 The toy data is classify_fixtures' `write_grid_toy`: four classes of `POOL + VAL` training rows
 (a pool of `POOL` after the validation draw), `PER_REAL` synthetic images per training row, DDI's
@@ -21,7 +22,7 @@ from classify_fixtures import (
     write_grid_toy,
 )
 
-from dermsynth.classify.grid import external_images, grid_training_set
+from dermsynth.classify.paper2_grid import external_images, grid_training_set
 from dermsynth.design.runs import NO_SYNTHETIC, GridRun
 from dermsynth.errors import DataError
 

@@ -33,8 +33,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from dermsynth.classify.augment import Augmentation, random_affine
 from dermsynth.classify.evaluate import TEST_SET
+from dermsynth.classify.paper1_augment import Augmentation, random_affine
 from dermsynth.data.preprocess import resized_files
 from dermsynth.errors import DataError, csv_line
 from dermsynth.images import load_rgb

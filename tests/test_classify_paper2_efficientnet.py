@@ -1,4 +1,4 @@
-"""dermsynth.classify.efficientnet and GridSettings: timm's network with one logit per class
+"""dermsynth.classify.paper2_efficientnet and GridSettings: timm's network with one logit per class
 behind its own input normalisation, ImageNet weights only from a local file (head replaced,
 everything else strict), a seeded init, a save/load round trip; the batch size rule and the
 settings a run fixes. The network is timm's tiny `test_efficientnet` (same MBConv code path)."""
@@ -11,7 +11,7 @@ import pytest
 import timm
 import torch
 
-from dermsynth.classify.efficientnet import (
+from dermsynth.classify.paper2_efficientnet import (
     build_efficientnet,
     create_efficientnet,
     load_efficientnet,

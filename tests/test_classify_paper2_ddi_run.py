@@ -1,4 +1,4 @@
-"""dermsynth.classify.ddi_run: one DDI malignancy run trains on every real training image and
+"""dermsynth.classify.paper2_ddi_run: one DDI malignancy run trains on every real training image and
 its synthetic ones, and reports accuracy with an interval overall and per skin-tone group, on
 real test images only."""
 
@@ -9,7 +9,7 @@ import json
 import pytest
 from classify_fixtures import DDI_TONES, DDI_TRAIN, GRID_SIZE, TINY_GRID_SETTINGS, write_grid_toy
 
-from dermsynth.classify.ddi_run import run_ddi
+from dermsynth.classify.paper2_ddi_run import run_ddi
 from dermsynth.classify.run_files import RunFiles
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

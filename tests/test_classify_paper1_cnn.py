@@ -1,4 +1,4 @@
-"""dermsynth.classify.cnn: paper 1's network has the layers section 2.4 lists, sized from the
+"""dermsynth.classify.paper1_cnn: paper 1's network has the layers section 2.4 lists, sized from the
 image size, and starts from Keras's initialisation."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from dermsynth.classify.cnn import PaperCNN, feature_side
+from dermsynth.classify.paper1_cnn import PaperCNN, feature_side
 from dermsynth.classify.settings import CNNSettings, settings_from
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

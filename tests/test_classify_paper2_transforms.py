@@ -1,4 +1,4 @@
-"""dermsynth.classify.transforms: the transforms axis is the identity when off; when on, each
+"""dermsynth.classify.paper2_transforms: the transforms axis is the identity when off; when on, each
 image draws its own flip, crop, rotation, warp and lighting, fixed by (seed, epoch, step), and
 torch's global random state is left as it was."""
 
@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import torch
 
+from dermsynth.classify.paper2_transforms import standard_transforms, transform_batch
 from dermsynth.classify.settings import GridSettings
-from dermsynth.classify.transforms import standard_transforms, transform_batch
 
 ON = GridSettings(regime="ours", image_size=16, transforms=True)
 

@@ -1,7 +1,8 @@
-"""dermsynth.classify.figure3: many runs' metrics.json gathered into Figure 3 (one row per real
-count x source x transforms, mean and 95% CI over seeds), the dose response, the skin-type and
-DDI external tables, and the DDI malignancy table, with their figures. Runs are made up: random
-logits a little better than chance, shaped by the same functions as a real run's."""
+"""dermsynth.classify.paper2_figure3 and paper2_ddi_results: many runs' metrics.json gathered into
+Figure 3 (one row per real count x source x transforms, mean and 95% CI over seeds), the dose
+response, the skin-type and DDI external tables, and the DDI malignancy table, with their figures.
+Runs are made up: random logits a little better than chance, shaped by the same functions as a real
+run's."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import pandas as pd
 import pytest
 from workflow_helpers import modules_loaded_by
 
-from dermsynth.classify.accuracy import external_metrics, held_out_metrics
-from dermsynth.classify.ddi_run import malignancy_metrics
-from dermsynth.classify.figure3 import (
+from dermsynth.classify.paper2_accuracy import external_metrics, held_out_metrics
+from dermsynth.classify.paper2_ddi_results import gather_ddi
+from dermsynth.classify.paper2_ddi_run import malignancy_metrics
+from dermsynth.classify.paper2_figure3 import (
     dose_table,
     external_table,
     fig3_table,
-    gather_ddi,
     gather_grid,
     main_synthetic_per_real,
     protocol_table,
@@ -223,4 +224,4 @@ def test_ddi_malignancy_table_per_arm_and_skin_tone(tmp_path):
 def test_gathering_imports_no_torch():
     """The gather job reads metrics.json files into Figure 3 and the DDI table: it must not spend
     seconds importing torch and timm, as the training runs do."""
-    assert not {"torch", "timm"} & modules_loaded_by("dermsynth.classify.figure3")
+    assert not {"torch", "timm"} & modules_loaded_by("dermsynth.classify.paper2_figure3")
