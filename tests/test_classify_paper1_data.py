@@ -78,7 +78,7 @@ def test_original_trains_on_real_and_synthetic_on_synthetic_images_only(toy):
     assert set(original["source"]) == {"real"}
     assert set(synthetic["file"]) == set(pd.read_csv(toy.synthetic)["file"])
     assert set(synthetic["source"]) == {"synthetic"}
-    assert list(synthetic.columns) == ["file", "label", "source"]
+    assert list(synthetic.columns) == ["file", "label", "source", "image_id"]
 
 
 def test_synthetic_variants_need_a_manifest(toy):

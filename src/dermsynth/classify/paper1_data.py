@@ -45,7 +45,8 @@ SPLITS = ("train", "val", "test")
 VARIANTS = ("original", "synthetic", "combined")
 SOURCES = ("real", "synthetic")
 TEST_SETS = ("real", "paper")  # the test set composition (see the module docstring)
-FRAME_COLUMNS = ["file", "label", "source"]
+# image_id: a real image's id in its split (None for synthetic images)
+FRAME_COLUMNS = ["file", "label", "source", "image_id"]
 # random streams of a training run, each seeded by (seed, stream, epoch, step)
 ORDER_STREAM, AUGMENT_STREAM, DROPOUT_STREAM, BATCH_AUGMENT_STREAM, CROP_STREAM = 1, 2, 3, 4, 5
 
@@ -132,7 +133,8 @@ def variant_frames(
     test_set: str = "real",
     synthetic_split: Mapping[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The train, val and test images (`file, label, source`) of `variant` under a split.
+    """The train, val and test images (`file, label, source, image_id`) of `variant` under a
+    split.
 
     Real images are the split's resized copies of `size` px; `synthetic` is a manifest, needed
     by the `synthetic` and `combined` variants. With `test_set` `real`, every synthetic image
@@ -153,7 +155,14 @@ def variant_frames(
     def real(name: str) -> pd.DataFrame:
         rows = split[split["split"] == name]
         files = resized_files(images_dir, size, rows["image_id"], of=f"the {name} split's")
-        return pd.DataFrame({"file": files, "label": rows["label"].to_numpy(), "source": "real"})
+        return pd.DataFrame(
+            {
+                "file": files,
+                "label": rows["label"].to_numpy(),
+                "source": "real",
+                "image_id": rows["image_id"].to_numpy(),
+            }
+        )
 
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in SPLITS}
     if variant in ("original", "combined"):
@@ -163,7 +172,7 @@ def variant_frames(
         for name in ("val", "test"):
             parts[name].append(real(name))
     if variant in ("synthetic", "combined"):
-        images = read_synthetic(synthetic, classes).assign(source="synthetic")
+        images = read_synthetic(synthetic, classes).assign(source="synthetic", image_id=None)
         if test_set == "real":
             parts["train"].append(images)
         else:

@@ -103,11 +103,9 @@ def run_paper_cnn(
     )
     tested = frames["test"]["source"].value_counts()
     seen = None
-    if generator_images is not None:  # a resized copy is named by its image id
-        real_test = frames["test"].loc[frames["test"]["source"] == "real", "file"]
-        seen = seen_by_generator(
-            [Path(f).stem for f in real_test], read_table(generator_images, ["image_id"])
-        )
+    if generator_images is not None:
+        real_test = frames["test"].loc[frames["test"]["source"] == "real", "image_id"]
+        seen = seen_by_generator(list(real_test), read_table(generator_images, ["image_id"]))
         log.info(
             "%d of the %d real test images were in the generator's training images",
             seen,

@@ -88,8 +88,12 @@ def glide_sets(config: Mapping[str, Any]) -> dict[str, GlideSet]:
 def image_share(config: Mapping[str, Any], protocol: str) -> float:
     """The expected share of HAM10000's images a protocol's GLIDE learns from: 1 for `all`,
     else the configured fractions of its splits (train: 1 - test - val), for the run-time
-    estimate of its fine-tune."""
-    glide_set = glide_sets(config)[protocol]
+    estimate of its fine-tune. Reads only that protocol's `glide.train_on` entry (`glide_sets`
+    checks the whole config once, where the workflow starts)."""
+    train_on = config["glide"].get("train_on") or {}
+    if protocol not in train_on:
+        raise KeyError(f"config glide.train_on has no protocol {protocol!r}")
+    glide_set = GlideSet.from_train_on(protocol, train_on[protocol])
     if glide_set.splits is None:
         return 1.0
     split = config["splits"]["ham10000"][protocol]
