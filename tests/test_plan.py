@@ -8,8 +8,13 @@ import math
 from pathlib import Path
 
 import pytest
-from test_workflow import expected_jobs, place_paper_inputs
-from workflow_helpers import copy_workflow, job_counts, snakemake
+from workflow_helpers import (
+    copy_workflow,
+    expected_jobs,
+    job_counts,
+    place_paper_inputs,
+    snakemake,
+)
 
 from dermsynth.cli import main
 from dermsynth.plan import (

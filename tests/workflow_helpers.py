@@ -11,7 +11,19 @@ from pathlib import Path
 
 import yaml
 
+from dermsynth.data.layout import RAW_LAYOUT
+from dermsynth.design.draws import released_paths
+from dermsynth.design.pools import (
+    config_pools,
+    dreambooth_models,
+    dreambooth_slugs,
+    shard_count,
+    sources_per_class,
+)
+from dermsynth.design.runs import section_ddi_runs, section_grid_runs
+
 REPO = Path(__file__).resolve().parents[1]
+DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
 WORKFLOW_PARTS = ["Snakefile", "rules", "config", "report", "workflow", "envs", "profiles"]
 
 
@@ -73,3 +85,117 @@ demo:
 preprocess:
   sizes: {ham10000: [64, 128]}   # the base model's input and the copies it crops from
 """
+
+
+def place_paper_inputs(workdir) -> None:
+    """Empty placeholders at every raw input path of config/paper.yaml: a dry-run reads none."""
+    config = load_config(REPO / "config" / "paper.yaml")
+    for dataset, layout in RAW_LAYOUT.items():
+        root = workdir / config["datasets"][dataset]["root"]
+        for folder in layout.images:
+            (root / folder).mkdir(parents=True)
+        (root / layout.metadata).touch()
+    for path in released_paths(config["splits"]["fitzpatrick17k"]["paper"]["released"]).values():
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / path).touch()
+    for kind in ("base", "upsample"):
+        weights = workdir / config["glide"][kind]["init"]
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        weights.touch()
+    inception = workdir / config["metrics"]["inception"]["weights"]
+    inception.parent.mkdir(parents=True, exist_ok=True)
+    inception.touch()
+    for model in config["sd"]["models"].values():
+        (workdir / model).mkdir(parents=True)
+    for experiment in ("grid", "ddi"):
+        weights = workdir / config["classify"][experiment]["settings"]["weights"]
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        weights.touch()
+
+
+def expected_jobs(config: dict, with_demo: bool) -> dict[str, int]:
+    """Jobs per rule that the spine's graph must have for `config`."""
+    protocols = sum(len(config["splits"][d]) for d in DATASETS)
+    jobs = {
+        "ingest_ham10000": 1,
+        "ingest_fitzpatrick17k": 1,
+        "ingest_ddi": 1,
+        "resize_images": len(DATASETS),
+        "split": protocols,
+        "data_summary": 1,
+        "all": 1,
+    }
+    sample = config["glide"]["sample"]
+    glides = len(config["glide"]["train_on"])  # one GLIDE per split protocol
+    jobs["glide_train_images"] = glides
+    jobs["glide_finetune"] = 2 * glides
+    jobs["glide_sample_shard"] = glides * sum(
+        -(-count // sample["images_per_shard"]) for count in sample["images_per_class"].values()
+    )
+    jobs["glide_synthetic_set"] = glides
+    metrics = config["metrics"]
+    methods = len(metrics["methods"])
+    # each GLIDE's real set is what it learned from (all of HAM10000, or a protocol's splits);
+    # a Stable Diffusion set's is its dataset's training images (<method>-<variant>-<dataset>),
+    # shared by the sets of one dataset
+    real_sets = len(
+        {m if m.startswith("glide-") else m.rsplit("-", 1)[-1] for m in metrics["methods"]}
+    )
+    jobs.update(
+        real_image_set=real_sets,
+        real_features=real_sets,
+        synthetic_features=methods,
+        quality_table=methods,
+        memorization_audit=methods,
+    )
+    readers = len(config["reader_study"]["methods"])
+    jobs.update(reader_pack=readers, reader_score=readers)
+    simulated = [
+        m for m in config["reader_study"]["methods"] if m not in config["reader_study"]["answers"]
+    ]
+    if simulated:
+        jobs["reader_simulate"] = len(simulated)
+    cnn = config["classify"]["paper_cnn"]
+    jobs["paper1_cnn"] = len(cnn["variants"]) * len(cnn["protocols"])
+    jobs["paper1_table3"] = 1
+    if not metrics["inception"]["weights"]:
+        jobs["inception_random_weights"] = 1
+    jobs.update(sd_and_grid_jobs(config))
+    if with_demo:
+        jobs.update({f"demo_{d}": 1 for d in DATASETS})
+    return jobs
+
+
+def sd_and_grid_jobs(config: dict) -> dict[str, int]:
+    """Jobs of paper 2's rules: the pools the classifier runs read, their shards and
+    DreamBooth models, the grid and DDI runs."""
+    grid, ddi, sd = config["classify"]["grid"], config["classify"]["ddi"], config["sd"]
+    pools = config_pools(config)
+    classes = {
+        "fitzpatrick17k": config["datasets"]["fitzpatrick17k"]["classes"],
+        "ddi": ["benign", "malignant"],
+    }
+    shards = sum(
+        shard_count(count, pool.per_source, sd["generate"]["images_per_shard"])
+        for pool in pools
+        for count in sources_per_class(
+            pool, classes[pool.dataset], sd["sources_per_class"]
+        ).values()
+    )
+    jobs = {
+        "sd_generate_shard": shards,
+        "sd_synthetic_set": len({(p.method, p.variant, p.dataset) for p in pools}),
+        "paper2_grid_run": len(section_grid_runs(grid)),
+        "paper2_fig3": 1,
+        "paper2_ddi_run": len(section_ddi_runs(ddi)),
+        "paper2_ddi_tables": 1,
+    }
+    models = sum(
+        len(dreambooth_slugs(sd["dreambooth"], dataset, classes[dataset]))
+        for _, dataset, _ in dreambooth_models(pools)
+    )
+    if models:
+        jobs["sd_dreambooth"] = models
+    if any(path.startswith("resources/demo/sd/") for path in sd["models"].values()):
+        jobs["sd_tiny_models"] = 1
+    return jobs
