@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from readme_commands import local_program, readme_steps
 from workflow_helpers import (
     DATASETS,
     REPO,
@@ -199,11 +204,25 @@ def test_one_product_can_be_rebuilt_alone(demo_run):
     assert target.read_bytes() == before  # deterministic for its seed
 
 
-def test_report_bundles_the_registered_tables_and_figures(demo_run):
+def test_readme_commands_on_the_built_demo(demo_run):
+    """The README's commands that read the demo's products, run as typed: the report bundles
+    the registered tables and figures, the job-seconds sum adds up the rule benchmarks."""
     workdir, _ = demo_run
-    snakemake(workdir, "--report", "report.html")
-    html = (workdir / "report.html").read_text(errors="replace")
-    assert "data_splits.png" in html and "class_counts.csv" in html
+    steps = [s for s in readme_steps(REPO / "README.md") if s.kind == "after_demo"]
+    assert any("--report" in s.words for s in steps)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    for step in steps:
+        words = local_program(step.words, bin_dir)
+        result = subprocess.run(words, cwd=workdir, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, f"README line {step.line}: {result.stderr[-3000:]}"
+        if "--report" in step.words:
+            html = (workdir / step.words[step.words.index("--report") + 1]).read_text(
+                errors="replace"
+            )
+            assert "data_splits.png" in html and "class_counts.csv" in html
+        else:
+            assert float(result.stdout) > 0, f"README line {step.line}: {result.stdout!r}"
 
 
 def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run):
