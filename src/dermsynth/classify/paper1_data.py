@@ -35,11 +35,11 @@ from tqdm import tqdm
 
 from dermsynth.classify.evaluate import TEST_SET
 from dermsynth.classify.paper1_augment import Augmentation, random_affine
+from dermsynth.classify.streams import AUGMENT_STREAM, ORDER_STREAM, stream_generator
 from dermsynth.data.preprocess import resized_files
 from dermsynth.errors import DataError, csv_line
 from dermsynth.images import load_rgb
 from dermsynth.io import read_table
-from dermsynth.seeds import derived_seed
 
 SPLITS = ("train", "val", "test")
 VARIANTS = ("original", "synthetic", "combined")
@@ -47,8 +47,6 @@ SOURCES = ("real", "synthetic")
 TEST_SETS = ("real", "paper")  # the test set composition (see the module docstring)
 # image_id: a real image's id in its split (None for synthetic images)
 FRAME_COLUMNS = ["file", "label", "source", "image_id"]
-# random streams of a training run, each seeded by (seed, stream, epoch, step)
-ORDER_STREAM, AUGMENT_STREAM, DROPOUT_STREAM, BATCH_AUGMENT_STREAM, CROP_STREAM = 1, 2, 3, 4, 5
 
 
 def _check_labels(
@@ -239,11 +237,6 @@ def load_image_set(
             pass
     labels = torch.tensor([index[label] for label in frame["label"]], dtype=torch.long)
     return ImageSet(images, labels, frame.reset_index(drop=True), classes)
-
-
-def stream_generator(seed: int, stream: int, epoch: int, step: int) -> torch.Generator:
-    """The CPU generator of one random stream at one (epoch, step)."""
-    return torch.Generator().manual_seed(derived_seed(seed, stream, epoch, step))
 
 
 class Batches:

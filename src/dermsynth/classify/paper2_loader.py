@@ -22,14 +22,14 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from dermsynth.classify.paper1_data import (
+from dermsynth.classify.paper2_transforms import transform_batch
+from dermsynth.classify.streams import (
     AUGMENT_STREAM,
     BATCH_AUGMENT_STREAM,
     CROP_STREAM,
     ORDER_STREAM,
     stream_generator,
 )
-from dermsynth.classify.paper2_transforms import transform_batch
 from dermsynth.data.preprocess import square_at
 from dermsynth.errors import DataError
 from dermsynth.images import load_rgb, open_rgb

@@ -34,12 +34,13 @@ from tqdm import tqdm
 from dermsynth.classify import authors
 from dermsynth.classify.paper1_augment import Augmentation
 from dermsynth.classify.paper1_cnn import PaperCNN
-from dermsynth.classify.paper1_data import DROPOUT_STREAM, Batches, ImageSet
+from dermsynth.classify.paper1_data import Batches, ImageSet
 from dermsynth.classify.paper2_efficientnet import build_efficientnet
 from dermsynth.classify.paper2_loader import FileBatches, FileImageSet
 from dermsynth.classify.paper2_transforms import standard_transforms
 from dermsynth.classify.settings import CNNSettings, GridSettings
 from dermsynth.classify.state import changing_state, load_changing_state, trainable_parameters
+from dermsynth.classify.streams import DROPOUT_STREAM
 from dermsynth.io import file_sha256, save_torch, write_csv, write_json
 from dermsynth.seeds import derived_seed
 
