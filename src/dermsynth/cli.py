@@ -21,6 +21,19 @@ def plan(args: argparse.Namespace) -> None:
     print(json.dumps(plan_as_dict(result), indent=2) if args.json else format_plan(result))
 
 
+def fetch(args: argparse.Namespace) -> int:
+    from dermsynth.fetch.run import fetch_inputs, format_summary
+
+    workdir = Path(args.directory).resolve()
+    config = load_config(workdir, args.configfile)
+    try:
+        rows, notes = fetch_inputs(workdir, config, args.what, sources=args.sources, jobs=args.jobs)
+    except (ValueError, OSError) as error:  # a name or a sources file that is wrong
+        raise SystemExit(f"dermsynth fetch: {error}") from None
+    print(format_summary(rows, notes))
+    return 1 if any(row.failed for row in rows) else 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dermsynth")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,7 +57,36 @@ def main(argv: list[str] | None = None) -> None:
     )
     plan_parser.add_argument("--directory", default=".", help="the workflow's directory")
     plan_parser.add_argument("--json", action="store_true", help="print JSON")
+    fetch_parser = commands.add_parser(
+        "fetch",
+        help="download every external input of a config to where the config reads it",
+        description=(
+            "Downloads the inputs config/sources.yaml names (released weights, HAM10000, "
+            "Fitzpatrick17k, the authors' split files; DDI: where to request it) to the paths "
+            "the merged config reads, checks each against a published digest or the lock file "
+            "(config/sources.lock.csv, which records what no source publishes), and prints a "
+            "summary. Exits non-zero if anything failed."
+        ),
+    )
+    fetch_parser.add_argument(
+        "what",
+        nargs="*",
+        help="weights (glide, inception, torchvision, sd), ham10000, fitzpatrick17k, splits, "
+        "ddi (default: everything the config reads)",
+    )
+    fetch_parser.add_argument(
+        "--configfile", action="append", default=[], help="e.g. config/paper.yaml (repeatable)"
+    )
+    fetch_parser.add_argument("--directory", default=".", help="the workflow's directory")
+    fetch_parser.add_argument(
+        "--sources", default="config/sources.yaml", help="the sources file (its lock beside it)"
+    )
+    fetch_parser.add_argument(
+        "--jobs", type=int, default=8, help="parallel image downloads (default 8)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "fetch":
+        raise SystemExit(fetch(args))
     plan(args)
 
 
