@@ -227,6 +227,22 @@ def test_fetch_fetches_only_what_is_named(workflow, capsys):
     assert not (workflow / "resources" / "weights").exists()
 
 
+def test_a_dry_run_lists_what_a_fetch_would_download_and_asks_no_server(workflow, server, capsys):
+    splits = workflow / "resources/raw/fitzpatrick17k/fitz_metadata"
+    splits.mkdir(parents=True)
+    (splits / "fitzpatrick17k_10label_clean_training.csv").write_text("placed by hand\n")
+    assert fetch(workflow, "--dry-run", "--configfile", "config/paper.yaml") == 0
+    rows = summary(capsys.readouterr().out)
+    statuses = {dest: cells[0] for dest, cells in rows.items()}
+    assert statuses["resources/weights/glide/base.pt"] == "to fetch"
+    assert statuses[
+        f"{splits.relative_to(workflow)}/fitzpatrick17k_10label_clean_training.csv"
+    ] == ("present")
+    assert statuses["resources/raw/ddi"] == "manual"
+    assert server.requests == []
+    assert not (workflow / "resources" / "weights").exists()
+
+
 def test_the_demo_config_reads_nothing_to_fetch(workflow, server, capsys):
     assert fetch(workflow) == 0
     assert "nothing to fetch" in capsys.readouterr().out

@@ -27,7 +27,14 @@ def fetch(args: argparse.Namespace) -> int:
     workdir = Path(args.directory).resolve()
     config = load_config(workdir, args.configfile)
     try:
-        rows, notes = fetch_inputs(workdir, config, args.what, sources=args.sources, jobs=args.jobs)
+        rows, notes = fetch_inputs(
+            workdir,
+            config,
+            args.what,
+            sources=args.sources,
+            jobs=args.jobs,
+            dry_run=args.dry_run,
+        )
     except (ValueError, OSError) as error:  # a name or a sources file that is wrong
         raise SystemExit(f"dermsynth fetch: {error}") from None
     print(format_summary(rows, notes))
@@ -83,6 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     fetch_parser.add_argument(
         "--jobs", type=int, default=8, help="parallel image downloads (default 8)"
+    )
+    fetch_parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list each destination as present or to fetch; download nothing",
     )
     args = parser.parse_args(argv)
     if args.command == "fetch":

@@ -56,9 +56,16 @@ class Fetch:
     progress: bool = True
     session: requests.Session = field(default_factory=requests.Session)
     notes: list[str] = field(default_factory=list)
+    dry_run: bool = False  # list each destination as present or to fetch; nothing downloads
 
     def path(self, dest: str | Path) -> Path:
         return self.workdir / dest
+
+    def attempt(self, what: str, dest: str | Path, fetch: Callable[[], Row]) -> Row:
+        """`fetch()`'s row, or a failed row saying why; in a dry run, whether `dest` is there."""
+        if self.dry_run:
+            return Row(what, str(dest), "present" if self.path(dest).exists() else "to fetch")
+        return attempt(what, dest, fetch)
 
     def lock_path(self, path: Path) -> str:
         """How the lock file writes a path: relative to the workflow directory where inside."""
@@ -84,9 +91,11 @@ def fetch_inputs(
     jobs: int = 8,
     retry: Retry | None = None,
     progress: bool = True,
+    dry_run: bool = False,
 ) -> tuple[list[Row], list[str]]:
     """Fetch what `asked` names (groups or sources entries; all when empty) to where `config`
-    reads it. Returns the summary's rows and the notes to print under it."""
+    reads it. Returns the summary's rows and the notes to print under it. A dry run only says
+    which destinations are there and which a fetch would download."""
     workdir = Path(workdir)
     sources_path = workdir / sources
     entries = load_sources(sources_path)
@@ -97,6 +106,7 @@ def fetch_inputs(
         jobs=jobs,
         retry=retry or Retry(),
         progress=progress,
+        dry_run=dry_run,
     )
     rows: list[Row] = []
     for name in names_for(asked, entries):
@@ -160,7 +170,9 @@ def fetch_urls(name: str, entry: Mapping, state: Fetch) -> list[Row]:
             continue
         seen.add(dest)
         what = f"{name} {PurePosixPath(item['url']).name}"
-        rows.append(attempt(what, dest, lambda w=what, i=item, d=dest: url_file(w, i, d, state)))
+        rows.append(
+            state.attempt(what, dest, lambda w=what, i=item, d=dest: url_file(w, i, d, state))
+        )
     return rows
 
 
@@ -188,7 +200,7 @@ def fetch_hub(name: str, entry: Mapping, state: Fetch) -> list[Row]:
             what = f"{name} {repo['repo']}@{snapshot.commit[:7]} ({snapshot.files} files)"
             return Row(what, dest, snapshot.status, snapshot.bytes, snapshot.check)
 
-        rows.append(attempt(f"{name} {repo['repo']}", dest, one))
+        rows.append(state.attempt(f"{name} {repo['repo']}", dest, one))
     return rows
 
 
@@ -231,7 +243,9 @@ def fetch_dataverse(name: str, entry: Mapping, state: Fetch) -> list[Row]:
     for file_name, spec in entry["files"].items():
         dest = str(PurePosixPath(root) / spec.get("unpack_to", spec.get("save_as", file_name)))
         rows.append(
-            attempt(f"{name} {file_name}", dest, lambda f=file_name, s=spec, d=dest: one(f, s, d))
+            state.attempt(
+                f"{name} {file_name}", dest, lambda f=file_name, s=spec, d=dest: one(f, s, d)
+            )
         )
     return rows
 
@@ -242,7 +256,7 @@ def fetch_fitzpatrick17k(name: str, entry: Mapping, state: Fetch) -> list[Row]:
         return []
     layout = RAW_LAYOUT["fitzpatrick17k"]
     csv_dest = str(PurePosixPath(root) / layout.metadata)
-    csv_row = attempt(
+    csv_row = state.attempt(
         f"{name} {layout.metadata}",
         csv_dest,
         lambda: url_file(f"{name} {layout.metadata}", entry["csv"], csv_dest, state),
@@ -277,7 +291,7 @@ def fetch_fitzpatrick17k(name: str, entry: Mapping, state: Fetch) -> list[Row]:
             status = "fetched" if got.fetched else "present"
         return Row(f"{name} images ({rows} rows)", images_dest, status, got.bytes)
 
-    return [csv_row, attempt(f"{name} images", images_dest, images)]
+    return [csv_row, state.attempt(f"{name} images", images_dest, images)]
 
 
 def fetch_manual(name: str, entry: Mapping, state: Fetch) -> list[Row]:
