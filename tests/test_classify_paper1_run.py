@@ -47,24 +47,33 @@ SUFFIX = {
 }
 
 
+def run_arm(toy, folder: Path, **overrides) -> tuple[dict, dict[str, Path]]:
+    """`run_paper_cnn` on the toy dataset (the combined arm of paper_random with SETTINGS,
+    unless `overrides` say otherwise), writing under `folder`: (its record, its output paths by
+    name)."""
+    outputs = {name: folder / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
+    arguments = {
+        "split": toy.split,
+        "images_dir": toy.images,
+        "variant": "combined",
+        "protocol": "paper_random",
+        "classes": CLASSES,
+        "settings": SETTINGS,
+        "synthetic": toy.synthetic,
+        "run": "test",
+        "device": "cpu",
+        **overrides,
+    }
+    files = RunFiles.from_outputs(outputs, checkpoint=folder / "resume.pt")
+    return run_paper_cnn(**arguments, files=files), outputs
+
+
 @pytest.fixture(scope="module")
 def combined(tmp_path_factory):
     """A combined / paper_random run on the toy dataset: (outputs, the record returned)."""
     root = tmp_path_factory.mktemp("run")
     toy = write_toy_dataset(root / "toy")
-    outputs = {name: root / "out" / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
-    record = run_paper_cnn(
-        split=toy.split,
-        images_dir=toy.images,
-        variant="combined",
-        protocol="paper_random",
-        classes=CLASSES,
-        settings=SETTINGS,
-        synthetic=toy.synthetic,
-        files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"),
-        run="test",
-        device="cpu",
-    )
+    record, outputs = run_arm(toy, root / "out")
     return toy, root, outputs, record
 
 
@@ -117,7 +126,7 @@ def test_outputs_are_written_and_the_checkpoint_removed(combined):
     assert all(path.stat().st_size > 0 for path in outputs.values())
     assert list(pd.read_csv(outputs["history"]).columns) == HISTORY_COLUMNS
     assert outputs["confusion"].read_bytes()[:4] == b"\x89PNG"
-    assert not (root / "c.pt").exists()
+    assert not (root / "out" / "resume.pt").exists()
 
 
 def test_wall_clock_time_is_in_the_timing_file_only(combined):
@@ -134,19 +143,7 @@ def test_two_runs_of_the_same_inputs_write_the_same_bytes(tmp_path, combined):
     toy, _, _, _ = combined
     written = []
     for attempt in ("first", "second"):
-        outputs = {name: tmp_path / attempt / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
-        run_paper_cnn(
-            split=toy.split,
-            images_dir=toy.images,
-            variant="combined",
-            protocol="paper_random",
-            classes=CLASSES,
-            settings=replace(SETTINGS, epochs=2),
-            synthetic=toy.synthetic,
-            files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / attempt / "c.pt"),
-            run="test",
-            device="cpu",
-        )
+        _, outputs = run_arm(toy, tmp_path / attempt, settings=replace(SETTINGS, epochs=2))
         written.append({name: path.read_bytes() for name, path in outputs.items()})
     for name in OUTPUTS:
         if name != "timing":
@@ -166,18 +163,13 @@ def test_saved_weights_predict_as_the_run_did(combined):
 
 def test_a_variant_without_synthetic_images_counts_none(tmp_path, combined):
     toy, _, _, _ = combined
-    outputs = {name: tmp_path / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
-    record = run_paper_cnn(
-        split=toy.split,
-        images_dir=toy.images,
+    record, _ = run_arm(
+        toy,
+        tmp_path,
         variant="original",
         protocol="lesion_grouped",
-        classes=CLASSES,
         settings=replace(SETTINGS, epochs=1),
         synthetic=None,
-        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"),
-        run="test",
-        device="cpu",
     )
     assert (record["n_train_real"], record["n_train_synthetic"]) == (12, 0)
     assert record["epochs_run"] == 1 and record["protocol"] == "lesion_grouped"
@@ -191,23 +183,15 @@ def paper_composition(tmp_path_factory):
     toy = write_toy_dataset(root / "toy")
     records, metrics = [], []
     for variant in ("synthetic", "combined"):
-        outputs = {name: root / variant / f"{name}{SUFFIX[name]}" for name in OUTPUTS}
-        records.append(
-            run_paper_cnn(
-                split=toy.split,
-                images_dir=toy.images,
-                variant=variant,
-                protocol="paper_random",
-                classes=CLASSES,
-                settings=replace(SETTINGS, epochs=2),
-                synthetic=toy.synthetic,
-                files=RunFiles.from_outputs(outputs, checkpoint=root / f"{variant}.pt"),
-                run="test",
-                device="cpu",
-                test_set="paper",
-                synthetic_split={"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0},
-            )
+        record, outputs = run_arm(
+            toy,
+            root / variant,
+            variant=variant,
+            settings=replace(SETTINGS, epochs=2),
+            test_set="paper",
+            synthetic_split={"test_fraction": 0.2, "val_fraction": 0.1, "seed": 0},
         )
+        records.append(record)
         metrics.append(outputs["metrics"])
     tables = {name: root / f"{name}.csv" for name in ("table", "wide", "table2")}
     gather_table3(
