@@ -326,6 +326,36 @@ def test_ddi_label_is_benign_or_malignant_as_the_malignant_column_says(ddi_pairs
     assert set(ddi_pairs["label"]) == {"benign", "malignant"}
 
 
+@pytest.mark.parametrize(
+    ("spelling", "label"),
+    [
+        ("True", "malignant"),
+        ("TRUE", "malignant"),  # as a spreadsheet re-saves it
+        ("true", "malignant"),
+        ("False", "benign"),
+        ("FALSE", "benign"),
+        ("false", "benign"),
+    ],
+)
+def test_ddi_malignant_is_read_in_every_spelling_pandas_reads_as_a_boolean(ddi, spelling, label):
+    meta = ddi / DDI_METADATA
+    lines = lines_where(meta, "malignant", "True" if label == "malignant" else "False")
+    for line in lines:
+        set_cell(meta, line, "malignant", spelling)
+    pairs = ingest_ddi(ddi, DDI_CAPTION).set_index("metadata_line")
+    assert set(pairs.loc[lines, "label"]) == {label}
+    assert set(pairs.loc[lines, "malignant"]) == {"True" if label == "malignant" else "False"}
+
+
+@pytest.mark.parametrize("spelling", ["yes", "1", "T", " TRUE", "Malignant", ""])
+def test_ddi_malignant_outside_pandas_booleans_is_an_error_naming_the_line(ddi, spelling):
+    meta = ddi / DDI_METADATA
+    set_cell(meta, 6, "malignant", spelling)
+    with pytest.raises(DataError, match=f"unknown malignant {re.escape(repr(spelling))}") as err:
+        ingest_ddi(ddi, DDI_CAPTION)
+    assert_points_at(err, meta, 6)
+
+
 def test_ddi_skin_type_is_the_distributed_group(ddi_pairs):
     assert ddi_pairs["skin_type"].value_counts().to_dict() == {"12": 24, "34": 24, "56": 24}
 

@@ -199,3 +199,28 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
     if any(path.startswith("resources/demo/sd/") for path in sd["models"].values()):
         jobs["sd_tiny_models"] = 1
     return jobs
+
+
+def paper_weights(config: dict) -> dict[str, set[str]]:
+    """The weights a paper config reads (files, and Stable Diffusion's folders), each with the
+    rules that read it."""
+    weights = {
+        config["glide"]["base"]["init"]: {"glide_finetune"},
+        config["glide"]["upsample"]["init"]: {"glide_finetune"},
+        config["metrics"]["inception"]["weights"]: {"real_features", "synthetic_features"},
+    }
+    for experiment, rule in (("grid", "paper2_grid_run"), ("ddi", "paper2_ddi_run")):
+        weights.setdefault(config["classify"][experiment]["settings"]["weights"], set()).add(rule)
+    for model in config["sd"]["models"].values():
+        weights[model] = {"sd_dreambooth", "sd_generate_shard"}
+    return weights
+
+
+def remove_paper_weights(workdir: Path) -> dict[str, set[str]]:
+    """The placeholder real tree with its datasets and without the weights (as after fetching
+    the data only): removes what place_paper_inputs put for config/paper.yaml's weights."""
+    weights = paper_weights(load_config(REPO / "config" / "paper.yaml"))
+    for path in weights:
+        target = Path(workdir) / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return weights

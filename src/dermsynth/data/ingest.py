@@ -23,6 +23,20 @@ log = logging.getLogger(__name__)
 
 PAIRS_COLUMNS = ["image_id", "path", "label", "caption", "group_id", "skin_type", "metadata_line"]
 
+# Rows of each dataset's metadata file as published (one image per row), for `dermsynth check`
+# and the plan's fine-tune steps:
+PUBLISHED_ROWS = {
+    # Tschandl et al. 2018, Sci. Data 5:180161 ("10015 dermatoscopic images"); paper 1,
+    # section 2.1 ("This dataset consists of 10,015 dermoscopic images")
+    "ham10000": 10_015,
+    # Groh et al. 2021, arXiv:2104.09957, abstract ("We annotate 16,577 clinical images"):
+    # fitzpatrick17k.csv has one row per image; paper 2 counts only its F17k-9 subset
+    "fitzpatrick17k": 16_577,
+    # paper 2's slides, "Stanford Diverse Dermatology Images: 656 images" (Daneshjou et al.
+    # 2022, Sci. Adv. 8:eabq6147, the dataset's paper)
+    "ddi": 656,
+}
+
 HAM10000_COLUMNS = ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"]
 
 F17K_COLUMNS = [
@@ -40,7 +54,12 @@ F17K_SKIN_TYPES = {"-1", "1", "2", "3", "4", "5", "6"}
 
 DDI_COLUMNS = ["DDI_ID", "DDI_file", "skin_tone", "malignant", "disease"]
 DDI_SKIN_TONES = {"12", "34", "56"}
-DDI_MALIGNANT = {"True": True, "False": False}
+# as pandas reads booleans (its default true_values/false_values): spreadsheets that re-save
+# DDI's metadata write TRUE/FALSE; pairs.csv keeps the distributed spelling, True/False
+DDI_MALIGNANT = {
+    **dict.fromkeys(["True", "TRUE", "true"], "True"),
+    **dict.fromkeys(["False", "FALSE", "false"], "False"),
+}
 
 
 def caption_for(template: str, label: str, name: str | None = None) -> str:
@@ -259,6 +278,7 @@ def ingest_ddi(root: str | Path, caption: str) -> pd.DataFrame:
     check_unique(meta, "DDI_ID", meta_path)
     check_allowed(meta, "skin_tone", DDI_SKIN_TONES, meta_path)
     check_allowed(meta, "malignant", DDI_MALIGNANT, meta_path)
+    meta["malignant"] = meta["malignant"].map(DDI_MALIGNANT)
     blank = meta["disease"].str.strip() == ""
     if blank.any():
         raise DataError(meta_path, "empty disease", line=csv_line(meta.index[blank][0]))
