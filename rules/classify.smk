@@ -71,6 +71,81 @@ rule paper1_table3:
 
 # Paper 2, Figure 3: EfficientNetV2-M over real images per class x synthetic source x transforms
 # x seed (+ the dose-response runs), one job per run; the DDI malignancy experiment likewise.
+# Their images are decoded once, into memory-mapped caches that every run reads (classify
+# settings input: cache): per dataset, size of the copies and input size for the real images,
+# per pool for the synthetic ones.
+
+
+rule paper2_image_cache_real:
+    input:
+        images="results/data/{dataset}/images",
+    output:
+        index="results/classify/image_cache/real/{dataset}/{cache_size}px-for-{input_size}px/index.csv",
+        pixels="results/classify/image_cache/real/{dataset}/{cache_size}px-for-{input_size}px/pixels.npy",
+    log:
+        "results/logs/classify/image_cache/real/{dataset}_{cache_size}px-for-{input_size}px.log",
+    benchmark:
+        "results/benchmarks/classify/image_cache/real/{dataset}_{cache_size}px-for-{input_size}px.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: job_threads()
+    resources:
+        mem_mb=2000,
+        runtime=rule_runtime("paper2_image_cache_real"),
+    params:
+        size=lambda wildcards: int(wildcards.cache_size),
+        input_size=lambda wildcards: int(wildcards.input_size),
+        whole=image_cache_whole,
+    script:
+        "../workflow/scripts/paper2_image_cache_real.py"
+
+
+rule paper2_image_cache_synthetic:
+    input:
+        manifests=image_cache_manifests,
+        shards=image_cache_shards,
+    output:
+        index="results/classify/image_cache/synthetic/{sd_method}-{sd_variant}/{dataset}/{pool}/for-{input_size}px/index.csv",
+        pixels="results/classify/image_cache/synthetic/{sd_method}-{sd_variant}/{dataset}/{pool}/for-{input_size}px/pixels.npy",
+    log:
+        "results/logs/classify/image_cache/synthetic/{sd_method}-{sd_variant}_{dataset}_{pool}_for-{input_size}px.log",
+    benchmark:
+        "results/benchmarks/classify/image_cache/synthetic/{sd_method}-{sd_variant}_{dataset}_{pool}_for-{input_size}px.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: job_threads()
+    resources:
+        mem_mb=2000,
+        runtime=rule_runtime("paper2_image_cache_synthetic"),
+    params:
+        input_size=lambda wildcards: int(wildcards.input_size),
+    script:
+        "../workflow/scripts/paper2_image_cache_synthetic.py"
+
+
+# the images of a released source (the authors' shards, rule released_index), decoded once
+rule paper2_image_cache_released:
+    input:
+        index=RELEASED_INDEX,
+    output:
+        index="results/classify/image_cache/released/{sd_method}-{sd_variant}/for-{input_size}px/index.csv",
+        pixels="results/classify/image_cache/released/{sd_method}-{sd_variant}/for-{input_size}px/pixels.npy",
+    log:
+        "results/logs/classify/image_cache/released/{sd_method}-{sd_variant}_for-{input_size}px.log",
+    benchmark:
+        "results/benchmarks/classify/image_cache/released/{sd_method}-{sd_variant}_for-{input_size}px.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: job_threads()
+    resources:
+        mem_mb=2000,
+        runtime=rule_runtime("paper2_image_cache_released"),
+    params:
+        source=lambda wildcards: f"{wildcards.sd_method}-{wildcards.sd_variant}",
+        labels=released_labels(),
+        input_size=lambda wildcards: int(wildcards.input_size),
+    script:
+        "../workflow/scripts/paper2_image_cache_released.py"
 
 
 rule paper2_grid_run:

@@ -186,13 +186,24 @@ def glide_synthetic_folder(protocol):
     return f"results/synthetic/glide/{protocol}"
 
 
-def glide_shard_manifests(wildcards):
+def glide_shard_manifests(wildcards, suffix="csv"):
+    """Every shard of a protocol's GLIDE set: its manifests (`suffix` tar: its WebDataset tars)."""
     folder = glide_synthetic_folder(wildcards.glide_protocol)
     return [
-        f"{folder}/{cls}/shard-{k}/manifest.csv"
+        f"{folder}/{cls}/shard-{k}.{suffix}"
         for cls in HAM_CLASSES
         for k in range(len(glide_shards(cls)))
     ]
+
+
+def glide_shard_tars(wildcards):
+    return glide_shard_manifests(wildcards, "tar")
+
+
+def shard_work(wildcards, output):
+    """The folder a shard's images lie in until packed into its tar, `shard-{k}.work/` beside
+    it (not an output: kept when the job dies, so that a rerun makes only the missing images)."""
+    return str(Path(output.tar).with_suffix(".work"))
 
 
 def glide_prompt(wildcards):
@@ -537,14 +548,19 @@ def sd_expected_sources(wildcards):
     return sd_class_sources(sd_pool(wildcards), wildcards.sd_cls)
 
 
-def sd_shard_manifests(pool, slugs=None):
-    """Every shard manifest of a pool (all its classes, or those of `slugs`)."""
+def sd_shard_manifests(pool, slugs=None, suffix="csv"):
+    """Every shard manifest of a pool (all its classes, or those of `slugs`; `suffix` tar: the
+    shards' WebDataset tars)."""
     root = f"results/synthetic/sd/{pool.source}/{pool.dataset}"
     return [
-        f"{root}/{slug}/{pool.name}/shard-{k}/manifest.csv"
+        f"{root}/{slug}/{pool.name}/shard-{k}.{suffix}"
         for slug in (slugs or SD_SLUGS[pool.dataset])
         for k in range(sd_shards(pool, slug))
     ]
+
+
+def sd_shard_tars(pool):
+    return sd_shard_manifests(pool, suffix="tar")
 
 
 def sd_draw(wildcards):
@@ -605,11 +621,12 @@ def sd_dreambooth_folders():
 def sd_generate_inputs(wildcards):
     pool = sd_pool(wildcards)
     inputs = {"model": sd_model(pool.base)}
-    if pool.method == "inoutpaint":
-        inputs["inpaint"] = (
+    if pool.method == "inoutpaint":  # the inpaint shard k: its manifest, and the tar it names
+        shard = (
             f"results/synthetic/sd/inpaint-{pool.variant}/{pool.dataset}/{wildcards.sd_cls}/"
-            f"{pool.name}/shard-{wildcards.k}/manifest.csv"
+            f"{pool.name}/shard-{wildcards.k}"
         )
+        inputs.update(inpaint=f"{shard}.csv", inpaint_tar=f"{shard}.tar")
     elif not pool.release:  # a release is made from prompts alone
         inputs["split"] = sd_split(pool.dataset)
         inputs["images"] = f"results/data/{pool.dataset}/images"
@@ -623,15 +640,19 @@ def sd_generate_inputs(wildcards):
     return inputs
 
 
-def sd_set_manifests(wildcards):
+def sd_set_manifests(wildcards, suffix="csv"):
     """Every shard of one set (method-variant on a dataset), all pools and classes."""
     return [
         manifest
         for pool in SD_POOLS
         if (pool.dataset, pool.method, pool.variant)
         == (wildcards.dataset, wildcards.sd_method, wildcards.sd_variant)
-        for manifest in sd_shard_manifests(pool)
+        for manifest in sd_shard_manifests(pool, suffix=suffix)
     ]
+
+
+def sd_set_tars(wildcards):
+    return sd_set_manifests(wildcards, suffix="tar")
 
 
 def sd_sets():
@@ -658,14 +679,26 @@ def grid_run_inputs(wildcards):
         "split": "results/data/fitzpatrick17k/splits/paper.csv",
         "images": "results/data/fitzpatrick17k/images",
     }
-    if run.synthetic_per_real:
+    if run.synthetic_per_real and reads_released(run.source):
+        inputs.update(synthetic=RELEASED_INDEX)  # the authors' images, by their index
+    elif run.synthetic_per_real:
         pool = grid_run_pool(run, SD_POOLS, GRID_LARGEST, SD["dreambooth"]["mode"])
-        inputs["synthetic"] = sd_shard_manifests(pool)
+        inputs.update(synthetic=sd_shard_manifests(pool), synthetic_shards=sd_shard_tars(pool))
     if GRID["external"]:
         inputs["ddi_split"] = "results/data/ddi/splits/external.csv"
         inputs["ddi_images"] = "results/data/ddi/images"
     if GRID["settings"].get("weights"):
         inputs["weights"] = GRID["settings"]["weights"]  # ImageNet weights: never downloaded
+    settings = grid_run_settings(wildcards)
+    if reads_image_cache(settings):
+        caches = [real_image_cache("fitzpatrick17k", size, settings)]
+        if run.synthetic_per_real and reads_released(run.source):
+            caches.append(released_image_cache(run.source, settings))
+        elif run.synthetic_per_real:
+            caches.append(synthetic_image_cache(pool, settings))
+        if GRID["external"]:
+            caches.append(real_image_cache("ddi", size, settings))
+        inputs.update(image_cache_inputs(caches))
     return inputs
 
 
@@ -680,16 +713,109 @@ def grid_metrics():
 def ddi_run_inputs(wildcards):
     run = parse_ddi_run_id(wildcards.ddi_run)
     inputs = {"split": sd_split("ddi"), "images": "results/data/ddi/images"}
-    if run.synthetic_per_real:
+    if run.synthetic_per_real and reads_released(run.source):
+        inputs.update(synthetic=RELEASED_INDEX)  # the authors' images, by their index
+    elif run.synthetic_per_real:
         method, variant = split_source(run.source)
-        inputs["synthetic"] = sd_shard_manifests(find_pool(SD_POOLS, "ddi", method, variant, "all"))
+        pool = find_pool(SD_POOLS, "ddi", method, variant, "all")
+        inputs.update(synthetic=sd_shard_manifests(pool), synthetic_shards=sd_shard_tars(pool))
     if DDI_EXP["settings"].get("weights"):
         inputs["weights"] = DDI_EXP["settings"]["weights"]
+    if reads_image_cache(DDI_EXP["settings"]):
+        caches = [real_image_cache("ddi", DDI_EXP["image_size"], DDI_EXP["settings"])]
+        if run.synthetic_per_real and reads_released(run.source):
+            caches.append(released_image_cache(run.source, DDI_EXP["settings"]))
+        elif run.synthetic_per_real:
+            caches.append(synthetic_image_cache(pool, DDI_EXP["settings"]))
+        inputs.update(image_cache_inputs(caches))
     return inputs
 
 
 def ddi_metrics():
     return [f"results/classify/ddi/{run.run_id}/metrics.json" for run in DDI_RUNS]
+
+
+# Paper 2's images decoded once (dermsynth.classify.image_cache): one cache per dataset, size of
+# the copies read and network input size for the real images, one per synthetic pool; every run
+# reading them shares it. Settings as GridSettings reads them (its defaults: input cache, 224 px).
+IMAGE_CACHE = "results/classify/image_cache"
+
+
+wildcard_constraints:
+    cache_size=r"\d+",
+    input_size=r"\d+",
+
+
+def reads_image_cache(settings):
+    return settings.get("input", "cache") == "cache"
+
+
+def real_image_cache(dataset, size, settings):
+    input_size = settings.get("image_size", 224)
+    return f"{IMAGE_CACHE}/real/{dataset}/{size}px-for-{input_size}px"
+
+
+def synthetic_image_cache(pool, settings):
+    input_size = settings.get("image_size", 224)
+    return f"{IMAGE_CACHE}/synthetic/{pool.source}/{pool.dataset}/{pool.name}/for-{input_size}px"
+
+
+def image_cache_inputs(folders):
+    """A run's caches as inputs of its job: the index files (which it opens) and the pixels."""
+    return {
+        "image_cache": [f"{folder}/index.csv" for folder in folders],
+        "image_cache_pixels": [f"{folder}/pixels.npy" for folder in folders],
+    }
+
+
+def image_cache_whole(wildcards):
+    """Whether a real cache holds the whole-image copies too (the authors' training crops):
+    where the dataset has copies of that shorter side (preprocess.short_side)."""
+    short_sides = config["preprocess"]["short_side"].get(wildcards.dataset, [])
+    return int(wildcards.cache_size) in short_sides
+
+
+def image_cache_manifests(wildcards):
+    """Every shard manifest of the synthetic pool a cache holds."""
+    return sd_shard_manifests(sd_pool(wildcards))
+
+
+def image_cache_shards(wildcards):
+    """The WebDataset tars its manifests' images lie in."""
+    return sd_shard_tars(sd_pool(wildcards))
+
+
+# --- Paper 2: the authors' released images as a synthetic source (released-<method>-<variant>) ---
+# Their WebDataset shards lie in released.root (the demo writes stand-ins in their layout); one
+# index lists every sample, so that no run rescans the shards (dermsynth.design.released).
+
+from dermsynth.design.released import released_source
+from dermsynth.design.runs import reads_released
+
+RELEASED = config["released"]
+RELEASED_INDEX = "results/synthetic/released/index.csv"
+DEMO_RELEASED = f"{DEMO_ROOT}/released/synthetic-derm-1M-train"
+
+
+def released_labels():
+    """The authors' folder labels a run may read: every class of both datasets (hyphenated, as
+    their folders name them), and `all`, the folder of a model of every class."""
+    labels = {label.replace(" ", "-") for classes in SD_CLASSES.values() for label in classes}
+    return sorted(labels | {"all"})
+
+
+def released_image_cache(source, settings):
+    """The image cache of a released source's images (the image-cache rules' layout)."""
+    input_size = settings.get("image_size", 224)
+    return f"{IMAGE_CACHE}/released/{released_source(source)}/for-{input_size}px"
+
+
+def demo_released_settings():
+    """What the demo's stand-in release depends on: the Fitzpatrick17k classes and the tenth
+    label of the released split files, the methods written, images per real image, size."""
+    labels = list(SD_CLASSES["fitzpatrick17k"])
+    labels += list(config["demo"]["fitzpatrick17k"].get("released", {}).get("other_labels", []))
+    return {"labels": labels, **config["demo"]["released"]}
 
 
 # --- Cluster resources ----------------------------------------------------------------------------

@@ -48,6 +48,30 @@ use rule demo_ham10000 as demo_ddi with:
         settings=demo_settings("ddi", config),
 
 
+# the demo's stand-in for paper 2's authors' released images: shards in exactly their layout,
+# made from the demo's Fitzpatrick17k images (released.root names it in the demo config)
+rule demo_released:
+    input:
+        training=released_paths(f"{DEMO_ROOT}/fitzpatrick17k/fitz_metadata")["training"],
+        images=f"{DEMO_ROOT}/fitzpatrick17k/images",
+    output:
+        shards=directory(DEMO_RELEASED),
+    log:
+        "results/logs/data/demo_released.log",
+    benchmark:
+        "results/benchmarks/data/demo_released.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=rule_runtime("demo_released"),
+    params:
+        settings=demo_released_settings(),
+    script:
+        "../workflow/scripts/demo_released.py"
+
+
 rule ingest_ham10000:
     input:
         **raw_inputs("ham10000"),

@@ -1,6 +1,6 @@
 # GLIDE track (paper 1, section 2.1): one GLIDE per split protocol (glide.train_on): the images it
 # learns from, base and upsampler fine-tuned on them, and its synthetic set sampled per class in
-# shards.
+# shards (each one WebDataset tar and a manifest).
 
 
 rule glide_train_images:
@@ -62,7 +62,8 @@ rule glide_sample_shard:
     input:
         unpack(glide_models),
     output:
-        manifest="results/synthetic/glide/{glide_protocol}/{cls}/shard-{k}/manifest.csv",
+        tar="results/synthetic/glide/{glide_protocol}/{cls}/shard-{k}.tar",
+        manifest="results/synthetic/glide/{glide_protocol}/{cls}/shard-{k}.csv",
     log:
         "results/logs/glide/{glide_protocol}/sample/{cls}/shard-{k}.log",
     benchmark:
@@ -80,6 +81,9 @@ rule glide_sample_shard:
         base_options=glide_options("base"),
         upsample_options=glide_options("upsample"),
         settings=config["glide"]["sample"],
+        loose_png=config["storage"]["loose_png"],
+        # the images until packed: kept when the job dies (so it is not a declared output)
+        work=shard_work,
     script:
         "../workflow/scripts/glide_sample.py"
 
@@ -87,6 +91,7 @@ rule glide_sample_shard:
 rule glide_synthetic_set:
     input:
         manifests=glide_shard_manifests,
+        shards=glide_shard_tars,
         loss=expand(
             "results/models/glide/{{glide_protocol}}/{glide_kind}_loss.csv",
             glide_kind=GLIDE_KINDS,

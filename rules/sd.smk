@@ -1,7 +1,9 @@
 # Paper 2's Stable Diffusion track (diffusers): DreamBooth per class (or one for a dataset's
 # classes, as the authors' DDI model), then text-to-image, inpainting and in-then-outpainting in
-# static shards. Which sets and pools are made follows from the classifier runs that read them
-# (dermsynth.design.pools; input functions in common.smk).
+# static shards, each one WebDataset tar in the layout of the authors' released shards and a
+# manifest. Which sets and pools are made follows from the classifier runs that read them
+# (dermsynth.design.pools; input functions in common.smk). The authors' released images are a
+# source too: their shards indexed once (rule released_index).
 
 
 rule sd_tiny_models:
@@ -60,9 +62,13 @@ rule sd_generate_shard:
     input:
         unpack(sd_generate_inputs),
     output:
+        tar=(
+            "results/synthetic/sd/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/"
+            "shard-{k}.tar"
+        ),
         manifest=(
             "results/synthetic/sd/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/"
-            "shard-{k}/manifest.csv"
+            "shard-{k}.csv"
         ),
     log:
         "results/logs/sd/generate/{sd_method}-{sd_variant}/{dataset}/{sd_cls}/{pool}/shard-{k}.log",
@@ -87,6 +93,10 @@ rule sd_generate_shard:
         per_source=lambda wildcards: sd_pool(wildcards).per_source,
         expected_sources=sd_expected_sources,
         settings=SD["generate"]["settings"],
+        tag=lambda wildcards: wildcards.pool,
+        loose_png=config["storage"]["loose_png"],
+        # the images until packed: kept when the job dies (so it is not a declared output)
+        work=shard_work,
     script:
         "../workflow/scripts/sd_generate.py"
 
@@ -94,6 +104,7 @@ rule sd_generate_shard:
 rule sd_synthetic_set:
     input:
         manifests=sd_set_manifests,
+        shards=sd_set_tars,
     output:
         manifest="results/synthetic/sd/{sd_method}-{sd_variant}/{dataset}/manifest.csv",
         grid=report(
@@ -117,3 +128,25 @@ rule sd_synthetic_set:
         ),
     script:
         "../workflow/scripts/sd_merge.py"
+
+
+rule released_index:
+    input:
+        shards=RELEASED["root"],
+    output:
+        index=RELEASED_INDEX,
+    log:
+        "results/logs/sd/released_index.log",
+    benchmark:
+        "results/benchmarks/sd/released_index.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=rule_runtime("released_index"),
+    params:
+        methods=RELEASED["methods"],
+        tags=RELEASED["tags"],
+    script:
+        "../workflow/scripts/released_index.py"

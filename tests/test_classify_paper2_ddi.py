@@ -3,6 +3,7 @@ training image of DDI's paper split and its synthetic ones (never a val or test 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from classify_fixtures import (
@@ -11,8 +12,10 @@ from classify_fixtures import (
     GRID_SIZE,
     write_grid_toy,
 )
+from released_fixtures import MAPPING, write_authors_release
 
 from dermsynth.classify.paper2_ddi import ddi_training_set
+from dermsynth.data.released import index_released
 from dermsynth.design.runs import DdiRun, ddi_runs, parse_ddi_run_id
 from dermsynth.errors import DataError
 
@@ -51,6 +54,33 @@ def test_a_synthetic_image_of_a_validation_image_is_refused(toy, tmp_path):
         ddi_training_set(
             toy.ddi_paper, toy.ddi_images, size=GRID_SIZE, synthetic=bad, synthetic_per_real=1
         )
+
+
+def test_a_released_source_reads_the_authors_all_folder_by_the_splits_classes(toy, tmp_path):
+    # their DDI images lie in the folder of their one model of every class, `all`
+    split = pd.read_csv(toy.ddi_paper, dtype=str)
+    train = split[split["split"] == "train"]
+    write_authors_release(
+        tmp_path / "shards",
+        [(i, "all") for i in train["image_id"]],
+        "finetune_inpaint",
+        "inpaint",
+        lambda md5, g: np.zeros((8, 8, 3), np.uint8),
+        generations=["00", "01"],
+    )
+    index_released(tmp_path / "shards", MAPPING).to_csv(index := tmp_path / "i.csv", index=False)
+    frames = ddi_training_set(
+        toy.ddi_paper,
+        toy.ddi_images,
+        size=GRID_SIZE,
+        synthetic=index,
+        synthetic_per_real=2,
+        source="released-inpaint-dreambooth",
+    )
+    synthetic = frames["train"][frames["train"]["source"] == "synthetic"]
+    assert len(synthetic) == 2 * DDI_TRAIN and all(".tar#all_" in f for f in synthetic["file"])
+    labels = dict(zip(train["image_id"], train["label"], strict=True))
+    assert list(synthetic["label"]) == [labels[i] for i in synthetic["image_id"]]
 
 
 def test_run_ids_round_trip_and_the_authors_runs_count():

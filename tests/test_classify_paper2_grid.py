@@ -9,6 +9,7 @@ external split with two shared diseases.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from classify_fixtures import (
@@ -21,10 +22,18 @@ from classify_fixtures import (
     GridToy,
     write_grid_toy,
 )
+from released_fixtures import MAPPING, write_authors_release
 
-from dermsynth.classify.paper2_grid import external_images, grid_training_set
+from dermsynth.classify.paper2_grid import (
+    external_images,
+    grid_training_set,
+    synthetic_origin_of,
+)
+from dermsynth.data.released import index_released
+from dermsynth.design.released import authors_label
 from dermsynth.design.runs import NO_SYNTHETIC, GridRun
 from dermsynth.errors import DataError
+from dermsynth.images import load_rgb
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +165,101 @@ def test_ddi_external_images_are_the_shared_diseases_labelled_with_their_class(t
     assert len(ddi) == len(shared) < len(external)
     assert set(ddi["label"]) == {"basal cell carcinoma", "squamous cell carcinoma"}
     assert set(ddi["skin_type"].astype(str)) == {"12", "34", "56"}
+
+
+RELEASED = "released-text2img-dreambooth"
+
+
+def released_pixels(md5hash: str, generation: str) -> np.ndarray:
+    return np.full(
+        (GRID_SIZE, GRID_SIZE, 3), (sum(map(ord, md5hash)) + int(generation)) % 256, np.uint8
+    )
+
+
+def write_released_index(toy: GridToy, folder, rows=None) -> str:
+    """The authors' text-to-image DreamBooth shards of the toy's training rows (or `rows`: image
+    id, label), PER_REAL generations each, as their scripts write them; their index."""
+    split = pd.read_csv(toy.split, dtype=str)
+    if rows is None:
+        rows = split.loc[split["split"] == "train", ["image_id", "label"]].itertuples(index=False)
+    sources = [(image_id, authors_label(label)) for image_id, label in rows]
+    generations = [f"{k:02d}" for k in range(PER_REAL)]
+    write_authors_release(
+        folder / "shards",
+        sources,
+        "finetune_text_to_image",
+        "text-to-image",
+        released_pixels,
+        generations=generations,
+    )
+    index = folder / "index.csv"
+    index_released(folder / "shards", MAPPING).to_csv(index, index=False)
+    return str(index)
+
+
+def released_set(toy, index, n=2, per_real=3, first_index=0):
+    run = GridRun("authors", n, RELEASED, per_real, True, 0, first_index)
+    return grid_training_set(
+        toy.split,
+        toy.images,
+        size=GRID_SIZE,
+        run=run,
+        classes=GRID_CLASSES,
+        val_per_class=VAL,
+        split_seed=0,
+        synthetic=index,
+    )
+
+
+def test_a_grid_run_reads_a_released_source_from_the_authors_tars(toy, tmp_path):
+    index = write_released_index(toy, tmp_path)
+    train = released_set(toy, index, first_index=1)["train"]
+    synthetic = train[train["source"] == "synthetic"]
+    assert set(synthetic["image_id"]) == real_ids(train)
+    assert len(synthetic) == 3 * 2 * len(GRID_CLASSES)
+    assert all(".tar#" in f for f in synthetic["file"])
+    first = synthetic.iloc[0]
+    generation = first["file"].split("_text_to_image_generations1_")[1][:2]
+    assert generation in {"01", "02", "03"}  # generation_num 01-03: indices 1-3
+    np.testing.assert_array_equal(
+        load_rgb(first["file"], GRID_SIZE), released_pixels(first["image_id"], generation)
+    )
+    real = train[train["source"] == "real"].set_index("image_id")
+    assert (synthetic["label"].to_numpy() == real.loc[synthetic["image_id"], "label"]).all()
+    origin = synthetic_origin_of(train, RELEASED, index)
+    assert origin["origin"] == "released" and origin["read_by"] == [index]
+    assert origin["shard_folder"] == str(tmp_path / "shards")
+    assert origin["n_shards"] == len(GRID_CLASSES)  # one shard per class, as theirs
+
+
+def test_a_released_image_of_an_image_outside_the_split_is_an_error_naming_shard_and_key(
+    toy, tmp_path
+):
+    index = write_released_index(toy, tmp_path, rows=[("ffff0000", "psoriasis")])
+    message = (
+        r"shard-psoriasis-finetune-text-to-image-text-to-image-00000\.tar, key psoriasis_"
+        r"finetune_text_to_image_text_to_image_generations1_0\d_ffff0000: source_image "
+        r"'ffff0000' is not in the split"
+    )
+    with pytest.raises(DataError, match=message):
+        released_set(toy, index)
+
+
+def test_a_released_image_of_a_test_image_is_refused(toy, tmp_path):
+    split = pd.read_csv(toy.split, dtype=str)
+    test_row = split[split["split"] == "test"].iloc[0]
+    index = write_released_index(toy, tmp_path, rows=[(test_row["image_id"], test_row["label"])])
+    with pytest.raises(DataError, match=r"\.tar, key .*: made from .*a test image"):
+        released_set(toy, index)
+
+
+def test_a_missing_released_shard_is_an_error_naming_the_shard_and_key(toy, tmp_path):
+    index = write_released_index(toy, tmp_path)
+    shard = next((tmp_path / "shards").glob("shard-psoriasis-*.tar"))
+    shard.unlink()
+    message = (
+        rf"{shard}#psoriasis_.*\.png: synthetic image missing \(\d+ of this run's; its "
+        rf"WebDataset shard is missing; listed at {shard}, key psoriasis_"
+    )
+    with pytest.raises(DataError, match=message):
+        released_set(toy, index)

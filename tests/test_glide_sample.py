@@ -1,5 +1,6 @@
 """dermsynth.glide.sample: every image depends only on (seed, class, index), shards resume by
-sampling only what is missing, and the manifest records how each image was made.
+sampling only what is missing from their work folder, are packed into one WebDataset tar whose
+manifest references open, and the manifest records how each image was made.
 
 Nothing is trained: the models are the demo's options shrunk further (32 px base, 64 px
 upsampler), randomly initialised, sampled with 4 base and 3 upsampler steps.
@@ -8,6 +9,8 @@ upsampler), randomly initialised, sampled with 4 base and 3 upsampler steps.
 from __future__ import annotations
 
 import hashlib
+import json
+import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,9 +19,9 @@ import pandas as pd
 import pytest
 import torch
 from glide_fixtures import TINY_OPTIONS as TINY
-from PIL import Image
 
 import dermsynth.glide.sample as sample_module
+from dermsynth.design.released import JSON_FIELDS
 from dermsynth.glide import (
     create_model_and_diffusion,
     model_and_diffusion_defaults,
@@ -38,6 +41,8 @@ from dermsynth.glide.sample import (
     to_uint8,
 )
 from dermsynth.glide.tokenizer import get_tokenizer
+from dermsynth.images import image_exists, open_rgb
+from dermsynth.webdataset import image_ref, read_member
 
 BASE = {**model_and_diffusion_defaults(), **TINY, "image_size": 32, "channel_mult": "1,2,2"}
 UPSAMPLE = {
@@ -83,18 +88,26 @@ def shard(weights, manifest: Path, indices, settings=SETTINGS) -> pd.DataFrame:
 
 
 def png(folder: Path, index: int) -> bytes:
-    return (folder / image_name(LABEL, index)).read_bytes()
-
-
-def written(folder: Path, index: int) -> tuple[bytes, int]:
-    """An image file's bytes and modification time."""
-    path = folder / image_name(LABEL, index)
-    return path.read_bytes(), path.stat().st_mtime_ns
+    """An image's bytes in the shard whose manifest is `folder`/manifest.csv."""
+    return read_member(folder / "manifest.tar", image_name(LABEL, index))
 
 
 def pixels(folder: Path, index: int) -> np.ndarray:
-    with Image.open(folder / image_name(LABEL, index)) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.int16)
+    ref = image_ref(folder / "manifest.tar", image_name(LABEL, index))
+    return np.asarray(open_rgb(ref), dtype=np.int16)
+
+
+def work_pixels(work: Path, index: int) -> np.ndarray:
+    """An image of a shard not packed yet (its work folder)."""
+    return np.asarray(open_rgb(work / image_name(LABEL, index)), dtype=np.int16)
+
+
+class Killed(Exception):
+    """A shard job killed after sampling its images, before packing them."""
+
+
+def killed_before_packing(*args, **kwargs):
+    raise Killed
 
 
 def mean_level_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -199,14 +212,14 @@ def test_a_shard_sampled_twice_is_byte_identical_whatever_the_global_seed(tmp_pa
 def test_a_complete_shard_rerun_samples_and_rewrites_nothing(tmp_path, weights, monkeypatch):
     manifest = tmp_path / "shard-0" / "manifest.csv"
     shard(weights, manifest, [0, 1, 2])
-    mtimes = {p.name: p.stat().st_mtime_ns for p in manifest.parent.glob("*.png")}
+    tar = manifest.with_suffix(".tar").read_bytes()
     content = manifest.read_bytes()
     calls = spy_todo(monkeypatch)
 
     shard(weights, manifest, [0, 1, 2])
 
     assert calls == []
-    assert {p.name: p.stat().st_mtime_ns for p in manifest.parent.glob("*.png")} == mtimes
+    assert manifest.with_suffix(".tar").read_bytes() == tar  # its images, reused
     assert manifest.read_bytes() == content
 
 
@@ -214,24 +227,26 @@ def test_a_killed_shard_resumes_by_sampling_only_its_missing_and_truncated_image
     tmp_path, weights, monkeypatch
 ):
     manifest = tmp_path / "shard-0" / "manifest.csv"
-    shard(weights, manifest, [0, 1, 2, 3])
-    folder = manifest.parent
-    complete = {i: pixels(folder, i) for i in range(4)}
-    kept = {i: written(folder, i) for i in (0, 3)}
-    (folder / image_name(LABEL, 1)).unlink()
-    truncated = png(folder, 2)[: len(png(folder, 2)) // 2]
-    (folder / image_name(LABEL, 2)).write_bytes(truncated)
+    work = tmp_path / "shard-0" / "manifest.work"
+    with monkeypatch.context() as killed:
+        killed.setattr(sample_module, "pack_shard", killed_before_packing)
+        with pytest.raises(Killed):
+            shard(weights, manifest, [0, 1, 2, 3])
+    complete = {i: work_pixels(work, i) for i in range(4)}
+    kept = {i: (work / image_name(LABEL, i)).read_bytes() for i in (0, 3)}
+    (work / image_name(LABEL, 1)).unlink()
+    truncated = (work / image_name(LABEL, 2)).read_bytes()[:100]
+    (work / image_name(LABEL, 2)).write_bytes(truncated)
     calls = spy_todo(monkeypatch)
 
     shard(weights, manifest, [0, 1, 2, 3])
 
+    folder = manifest.parent
     assert calls == [[1, 2]]
-    assert {i: written(folder, i) for i in (0, 3)} == kept
+    assert {i: png(folder, i) for i in (0, 3)} == kept
     for i in (1, 2):
         assert mean_level_difference(pixels(folder, i), complete[i]) < 1
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [image_name(LABEL, i) for i in range(4)] + ["manifest.csv"]
-    )
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.csv", "manifest.tar"]
 
 
 def test_the_manifest_lists_every_image_with_its_seed_steps_and_model_hashes(tmp_path, weights):
@@ -241,8 +256,9 @@ def test_the_manifest_lists_every_image_with_its_seed_steps_and_model_hashes(tmp
     table = pd.read_csv(manifest, dtype={"class": str})
     assert list(table.columns) == MANIFEST_COLUMNS
     assert list(table["index"]) == [3, 4, 5]
-    assert list(table["file"]) == [str(manifest.parent / image_name(LABEL, i)) for i in (3, 4, 5)]
-    assert all(Path(f).is_file() for f in table["file"])
+    tar = manifest.with_suffix(".tar")
+    assert list(table["file"]) == [f"{tar}#{image_name(LABEL, i)}" for i in (3, 4, 5)]
+    assert all(image_exists(f) for f in table["file"])
     assert list(table["seed"]) == [image_seed(SETTINGS.seed, LABEL, i) for i in (3, 4, 5)]
     assert set(table["class"]) == {LABEL} and set(table["prompt"]) == {PROMPT}
     base, upsampler = weights
@@ -251,6 +267,19 @@ def test_the_manifest_lists_every_image_with_its_seed_steps_and_model_hashes(tmp
     assert set(table["base_steps"]) == {4} and set(table["upsample_steps"]) == {3}
     assert set(table["guidance_scale"]) == {SETTINGS.guidance_scale}
     pd.testing.assert_frame_equal(table, returned, check_dtype=False)
+    # the shard: each image and its json, the fields of the authors' released shards first
+    with tarfile.open(tar) as packed:
+        assert packed.getnames() == [
+            f"{LABEL}_{i:06d}.{extension}" for i in (3, 4, 5) for extension in ("json", "png")
+        ]
+        record = json.loads(packed.extractfile(f"{LABEL}_000004.json").read())
+    assert list(record)[:7] == list(JSON_FIELDS)
+    assert (record["name"], record["label"], record["generation_num"]) == (
+        f"{LABEL}_000004.png",
+        LABEL,
+        "04",
+    )
+    assert record["seed"] == table["seed"][1] and record["prompt"] == PROMPT
 
 
 def guidance_inputs(batch: int = 2):

@@ -45,6 +45,17 @@ def test_a_manifest_without_ids_takes_the_file_stems_as_ids_sorted(tmp_path):
     assert frame["class"].tolist() == ["bcc", "mel", "mel"]
 
 
+def test_a_shard_members_id_is_its_key_as_a_loose_files_was(tmp_path):
+    manifest = write_csv(
+        tmp_path / "manifest.csv",
+        [
+            {"file": "out/mel/shard-1.tar#mel_000002.png", "class": "mel"},
+            {"file": "out/mel/shard-0.tar#mel_000001.png", "class": "mel"},
+        ],
+    )
+    assert read_image_set(manifest)["id"].tolist() == ["mel_000001", "mel_000002"]
+
+
 def test_an_id_column_is_kept_and_sorted_by(tmp_path):
     image_set = write_csv(
         tmp_path / "set.csv",

@@ -1,7 +1,9 @@
 """dermsynth.sd.generate: every synthetic image comes from a training image and inherits its
 pool_rank, its seed and pixels do not depend on the shard or the batch, a shard resumes by making
-only what is missing, and the manifest records how each image was made: the UNet evaluations that
-ran (counted by a forward hook), the scheduler, the precision and the device.
+only what is missing from its work folder, packs its images into one WebDataset tar in the
+authors' layout whose manifest references open, and the manifest records how each image was
+made: the UNet evaluations that ran (counted by a forward hook), the scheduler, the precision and
+the device.
 
 The models are the tiny demo pipelines at 64 px with 3 DPM-Solver++ steps; the sources are a
 split table of one class (4 pool images, 1 validation, 1 test) in `resized_path`'s layout.
@@ -9,8 +11,11 @@ split table of one class (4 pool images, 1 validation, 1 test) in `resized_path`
 
 from __future__ import annotations
 
+import json
 import os
+import tarfile
 from dataclasses import replace
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub reads it
 
@@ -23,6 +28,7 @@ from dermsynth.data.png import write_png  # noqa: E402
 from dermsynth.data.preprocess import resized_path  # noqa: E402
 from dermsynth.design.draws import pool_sources  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
+from dermsynth.images import image_exists  # noqa: E402
 from dermsynth.io import file_sha256  # noqa: E402
 from dermsynth.sd import masks  # noqa: E402
 from dermsynth.sd.generate import (  # noqa: E402
@@ -32,6 +38,7 @@ from dermsynth.sd.generate import (  # noqa: E402
     Item,
     class_shard_items,
     generate_shard,
+    image_name,
     image_seed,
     items_from_manifest,
     merge_manifests,
@@ -80,7 +87,7 @@ def run(tiny_sd, items, folder, method="text2img", settings=SETTINGS, variant="p
         "fitzpatrick17k",
         LABEL,
         items,
-        folder / "manifest.csv",
+        folder / "shard-0.csv",
         settings,
         model=model,
         **kw,
@@ -159,25 +166,40 @@ def test_an_image_is_the_same_from_batch_1_and_batch_3_and_any_shard(
 def test_a_complete_shard_rerun_makes_and_rewrites_nothing(tiny_sd, sources, tmp_path, monkeypatch):
     items = shard_items(sources, 2, (0, 4))
     first = run(tiny_sd, items, tmp_path)
-    stamps = {f: os.stat(f).st_mtime_ns for f in first["file"]}
+    tar = (tmp_path / "shard-0.tar").read_bytes()
 
     def refuse(*args, **kwargs):
         raise AssertionError("a complete shard loaded a model")
 
     monkeypatch.setattr(generate_module, "load_pipeline", refuse)
     again = run(tiny_sd, items, tmp_path)
-    assert {f: os.stat(f).st_mtime_ns for f in again["file"]} == stamps
+    assert (tmp_path / "shard-0.tar").read_bytes() == tar  # its images and records, reused
     pd.testing.assert_frame_equal(first, again)
+    assert not (tmp_path / "shard-0.work").exists()
+
+
+class Killed(Exception):
+    """A shard job killed after making its images, before packing them."""
+
+
+def killed_before_packing(*args, **kwargs):
+    raise Killed
 
 
 def test_a_killed_shard_makes_only_its_missing_and_truncated_images(
     tiny_sd, sources, tmp_path, monkeypatch
 ):
     items = shard_items(sources, 2, (0, 5))
-    first = run(tiny_sd, items, tmp_path)
-    before = pixels(first)
-    os.remove(first["file"][1])
-    with open(first["file"][3], "r+b") as stream:
+    work = tmp_path / "shard-0.work"
+    with monkeypatch.context() as killed:
+        killed.setattr(generate_module, "pack_shard", killed_before_packing)
+        with pytest.raises(Killed):
+            run(tiny_sd, items, tmp_path)
+    assert not (tmp_path / "shard-0.tar").exists()
+    files = [work / image_name(item) for item in items]
+    before = np.stack([read_rgb(f).astype(int) for f in files])
+    os.remove(files[1])
+    with open(files[3], "r+b") as stream:
         stream.truncate(40)
     made = []
     original = generate_module.make_images
@@ -190,13 +212,63 @@ def test_a_killed_shard_makes_only_its_missing_and_truncated_images(
     resumed = run(tiny_sd, items, tmp_path)
     assert made == [items[1], items[3]]
     assert np.abs(pixels(resumed) - before).max() <= 2
+    assert not work.exists()  # packed: the images are the tar's
+
+
+def test_a_shard_is_one_tar_in_the_authors_layout_whose_manifest_references_open(
+    tiny_sd, sources, tmp_path
+):
+    items = shard_items(sources, 2, (0, 3))
+    manifest = run(tiny_sd, items, tmp_path, "inpaint", tag="all")
+    tar = tmp_path / "shard-0.tar"
+    assert list(manifest["file"]) == [f"{tar}#{image_name(item)}" for item in items]
+    assert all(image_exists(f) for f in manifest["file"])
+    assert pixels(manifest).shape == (3, 64, 64, 3)
+    with tarfile.open(tar) as shard:
+        names = shard.getnames()
+        record = json.loads(shard.extractfile(names[0]).read())
+    assert names == [f"{Path(image_name(i)).stem}.{e}" for i in items for e in ("json", "png")]
+    row = manifest.iloc[0]
+    assert list(record)[:7] == [
+        "name",
+        "md5hash",
+        "label",
+        "method",
+        "submethod",
+        "generation_num",
+        "tag",
+    ]
+    assert record["name"] == image_name(items[0]) and record["md5hash"] == row["source_image"]
+    assert (record["label"], record["method"], record["submethod"]) == (
+        "psoriasis",
+        "pretrained_inpaint",
+        "inpaint",
+    )
+    assert (record["generation_num"], record["tag"], record["source"]) == (
+        "00",
+        "all",
+        "inpaint-pretrained",
+    )
+    ours = [c for c in MANIFEST_COLUMNS if c not in ("file", "method")]
+    assert {c: record[c] for c in ours} == {
+        c: (v.item() if hasattr(v, "item") else v) for c, v in row[ours].items()
+    }
+    # the same images give the same tar bytes; with loose_png they are kept beside it as well
+    again = run(tiny_sd, items, tmp_path / "again", "inpaint", tag="all", loose_png=True)
+    assert (tmp_path / "again" / "shard-0.tar").read_bytes() == tar.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "again" / "shard-0").glob("*.png")) == sorted(
+        image_name(i) for i in items
+    )
+    assert list(again["file"]) == [
+        f.replace(str(tmp_path), str(tmp_path / "again")) for f in manifest["file"]
+    ]
 
 
 def test_the_manifest_records_provenance_of_every_image(tiny_sd, sources, split, tmp_path):
     items = shard_items(sources, 2, (0, 8))
     manifest = run(tiny_sd, items, tmp_path, "inpaint")
     assert list(manifest.columns) == MANIFEST_COLUMNS
-    on_disk = pd.read_csv(tmp_path / "manifest.csv", dtype=str, keep_default_na=False)
+    on_disk = pd.read_csv(tmp_path / "shard-0.csv", dtype=str, keep_default_na=False)
     assert list(on_disk.columns) == MANIFEST_COLUMNS and len(on_disk) == 8
     train = set(split[split["split"] == "train"]["image_id"])
     assert set(manifest["source_image"]) == train  # never a validation or test image
@@ -218,7 +290,7 @@ def test_the_manifest_records_provenance_of_every_image(tiny_sd, sources, split,
     unet = tiny_sd["inpaint"] / "unet" / "diffusion_pytorch_model.safetensors"
     assert set(manifest["model_sha256"]) == {file_sha256(unet)}
     assert manifest["mask_fraction"].between(0.25, 0.75).all()
-    assert all(os.path.isfile(f) for f in manifest["file"])
+    assert all(image_exists(f) for f in manifest["file"])
 
 
 @pytest.fixture
@@ -252,14 +324,14 @@ def test_the_manifest_records_the_unet_evaluations_each_method_ran_at_the_papers
     inpaint = run(tiny_sd, items, tmp_path / "inpaint", "inpaint", settings)
     inoutpaint = run(
         tiny_sd,
-        items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
+        items_from_manifest(tmp_path / "inpaint" / "shard-0.csv"),
         tmp_path / "inoutpaint",
         "inoutpaint",
         settings,
     )
     recorded = [int(m["steps"].iloc[0]) for m in (text2img, inpaint, inoutpaint)]
     assert unet_calls == recorded == [50, 48, 47]  # 50, int(50 * 0.97), int(50 * 0.95)
-    on_disk = pd.read_csv(tmp_path / "inoutpaint" / "manifest.csv").iloc[0]
+    on_disk = pd.read_csv(tmp_path / "inoutpaint" / "shard-0.csv").iloc[0]
     ran = ["steps", "scheduler_class", "precision", "device"]
     assert on_disk[ran].tolist() == [47, "DPMSolverMultistepScheduler", "fp32", "cpu"]
 
@@ -290,15 +362,20 @@ def test_a_resumed_shard_records_how_each_image_was_made_and_remakes_unrecorded_
 ):
     items = shard_items(sources, 1, (0, 3))
     settings = replace(SETTINGS, per_source=1)
-    first = run(tiny_sd, items, tmp_path, settings=replace(settings, precision="bf16"))
-    assert list(first["precision"]) == ["bf16"] * 3
-    os.remove(first["file"][1])
-    second = run(tiny_sd, items, tmp_path, settings=settings)  # makes the missing one, in fp32
-    assert list(second["precision"]) == ["bf16", "fp32", "bf16"]
+    work = tmp_path / "shard-0.work"
+    with monkeypatch.context() as killed:
+        killed.setattr(generate_module, "pack_shard", killed_before_packing)
+        with pytest.raises(Killed):
+            run(tiny_sd, items, tmp_path, settings=replace(settings, precision="bf16"))
+        os.remove(work / image_name(items[1]))
+        with pytest.raises(Killed):  # makes the missing one, in fp32
+            run(tiny_sd, items, tmp_path, settings=settings)
     # an image with no record (a run killed between writing it and its record) is made again
-    records = pd.read_csv(tmp_path / PROVENANCE_FILE, dtype=str)
-    unrecorded = os.path.basename(first["file"][2])
-    records[records["file"] != unrecorded].to_csv(tmp_path / PROVENANCE_FILE, index=False)
+    records = pd.read_csv(work / PROVENANCE_FILE, dtype=str)
+    precision = records.set_index("file").loc[[image_name(i) for i in items], "precision"]
+    assert list(precision) == ["bf16", "fp32", "bf16"]
+    unrecorded = image_name(items[2])
+    records[records["file"] != unrecorded].to_csv(work / PROVENANCE_FILE, index=False)
     made = []
     original = generate_module.make_images
 
@@ -310,6 +387,9 @@ def test_a_resumed_shard_records_how_each_image_was_made_and_remakes_unrecorded_
     third = run(tiny_sd, items, tmp_path, settings=settings)
     assert made == [items[2]]
     assert list(third["precision"]) == ["bf16", "fp32", "fp32"]
+    # once packed, the records are the tar's: a rerun makes nothing and keeps them
+    fourth = run(tiny_sd, items, tmp_path, settings=replace(settings, precision="bf16"))
+    assert made == [items[2]] and list(fourth["precision"]) == ["bf16", "fp32", "fp32"]
 
 
 def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a_frame(
@@ -331,7 +411,7 @@ def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a
     other = replace(SETTINGS, mask_fraction=(0.9, 1.0), seed=5)
     out = run(
         tiny_sd,
-        items_from_manifest(tmp_path / "inpaint" / "manifest.csv"),
+        items_from_manifest(tmp_path / "inpaint" / "shard-0.csv"),
         tmp_path / "inoutpaint",
         "inoutpaint",
         other,
@@ -341,7 +421,7 @@ def test_inoutpaint_starts_from_the_inpainted_images_with_the_inverse_mask_and_a
     assert list(out["pool_rank"]) == list(inpainted["pool_rank"])
     assert list(out["mask_fraction"]) == list(inpainted["mask_fraction"])  # the same square
     # a smaller in-then-outpaint set reads the inpainted images of index < its count only
-    fewer = items_from_manifest(tmp_path / "inpaint" / "manifest.csv", per_source=1)
+    fewer = items_from_manifest(tmp_path / "inpaint" / "shard-0.csv", per_source=1)
     assert [(i.source_image, i.index) for i in fewer] == [
         (s, 0) for s in inpainted["source_image"].unique()
     ]
@@ -378,7 +458,7 @@ def test_variants_and_methods_are_checked(tiny_sd, sources, tmp_path):
         run(tiny_sd, [Item("", None, 0)], tmp_path, method="inpaint")
     made = run(tiny_sd, items, tmp_path / "t2i")
     with pytest.raises(DataError, match="starts from an inpaint shard"):
-        items_from_manifest(tmp_path / "t2i" / "manifest.csv")
+        items_from_manifest(tmp_path / "t2i" / "shard-0.csv")
     assert len(made) == 1
 
 
@@ -388,7 +468,7 @@ def test_merged_manifests_and_the_sample_grid(tiny_sd, sources, tmp_path):
     # a release shard: prompt-only images, no source and no start image
     release = run(tiny_sd, class_shard_items(None, 2, 0, 1), tmp_path / "release")
     assert (release[["source_image", "init_image", "pool_rank"]] == "").all(axis=None)
-    manifests = [tmp_path / f / "manifest.csv" for f in ("release", "shard-0", "shard-1")]
+    manifests = [tmp_path / f / "shard-0.csv" for f in ("release", "shard-0", "shard-1")]
     merged = merge_manifests(manifests)
     assert list(merged["file"]) == [*release["file"], *first["file"], *second["file"]]
     sample_grid(merged, tmp_path / "grid.png", "text2img-pretrained")
@@ -445,6 +525,6 @@ def test_ddi_images_are_prompted_by_their_sources_disease_in_both_passes(
     named = rows["disease"].str.replace("-", " ")
     assert list(inpainted["disease"]) == list(rows["disease"])
     assert list(inpainted["prompt"]) == list("An image of " + named + ", a skin disease")
-    items = items_from_manifest(tmp_path / "inpaint" / "manifest.csv")
+    items = items_from_manifest(tmp_path / "inpaint" / "shard-0.csv")
     out = run(tiny_sd, items, tmp_path / "inoutpaint", "inoutpaint", settings)
     assert list(out["prompt"]) == list(inpainted["prompt"])

@@ -30,6 +30,7 @@ from dermsynth.design.pools import (
     config_pools,
     pool_images,
 )
+from dermsynth.images import image_exists
 from dermsynth.io import file_sha256
 
 pytestmark = pytest.mark.workflow
@@ -252,8 +253,39 @@ def test_demo_synthetic_images_come_from_training_images_of_their_pool(demo_run)
         merged = table.merge(split, left_on="source_image", right_on="image_id", how="left")
         assert len(table) > 0 and (merged["split"] == "train").all(), manifest
         assert (merged["class"] == merged["label"]).all(), manifest
-        for file in table["file"]:
-            assert (workdir / file).is_file(), file
+        for file in table["file"]:  # each image a member of its shard's tar
+            assert ".tar#" in file and image_exists(workdir / file), file
+    # every synthetic set is stored as tars: no loose PNG is left (storage.loose_png: false)
+    synthetic = workdir / "results/synthetic"
+    assert not list(synthetic.rglob("*.png")) and not list(synthetic.rglob("*.work"))
+    assert list(synthetic.glob("glide/*/*/shard-*.tar")) and list(synthetic.glob("sd/**/*.tar"))
+
+
+def test_demo_reads_one_grid_source_from_shards_in_the_authors_layout(demo_run):
+    workdir, _ = demo_run
+    index = pd.read_csv(workdir / "results/synthetic/released/index.csv", dtype=str)
+    root = load_config(REPO / "config/config.yaml")["released"]["root"]
+    assert set(index["tar"].map(lambda tar: str(Path(tar).parent))) == {root}
+    assert set(index["source"]) == {"text2img-dreambooth"}
+    runs = [
+        json.loads(path.read_text())
+        for path in (workdir / "results/classify/fig3").glob("*/*released*/metrics.json")
+    ]
+    assert runs and {r["protocol"] for r in runs} == {"authors"}  # strict reads no released DB
+    for record in runs:
+        origin = record["synthetic_origin"]
+        assert origin["origin"] == "released" and origin["shard_folder"] == root
+        assert origin["read_by"] == ["results/synthetic/released/index.csv"]
+        assert record["n_train_synthetic"] == 3 * record["n_train_real"]
+    ours = json.loads(
+        (
+            workdir
+            / "results/classify/fig3/authors/n2_stext2img-dreambooth_x2_t0_seed111108"
+            / "metrics.json"
+        ).read_text()
+    )["synthetic_origin"]
+    assert ours["origin"] == "generated"
+    assert ours["shard_folder"] == "results/synthetic/sd/text2img-dreambooth/fitzpatrick17k"
 
 
 def test_demo_runs_read_their_protocols_draw_and_strict_generators_saw_only_their_images(

@@ -17,10 +17,18 @@ from dermsynth.design.pools import (
     config_pools,
     dreambooth_models,
     dreambooth_slugs,
+    find_pool,
+    grid_run_pool,
     shard_count,
     sources_per_class,
+    split_source,
 )
-from dermsynth.design.runs import section_ddi_runs, section_grid_runs
+from dermsynth.design.runs import (
+    largest_real_per_class,
+    reads_released,
+    section_ddi_runs,
+    section_grid_runs,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ["ham10000", "fitzpatrick17k", "ddi"]
@@ -198,7 +206,55 @@ def sd_and_grid_jobs(config: dict) -> dict[str, int]:
         jobs["sd_dreambooth"] = models
     if any(path.startswith("resources/demo/sd/") for path in sd["models"].values()):
         jobs["sd_tiny_models"] = 1
+    # the authors' released images: their index once, and the demo's stand-in shards
+    released = {
+        run.source
+        for run in [*section_grid_runs(grid), *section_ddi_runs(ddi)]
+        if reads_released(run.source)
+    }
+    if released:
+        jobs["released_index"] = 1
+        root = (config.get("released") or {}).get("root", "")
+        if root.startswith("resources/demo/released/"):
+            jobs["demo_released"] = 1
+    # a released source's images decoded once per network input size, where runs read caches
+    caches = {
+        (run.source, section["settings"].get("image_size", 224))
+        for section, runs in ((grid, section_grid_runs(grid)), (ddi, section_ddi_runs(ddi)))
+        if section["settings"].get("input", "cache") == "cache"
+        for run in runs
+        if reads_released(run.source)
+    }
+    if caches:
+        jobs["paper2_image_cache_released"] = len(caches)
+    jobs.update(image_cache_jobs(config, pools))
     return jobs
+
+
+def image_cache_jobs(config: dict, pools) -> dict[str, int]:
+    """The caches the runs read their images from (settings input: cache, the default): one per
+    dataset, size of its copies and input size, one per synthetic pool and input size."""
+    grid, ddi = config["classify"]["grid"], config["classify"]["ddi"]
+    grid_runs, ddi_runs = section_grid_runs(grid), section_ddi_runs(ddi)
+    largest, mode = largest_real_per_class(grid_runs), config["sd"]["dreambooth"]["mode"]
+    real, synthetic = set(), set()
+    grid_datasets = ["fitzpatrick17k", "ddi"] if grid["external"] else ["fitzpatrick17k"]
+    for section, runs, datasets in ((grid, grid_runs, grid_datasets), (ddi, ddi_runs, ["ddi"])):
+        settings = section["settings"]
+        if not runs or settings.get("input", "cache") != "cache":
+            continue
+        size = settings.get("image_size", 224)
+        real |= {(dataset, section["image_size"], size) for dataset in datasets}
+        for run in runs:
+            if not run.synthetic_per_real or reads_released(run.source):
+                continue
+            if section is grid:
+                pool = grid_run_pool(run, pools, largest, mode)
+            else:
+                pool = find_pool(pools, "ddi", *split_source(run.source), "all")
+            synthetic.add((pool.source, pool.dataset, pool.name, size))
+    jobs = {"paper2_image_cache_real": len(real), "paper2_image_cache_synthetic": len(synthetic)}
+    return {rule: count for rule, count in jobs.items() if count}
 
 
 def paper_weights(config: dict) -> dict[str, set[str]]:

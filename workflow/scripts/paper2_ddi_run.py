@@ -10,6 +10,7 @@ with to_rule_log(snakemake.log[0]):
         split=snakemake.input.split,
         images_dir=snakemake.input.images,
         synthetic=snakemake.input.get("synthetic"),
+        caches=snakemake.input.get("image_cache"),
         run_id=snakemake.params.run_id,
         settings=dict(snakemake.params.settings),
         size=snakemake.params.size,

@@ -12,6 +12,7 @@ with to_rule_log(snakemake.log[0]):
         split=snakemake.input.split,
         images_dir=snakemake.input.images,
         synthetic=snakemake.input.get("synthetic"),
+        caches=snakemake.input.get("image_cache"),
         ddi_split=snakemake.input.get("ddi_split"),
         ddi_images=snakemake.input.get("ddi_images"),
         run_id=snakemake.params.run_id,

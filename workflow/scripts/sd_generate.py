@@ -5,14 +5,17 @@ input:  model (pretrained diffusers folder: text-to-image for text2img, inpainti
         release),
         inpaint (the inpaint shard k's manifest.csv; inoutpaint only),
         dreambooth (the class's DreamBooth folder; variant dreambooth only)
-output: manifest (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/{pool}/shard-{k}/
-        manifest.csv; the images lie beside it)
+output: tar (results/synthetic/sd/{method}-{variant}/{dataset}/{cls}/{pool}/shard-{k}.tar: the
+        images as a WebDataset shard), manifest (shard-{k}.csv beside it: one row per image,
+        `file` its `<tar>#<member>` reference)
 params: method, variant, dataset, label (class name), k (shard number), shards (shards of the
         class), draw (n: sources are strict's first n images, with its val_per_class and
         split_seed; n None: every training image of the class), release (prompt-only
         images, no source: per_source is the class's count), per_source,
         expected_sources (the source count the shards were planned for),
-        settings (GenerateSettings fields)
+        settings (GenerateSettings fields), work (the folder the images lie in until packed: a
+        killed shard resumes from it), tag (the pool, in each image's json), loose_png (keep
+        the PNGs in a folder beside the tar)
 threads, log
 """
 
@@ -54,5 +57,9 @@ with to_rule_log(snakemake.log[0]):
         settings=settings,
         model=inputs.model,
         threads=snakemake.threads,
+        tar=snakemake.output.tar,
+        work=params.work,
+        tag=params.tag,
+        loose_png=params.loose_png,
         **weights,
     )

@@ -28,8 +28,11 @@ vs malignant on DDI; which runs exist and which images each reads is `dermsynth.
 - `paper2_efficientnet`: our regime's timm network, ImageNet weights from a local file, its
   input normalisation; building, saving and loading either regime's network.
 - `paper2_transforms`: our regime's transforms axis (flip, crop, rotation, warp, lighting).
-- `paper2_loader`: image files decoded once per epoch by DataLoader workers, in seeded batches
-  (the authors' regime: random-position training crops, batch transforms on the device).
+- `image_cache`: every image a run can read decoded once into a memory-mapped cache (per
+  dataset and size, per synthetic pool); imports no torch.
+- `paper2_loader`: seeded batches read from image caches (or from the files, decoded once per
+  epoch by DataLoader workers); the authors' regime: random-position training crops, batch
+  transforms on the device.
 - `paper2_grid`: a grid run's image files (real copies, the synthetic images of its draw).
 - `paper2_accuracy`: top-1 / top-3 accuracy with Wilson and the authors' normal intervals, per
   class, skin type, DDI external.

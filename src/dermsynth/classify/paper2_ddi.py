@@ -19,7 +19,7 @@ import pandas as pd
 from dermsynth.classify.paper2_grid import (
     SyntheticInput,
     manifest_paths,
-    read_synthetic_manifests,
+    read_run_synthetic,
     real_images,
     synthetic_images,
 )
@@ -52,9 +52,11 @@ def ddi_training_set(
     size: int,
     synthetic: SyntheticInput = None,
     synthetic_per_real: int = 0,
+    source: str = "",
 ) -> dict[str, pd.DataFrame]:
     """The train, val and test images (`file, label, source, image_id, skin_type`): every real
-    training image and its `synthetic_per_real` synthetic images; val and test real only."""
+    training image and its `synthetic_per_real` synthetic images (of the run's `source`: our
+    shard manifests, or the released index of a `released-...` one); val and test real only."""
     if synthetic_per_real and synthetic is None:
         raise ValueError(f"{synthetic_per_real} synthetic per real image need a manifest")
     split = read_ddi_split(split_table)
@@ -66,7 +68,7 @@ def ddi_training_set(
         if frame.empty:
             raise DataError(split_table, f"no {name} images")
     if synthetic_per_real:
-        manifest = read_synthetic_manifests(synthetic, DDI_CLASSES)
+        manifest = read_run_synthetic(synthetic, source, DDI_CLASSES, split)
         made = synthetic_images(
             manifest,
             split,

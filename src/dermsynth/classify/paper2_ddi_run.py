@@ -6,7 +6,7 @@ the run list without importing torch and timm."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,9 @@ import torch
 
 from dermsynth.classify.paper2_accuracy import CI_METHOD, held_out_metrics
 from dermsynth.classify.paper2_ddi import EXPERIMENT, ddi_training_set
-from dermsynth.classify.paper2_grid import SyntheticInput
+from dermsynth.classify.paper2_grid import SyntheticInput, synthetic_origin_of
 from dermsynth.classify.paper2_grid_run import (
+    image_cache,
     logits_of,
     run_settings,
     train_on_frames,
@@ -56,12 +57,13 @@ def run_ddi(
     files: RunFiles,
     run: str,
     synthetic: SyntheticInput = None,
+    caches: Sequence[str | Path] | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Train the DDI run `run_id` (resuming from `files.checkpoint`), test it on the split's real
     test images, write `files`: metrics.json, the history CSV, the weights and the timing file,
-    and remove the checkpoint."""
+    and remove the checkpoint. Images are read as `run_grid` reads them (`caches`)."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device)
@@ -73,18 +75,21 @@ def run_ddi(
         size=size,
         synthetic=synthetic if ddi_run.synthetic_per_real else None,
         synthetic_per_real=ddi_run.synthetic_per_real,
+        source=ddi_run.source,
     )
-    network, trained, resolved, seconds = train_on_frames(
-        frames, DDI_CLASSES, settings, checkpoint=files.checkpoint, device=device
-    )
-    test = frames["test"]
-    logits = logits_of(network, test, DDI_CLASSES, resolved, device)
+    with image_cache(settings, frames, caches, workers=threads or 1) as cache:
+        network, trained, resolved, seconds = train_on_frames(
+            frames, DDI_CLASSES, settings, checkpoint=files.checkpoint, device=device, cache=cache
+        )
+        test = frames["test"]
+        logits = logits_of(network, test, DDI_CLASSES, resolved, device, cache)
     record = {
         "run": run,
         "experiment": EXPERIMENT,
         "run_id": run_id,
         **asdict(ddi_run),
         "classes": list(DDI_CLASSES),
+        "synthetic_origin": synthetic_origin_of(frames["train"], ddi_run.source, synthetic),
         "ci_method": CI_METHOD,
         **malignancy_metrics(logits, test["label"], test["skin_type"]),
         **training_record(

@@ -4,12 +4,15 @@ images per real image), and use of an image transform augmentation utility (yes 
 
 Which real images a run reads (its n per class, its validation set) is `dermsynth.design`'s
 draw for the run's protocol and seed; `grid_training_set` turns them into image frames, with the
-run's synthetic images (`index` from `first_index`, made from those n: `source_image`).
-Synthetic images were "added only to the training set": val and test are real images.
+run's synthetic images (`index` from `first_index`, made from those n: `source_image`), from
+our shard manifests or, for a `released-...` source, from the index of the authors' released
+shards (`dermsynth.design.released`). Synthetic images were "added only to the training set":
+val and test are real images.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,9 +20,19 @@ import pandas as pd
 
 from dermsynth.data.preprocess import resized_files, short_side_path
 from dermsynth.design.draws import SPLIT_COLUMNS, run_real_images
-from dermsynth.design.runs import GridRun
+from dermsynth.design.released import (
+    INDEX_COLUMNS,
+    released_manifest,
+    released_source,
+    synthetic_origin,
+)
+from dermsynth.design.runs import GridRun, reads_released
 from dermsynth.errors import DataError, csv_line
+from dermsynth.images import image_exists
 from dermsynth.io import read_table
+from dermsynth.webdataset import split_ref
+
+log = logging.getLogger(__name__)
 
 EXPERIMENT = "fitzpatrick17k_grid"
 # whole_file: a real image's copy with its aspect kept (preprocess.short_side), for the
@@ -84,6 +97,41 @@ def read_synthetic_manifests(synthetic: SyntheticInput, classes: Sequence[str]) 
     return pd.concat(parts, ignore_index=True)
 
 
+def read_released(
+    index: str | Path, source: str, classes: Sequence[str], split: pd.DataFrame
+) -> pd.DataFrame:
+    """The images of a `released-...` source from the released index (`index`), as
+    `read_synthetic_manifests` gives ours: those of `classes`, each image's class its folder's
+    (the authors' `all` folder: its source image's in `split`)."""
+    table = read_table(index, INDEX_COLUMNS)
+    labels = dict(zip(split["image_id"], split["label"], strict=True))
+    made = released_manifest(table, source, classes, labels_of=labels)
+    log.info(
+        "%s: %d released images of %s for classes %s in %s (%d of that source left out: other "
+        "classes)",
+        source,
+        len(made),
+        released_source(source),
+        list(classes),
+        index,
+        int((table["source"] == released_source(source)).sum()) - len(made),
+    )
+    return made
+
+
+def read_run_synthetic(
+    synthetic: SyntheticInput, source: str, classes: Sequence[str], split: pd.DataFrame
+) -> pd.DataFrame:
+    """A run's synthetic images: the released index of a `released-...` source, else our
+    shard manifests."""
+    if reads_released(source):
+        paths = manifest_paths(synthetic)
+        if len(paths) != 1:
+            raise ValueError(f"a released source reads one released index, not {paths}")
+        return read_released(paths[0], source, classes, split)
+    return read_synthetic_manifests(synthetic, classes)
+
+
 def synthetic_images(
     manifest: pd.DataFrame,
     split: pd.DataFrame,
@@ -136,9 +184,16 @@ def synthetic_images(
             f"(index {first_index} to {first_index + per_real - 1}), e.g. {short.index[0]!r} "
             f"has {short.iloc[0]}",
         )
-    missing = [f for f in chosen["file"] if not Path(f).is_file()]
+    missing = [f for f in chosen["file"] if not image_exists(f)]
     if missing:
-        raise DataError(missing[0], f"synthetic image missing ({len(missing)} of this run's)")
+        where = chosen.loc[chosen["file"] == missing[0], "where"].iloc[0]
+        shard = split_ref(missing[0])
+        what = "its WebDataset shard" if shard and not Path(shard[0]).is_file() else "the image"
+        raise DataError(
+            missing[0],
+            f"synthetic image missing ({len(missing)} of this run's; {what} is missing; listed "
+            f"at {where})",
+        )
     skin = training.set_index("image_id")["skin_type"]
     return pd.DataFrame(
         {
@@ -214,7 +269,7 @@ def grid_training_set(
     )
     train = real_images(real["train"], images_dir, size, "train")
     if run.synthetic_per_real:
-        manifest = read_synthetic_manifests(synthetic, classes)
+        manifest = read_run_synthetic(synthetic, run.source, classes, split)
         made = synthetic_images(
             manifest,
             split,
@@ -230,6 +285,20 @@ def grid_training_set(
         if frames[name].empty:
             raise DataError(split_table, f"no {name} images")
     return frames
+
+
+def synthetic_origin_of(
+    train: pd.DataFrame, source: str, synthetic: SyntheticInput
+) -> dict[str, object]:
+    """Where a run's synthetic training images came from, for its metrics.json
+    (`dermsynth.design.released.synthetic_origin`): the shards its images lie in (a loose
+    image: its folder) and the manifests or released index it found them by."""
+    files = train.loc[train["source"] == "synthetic", "file"] if len(train) else []
+    shards = []
+    for file in files:
+        parts = split_ref(file)
+        shards.append(parts[0] if parts else str(Path(file).parent))
+    return synthetic_origin(source, shards, [str(p) for p in manifest_paths(synthetic)])
 
 
 def read_external(path: str | Path) -> pd.DataFrame:

@@ -6,8 +6,10 @@ per Fitzpatrick type) and, when given, on DDI's images of the diseases it shares
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,12 @@ import torch
 from torch import nn
 
 from dermsynth.classify.evaluate import TEST_SET, write_metrics
+from dermsynth.classify.image_cache import (
+    ImageCache,
+    frame_references,
+    pixels_path,
+    write_image_cache,
+)
 from dermsynth.classify.paper2_accuracy import (
     CI_METHOD,
     counts_by,
@@ -30,6 +38,7 @@ from dermsynth.classify.paper2_grid import (
     SyntheticInput,
     external_images,
     grid_training_set,
+    synthetic_origin_of,
 )
 from dermsynth.classify.paper2_loader import FileBatches, file_image_set
 from dermsynth.classify.run_files import RunFiles
@@ -57,6 +66,41 @@ def run_settings(
     return grid_settings_from(settings, seed=seed, transforms=transforms)
 
 
+@contextmanager
+def image_cache(
+    settings: GridSettings,
+    frames: Mapping[str, pd.DataFrame],
+    caches: Sequence[str | Path] | None = None,
+    *,
+    workers: int = 1,
+) -> Iterator[ImageCache | None]:
+    """Where a run reads its images (`settings.input`): None for its files; else the caches
+    given (the workflow's `paper2_image_cache_*` rules: each image decoded once per dataset and
+    size, or per synthetic pool), or, with none given, a cache of the run's own images (the
+    training set as it is read, then the other frames) made in a temporary folder and removed
+    after: each image decoded once per run instead of once per epoch."""
+    if settings.input == "files":
+        yield None
+        return
+    if caches:
+        yield ImageCache(caches, settings.image_size)
+        return
+    references = frame_references(frames["train"], settings.random_crop)
+    for name, frame in frames.items():
+        if name != "train":
+            references += frame_references(frame)
+    with tempfile.TemporaryDirectory(prefix="dermsynth-image-cache-") as folder:
+        index = Path(folder) / "index.csv"
+        write_image_cache(
+            references,
+            pixels=pixels_path(index),
+            index=index,
+            size=settings.image_size,
+            workers=workers,
+        )
+        yield ImageCache([index], settings.image_size)
+
+
 def train_on_frames(
     frames: Mapping[str, pd.DataFrame],
     classes: Sequence[str],
@@ -64,12 +108,16 @@ def train_on_frames(
     *,
     checkpoint: str | Path,
     device: torch.device,
+    cache: ImageCache | None = None,
 ) -> tuple[nn.Module, pd.DataFrame, GridSettings, float]:
-    """Train on `frames['train']`, stopping early on `frames['val']`: the model, its history,
-    the settings with the batch size used, and the training seconds."""
+    """Train on `frames['train']`, stopping early on `frames['val']` (read from `cache` when
+    given): the model, its history, the settings with the batch size used, and the training
+    seconds."""
     size = settings.image_size
-    train = file_image_set(frames["train"], classes, size, random_crop=settings.random_crop)
-    val = file_image_set(frames["val"], classes, size)
+    train = file_image_set(
+        frames["train"], classes, size, random_crop=settings.random_crop, cache=cache
+    )
+    val = file_image_set(frames["val"], classes, size, cache=cache)
     started = time.perf_counter()
     model, history, resolved = train_efficientnet(
         train, val, settings=settings, checkpoint_path=checkpoint, log=log, device=device
@@ -83,9 +131,10 @@ def logits_of(
     classes: Sequence[str],
     settings: GridSettings,
     device: torch.device,
+    cache: ImageCache | None = None,
 ) -> np.ndarray:
-    """The model's logits on the images of `frame`, in order."""
-    data = file_image_set(frame, classes, settings.image_size)
+    """The model's logits on the images of `frame`, in order (read from `cache` when given)."""
+    data = file_image_set(frame, classes, settings.image_size, cache=cache)
     batches = FileBatches(
         data, settings.eval_batch_size, device=device, workers=settings.num_workers
     )
@@ -169,6 +218,7 @@ def run_grid(
     ddi_split: str | Path | None = None,
     ddi_images: str | Path | None = None,
     ddi_size: int | None = None,
+    caches: Sequence[str | Path] | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
@@ -179,6 +229,8 @@ def run_grid(
     the shared diseases; write `files`: metrics.json (with the real images trained and
     validated on), the history CSV, the weights and the timing file, then remove the
     checkpoint. `size` is the resized copies read (the network input is settings.image_size).
+    With `settings.input` cache (the default) the images are read from `caches` (index files of
+    `dermsynth.classify.image_cache`), or from a cache made for this run when none are given.
     Returns the metrics record."""
     if threads:
         torch.set_num_threads(threads)
@@ -198,25 +250,29 @@ def run_grid(
     )
     counts = {name: frame["source"].value_counts().to_dict() for name, frame in frames.items()}
     log.info("grid run %s: images by split and source %s", grid_run.path_id, counts)
-    network, trained, resolved, seconds = train_on_frames(
-        frames, classes, settings, checkpoint=files.checkpoint, device=device
-    )
-    test = frames["test"]
-    scores = held_out_metrics(
-        logits_of(network, test, classes, resolved, device),
-        list(test["label"]),
-        classes,
-        list(test["skin_type"]),
-    )
-    external = None
+    read = dict(frames)
     if ddi_split is not None and ddi_images is not None:
-        ddi = external_images(ddi_split, ddi_images, size=ddi_size or size, classes=classes)
-        external = external_metrics(
-            logits_of(network, ddi, classes, resolved, device),
-            list(ddi["label"]),
-            classes,
-            list(ddi["skin_type"]),
+        read["ddi"] = external_images(ddi_split, ddi_images, size=ddi_size or size, classes=classes)
+    with image_cache(settings, read, caches, workers=threads or 1) as cache:
+        network, trained, resolved, seconds = train_on_frames(
+            frames, classes, settings, checkpoint=files.checkpoint, device=device, cache=cache
         )
+        test = frames["test"]
+        scores = held_out_metrics(
+            logits_of(network, test, classes, resolved, device, cache),
+            list(test["label"]),
+            classes,
+            list(test["skin_type"]),
+        )
+        external = None
+        if "ddi" in read:
+            ddi = read["ddi"]
+            external = external_metrics(
+                logits_of(network, ddi, classes, resolved, device, cache),
+                list(ddi["label"]),
+                classes,
+                list(ddi["skin_type"]),
+            )
     real = {
         name: list(frames[name].loc[frames[name]["source"] == "real", "image_id"])
         for name in ("train", "val")
@@ -227,6 +283,7 @@ def run_grid(
         "run_id": run_id,
         **asdict(grid_run),
         "draw_seed": draw_seed(protocol, grid_run.seed, split_seed),
+        "synthetic_origin": synthetic_origin_of(frames["train"], grid_run.source, synthetic),
         "classes": classes,
         "ci_method": CI_METHOD,
         **scores,

@@ -71,6 +71,7 @@ def settings_from(config: Mapping[str, Any], image_size: int | None = None) -> C
 
 
 REGIMES = ("authors", "ours")
+INPUTS = ("cache", "files")  # paper 2's images: decoded once into a cache, or every epoch
 # the regimes' optimiser settings: fastai's Adam as `vision_learner` makes it (decoupled weight
 # decay, none on normalisation layers and biases), and torch's Adam
 REGIME_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -149,10 +150,15 @@ class GridSettings:
     eval_batch_size: int = 128  # validation and test
     num_workers: int = 0  # DataLoader decoding processes (no effect on the numbers)
     precision: str | None = None  # bf16 autocast on a GPU (always fp32 on a CPU), or fp32
+    # where the images come from (paper2_loader): `cache`, each decoded once into a memory-mapped
+    # cache; `files`, decoded from their files every epoch. Same batches on a CPU
+    input: str = "cache"
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
             raise ValueError(f"regime must be one of {list(REGIMES)}, not {self.regime!r}")
+        if self.input not in INPUTS:
+            raise ValueError(f"input must be one of {list(INPUTS)}, not {self.input!r}")
         for key, value in REGIME_DEFAULTS[self.regime].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from dermsynth.data.png import write_png
 from dermsynth.errors import DataError, csv_line
+from dermsynth.images import image_source
 from dermsynth.io import atomic_directory, write_csv
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ def decode_rgb(
 ) -> tuple[Image.Image, int, int]:
     """Decode an image once as RGB, upright, in JPEG draft mode at the smallest scale whose
     shorter side still covers `largest` (`crop="squash"`: both sides). Returns the image and
-    the source width and height."""
-    with Image.open(path) as image:
+    the source width and height. `path` may be a shard's `<tar>#<member>` (`dermsynth.images`)."""
+    with Image.open(image_source(path)) as image:
         width, height = image.size
         short = min(width, height)
         if crop == "center":

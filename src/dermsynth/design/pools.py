@@ -22,6 +22,9 @@ named by what made them:
   are the same bytes: they are made once), else from the largest n.
 - `release`: prompt-only text-to-image images per class that no run reads (`sd.release`).
 
+A run of a `released-...` source reads the authors' released images
+(`dermsynth.design.released`) and needs no pool.
+
 In-then-outpainting starts from the inpaint set's images (one pass yields both), so each
 `inoutpaint` pool brings an `inpaint` pool of the same variant, dataset and n.
 
@@ -41,6 +44,7 @@ from dermsynth.design.runs import (
     NO_SYNTHETIC,
     GridRun,
     largest_real_per_class,
+    reads_released,
     section_ddi_runs,
     section_grid_runs,
 )
@@ -134,16 +138,22 @@ def synthetic_pools(
     runs = section_grid_runs(grid)
     largest = largest_real_per_class(runs)
     for run in runs:
-        if run.source != NO_SYNTHETIC:
+        if makes_images(run.source):
             want(GRID_DATASET, run.source, grid_pool_n(run, largest, mode), run.last_index)
     for run in section_ddi_runs(ddi):
-        if run.source != NO_SYNTHETIC:
+        if makes_images(run.source):
             want(DDI_DATASET, run.source, None, run.synthetic_per_real)
     for (dataset, method, variant, n), per_source in list(need.items()):
         if method == "inoutpaint":
             key = (dataset, "inpaint", variant, n)
             need[key] = max(need.get(key, 0), per_source)
     return sorted((Pool(*key, per_source) for key, per_source in need.items()), key=pool_order)
+
+
+def makes_images(source: str) -> bool:
+    """Whether runs reading `source` need images of the Stable Diffusion track (not the
+    baseline, not the authors' released images)."""
+    return source != NO_SYNTHETIC and not reads_released(source)
 
 
 def pool_order(pool: Pool) -> tuple:

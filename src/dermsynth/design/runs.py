@@ -20,6 +20,9 @@ from typing import Any
 
 NO_SYNTHETIC = "none"
 PROTOCOLS = ("authors", "strict")
+# a source read from the authors' released images: `released-<method>-<variant>`
+# (`dermsynth.design.released`)
+RELEASED = "released-"
 SOURCE_NAME = re.compile(r"[A-Za-z0-9-]+")
 RUN_ID = re.compile(
     r"n(?P<real>\d+)_s(?P<source>[A-Za-z0-9-]+)_x(?P<per_real>\d+)(?:from(?P<first>\d+))?"
@@ -64,6 +67,20 @@ def check_source(source: str, synthetic_per_real: int) -> None:
 def check_protocol(protocol: str) -> None:
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is not one of {list(PROTOCOLS)}")
+
+
+def reads_released(source: str) -> bool:
+    """Whether a source is read from the authors' released images (`released-<method>-<variant>`)
+    rather than made by the Stable Diffusion track."""
+    return source.startswith(RELEASED)
+
+
+def protocol_reads(protocol: str, source: str) -> bool:
+    """Whether runs of `protocol` read `source`. The authors' released DreamBooth images come
+    from models that learned from every training row of a class, strict's validation images
+    too, so strict runs do not read them (their pretrained images are made from one real image
+    each, and a run reads only those of its own training images)."""
+    return not (protocol == "strict" and reads_released(source) and source.endswith("-dreambooth"))
 
 
 @dataclass(frozen=True)
@@ -143,6 +160,7 @@ def _main_runs(config: Mapping[str, Any], protocol: str) -> list[GridRun]:
         GridRun(protocol, int(n), source, 0 if source == NO_SYNTHETIC else per_real, bool(t), seed)
         for n in config["real_per_class"]
         for source in (NO_SYNTHETIC, *sources)
+        if protocol_reads(protocol, source)
         for t in config["transforms"]
         for seed in seed_list(config["seeds"])
     ]
@@ -158,6 +176,7 @@ def _dose_runs(config: Mapping[str, Any], protocol: str) -> list[GridRun]:
         GridRun(protocol, int(n), source, int(x), bool(t), seed, int(dose.get("first_index", 0)))
         for n in dose["real_per_class"]
         for source in [s for s in sources if s != NO_SYNTHETIC]
+        if protocol_reads(protocol, source)
         for x in dose["synthetic_per_real"]
         for t in dose.get("transforms", config["transforms"])
         for seed in seed_list(dose.get("seeds", config["seeds"]))
@@ -168,7 +187,9 @@ def grid_runs(config: Mapping[str, Any]) -> list[GridRun]:
     """Every run of a grid config: per protocol, the main grid, then the dose-response runs.
 
     The config: `protocols` (default `[authors]`), `real_per_class` (list), `sources` (synthetic
-    sources; `none`, the baseline without synthetic images, always runs), `synthetic_per_real`
+    sources; `none`, the baseline without synthetic images, always runs; `released-...` sources
+    are read from the authors' released images, never by strict runs where they come from
+    DreamBooth: `protocol_reads`), `synthetic_per_real`
     (the main grid's, e.g. 10), `transforms` (list of booleans), `seeds` (count or list) and
     optionally `dose_response`: `real_per_class` and `synthetic_per_real` lists, `first_index`
     (the first synthetic index its runs read, default 0), `sources`, `transforms` and `seeds`

@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from PIL import Image  # noqa: E402
 
+from dermsynth.images import open_rgb  # noqa: E402
 from dermsynth.plots import save_figure  # noqa: E402
 
 
@@ -29,8 +29,7 @@ def plot_samples_per_class(
         for ax, file in zip(row, list(files)[:columns] + [None] * columns, strict=False):
             ax.axis("off")
             if file is not None:
-                with Image.open(file) as image:
-                    ax.imshow(image.convert("RGB"))
+                ax.imshow(open_rgb(file))
         row[0].set_title(label, fontsize=8, loc="left")
     fig.suptitle(f"GLIDE synthetic images per class ({run})", fontsize=10)
     fig.tight_layout()

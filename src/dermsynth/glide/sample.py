@@ -32,6 +32,7 @@ from dermsynth.glide.options import create_model_and_diffusion
 from dermsynth.glide.tokenizer import get_tokenizer
 from dermsynth.io import atomic_path, file_sha256, image_is_readable, write_csv
 from dermsynth.seeds import derived_seed
+from dermsynth.webdataset import has_member, image_ref, pack_shard, work_folder
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +208,30 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return scaled.permute(0, 2, 3, 1).cpu().numpy()
 
 
+def image_key(label: str, index: int) -> str:
+    """An image's WebDataset key in its shard: `{class}_{index:06d}`."""
+    return f"{label}_{index:06d}"
+
+
 def image_name(label: str, index: int) -> str:
-    return f"{label}_{index:06d}.png"
+    return f"{image_key(label, index)}.png"
+
+
+def shard_json(row: dict, key: str, tag: str) -> dict:
+    """A sample's json in the layout of paper 2's authors' released shards
+    (`dermsynth.webdataset`): their fields where they mean something here (no source image:
+    md5hash empty; the class; GLIDE text-to-image; the index; `tag` our GLIDE's protocol), then
+    our manifest's fields but `file`."""
+    return {
+        "name": f"{key}.png",
+        "md5hash": "",
+        "label": row["class"],
+        "method": "glide",
+        "submethod": "text-to-image",
+        "generation_num": f"{int(row['index']):02d}",
+        "tag": tag,
+        **{k: v for k, v in row.items() if k != "file"},
+    }
 
 
 def sample_shard(
@@ -223,18 +246,34 @@ def sample_shard(
     settings: SampleSettings,
     device: str | None = None,
     threads: int | None = None,
+    tar: str | Path | None = None,
+    work: str | Path | None = None,
+    tag: str = "",
+    loose_png: bool = False,
 ) -> pd.DataFrame:
-    """Sample images `indices` of class `label` into the manifest's folder.
+    """Sample images `indices` of class `label` into the `work` folder, pack them into the
+    WebDataset shard `tar` and write the manifest (`file`: each image's `<tar>#<member>`).
 
     Images already written (and readable) are kept and skipped, so a killed shard resumes; each
-    image is written atomically; the manifest is written last and lists every image.
+    image is written atomically; the tar is written once all are made (then the work folder
+    goes, or stays as loose PNGs beside it with `loose_png`), the manifest last. `tar`
+    defaults to the manifest's path with `.tar`, `work` to `<tar>.work`; `tag` names the
+    images' GLIDE in their json.
     """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if threads:
         torch.set_num_threads(threads)
-    folder = Path(manifest).parent
+    tar = Path(tar) if tar is not None else Path(manifest).with_suffix(".tar")
+    folder = Path(work) if work is not None else work_folder(tar)
     folder.mkdir(parents=True, exist_ok=True)
-    todo = [i for i in indices if not image_is_readable(folder / image_name(label, i))]
+    todo = [
+        i
+        for i in indices
+        if not (
+            image_is_readable(folder / image_name(label, i))
+            or has_member(tar, image_name(label, i))
+        )
+    ]
     log.info(
         "class %s: %d images in shard, %d to sample on %s", label, len(indices), len(todo), device
     )
@@ -256,7 +295,7 @@ def sample_shard(
     base_sha, upsample_sha = file_sha256(base_weights), file_sha256(upsample_weights)
     rows = [
         {
-            "file": str(folder / image_name(label, i)),
+            "file": image_ref(tar, image_name(label, i)),
             "class": label,
             "index": i,
             "prompt": prompt,
@@ -272,6 +311,11 @@ def sample_shard(
         }
         for i in indices
     ]
+    records = {
+        image_key(label, i): shard_json(row, image_key(label, i), tag)
+        for i, row in zip(indices, rows, strict=True)
+    }
+    pack_shard(tar, folder, records, loose_png=loose_png)
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     write_csv(table, manifest)
     return table

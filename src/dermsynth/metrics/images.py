@@ -10,17 +10,19 @@ import pandas as pd
 from PIL import Image
 
 from dermsynth.errors import DataError, csv_line
+from dermsynth.images import image_stem
 from dermsynth.io import read_table
 
 
 def read_image_set(path: str | Path) -> pd.DataFrame:
     """Rows `id, file, class` of an image set, sorted by id (the order every product uses).
 
-    A synthetic manifest has no `id` column: its file stem is the id.
+    A synthetic manifest has no `id` column: its file's stem is the id (a shard member's:
+    `<tar>#<key>.png` is `<key>`).
     """
     frame = read_table(path, ["file", "class"])
     if "id" not in frame.columns:
-        frame["id"] = [Path(f).stem for f in frame["file"]]
+        frame["id"] = [image_stem(f) for f in frame["file"]]
     for position, row in frame.iterrows():
         if not row["file"] or not row["class"]:
             raise DataError(path, "empty file or class", line=csv_line(position))

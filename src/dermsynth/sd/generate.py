@@ -17,8 +17,13 @@ at different batch sizes). The mask of an item depends on (seed, class, source i
 only, so its inpainting and in-then-outpainting share it: the `inoutpaint` shard k starts from
 the images of the `inpaint` shard k, and the inpainting is never computed twice.
 
-A shard writes each image atomically and skips images already written, so a killed shard
-resumes; its `manifest.csv` is written last and lists every image.
+A shard makes its images into a work folder, each written atomically, and skips images already
+there, so a killed shard resumes; once every image is made, it packs them into one WebDataset
+tar in the layout of the authors' released shards (`dermsynth.webdataset`: `<key>.png` and a
+`<key>.json` with the authors' fields, `name, md5hash, label, method, submethod,
+generation_num, tag`, then every manifest field but `file`), removes the work folder (or keeps
+it as loose PNGs beside the tar, `loose_png`), and writes its manifest last: one row per image,
+its `file` the reference `<shard.tar>#<key>.png`.
 
 A manifest row records what ran for its image, as the pipeline reports it after the call: the
 denoising steps taken (`steps`), the scheduler's class, the precision and the device. Steps
@@ -26,12 +31,14 @@ taken are not the steps asked for where a pass starts from an image: diffusers' 
 pipeline (`StableDiffusionInpaintPipeline.get_timesteps`) runs the last
 `min(int(steps * strength), steps)` of the scheduler's timesteps, so 50 steps at the paper's
 strengths run 48 (0.97) and 47 (0.95) UNet evaluations. Those values are kept, per image, in
-`provenance.csv` beside the images as each batch is written, so a resumed shard's manifest
-still records how its earlier images were made (an image with no such record is made again).
+`provenance.csv` beside the images as each batch is written (and in each image's json once
+packed), so a resumed shard's manifest still records how its earlier images were made (an image
+with no such record is made again).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -45,6 +52,7 @@ from tqdm import tqdm
 
 from dermsynth.data.png import write_png
 from dermsynth.data.preprocess import resized_path
+from dermsynth.design.released import authors_label, authors_names, generation_folder
 from dermsynth.errors import DataError
 from dermsynth.io import atomic_path, image_is_readable, read_table, write_csv
 from dermsynth.sd import masks
@@ -52,6 +60,13 @@ from dermsynth.sd.load import check_folder, load_pipeline, model_sha256
 from dermsynth.sd.sources import PROMPT, prompt_for, read_rgb, square_rgb
 from dermsynth.seeds import derived_seed, text_key
 from dermsynth.shards import even_ranges
+from dermsynth.webdataset import (
+    has_member,
+    image_ref,
+    iter_samples,
+    pack_shard,
+    work_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +276,52 @@ def mask_side(settings: GenerateSettings, cls: str, item: Item, grid: int) -> fl
     return (grid - 2 * margin) / grid
 
 
-def image_name(item: Item) -> str:
+def image_key(item: Item) -> str:
+    """An image's WebDataset key in its shard: `{source image}_{index:03d}` (a release's
+    prompt-only image: `{index:06d}`)."""
     if item.source_image:
-        return f"{item.source_image}_{item.index:03d}.png"
-    return f"{item.index:06d}.png"
+        return f"{item.source_image}_{item.index:03d}"
+    return f"{item.index:06d}"
+
+
+def image_name(item: Item) -> str:
+    return f"{image_key(item)}.png"
+
+
+def shard_json(row: dict, key: str, tag: str) -> dict:
+    """A sample's json: the authors' fields (`copy_images_to_webdataset.py`: the source image
+    as md5hash, the class as their folders name it, their method and submethod, the index as
+    their generation folder, `tag` naming our pool), then our manifest's fields but `file` and
+    `method`, with `source` our method-variant."""
+    method, submethod = authors_names(row["method"], row["variant"])
+    ours = {k: v for k, v in row.items() if k not in ("file", "method")}
+    return {
+        "name": f"{key}.png",
+        "md5hash": row["source_image"],
+        "label": authors_label(row["class"]),
+        "method": method,
+        "submethod": submethod,
+        "generation_num": generation_folder(int(row["index"])),
+        "tag": tag,
+        "source": f"{row['method']}-{row['variant']}",
+        **ours,
+    }
+
+
+def read_packed_provenance(tar: str | Path) -> dict[str, dict]:
+    """What ran for each image of a shard already packed (a rerun of a finished shard)."""
+    if not Path(tar).is_file():
+        return {}
+    made = {}
+    for sample in iter_samples(tar, read=("json",)):
+        record = json.loads(sample.members.get("json") or b"{}")
+        if all(c in record for c in PROVENANCE_COLUMNS[1:]):
+            made[record["name"]] = {
+                "file": record["name"],
+                **{c: record[c] for c in PROVENANCE_COLUMNS[1:]},
+                "steps": int(record["steps"]),
+            }
+    return made
 
 
 def generate_shard(
@@ -281,12 +338,20 @@ def generate_shard(
     lora: str | Path | None = None,
     device: str | None = None,
     threads: int | None = None,
+    tar: str | Path | None = None,
+    work: str | Path | None = None,
+    tag: str = "",
+    loose_png: bool = False,
 ) -> pd.DataFrame:
-    """Make the images of `items` into the manifest's folder and write the manifest.
+    """Make the images of `items` in the `work` folder, pack them into the WebDataset shard
+    `tar` and write the manifest.
 
     `model` is the pretrained diffusers folder (text-to-image for `text2img`, inpainting for
     `inpaint` and `inoutpaint`); `unet` / `lora` the DreamBooth weights of variant
     `dreambooth`. For `inoutpaint`, items start from inpainted images (`items_from_manifest`).
+    `tar` defaults to the manifest's path with `.tar`, `work` to `<tar>.work` beside it; `tag`
+    names the images' generation (the pool) in their json; `loose_png` keeps the PNGs in a
+    folder beside the tar.
     """
     import torch
 
@@ -307,13 +372,14 @@ def generate_shard(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if threads:
         torch.set_num_threads(threads)
-    folder = Path(manifest).parent
+    tar = Path(tar) if tar is not None else Path(manifest).with_suffix(".tar")
+    folder = Path(work) if work is not None else work_folder(tar)
     folder.mkdir(parents=True, exist_ok=True)
-    made = read_provenance(folder)
+    made = {**read_packed_provenance(tar), **read_provenance(folder)}
     todo = [
         item
         for item, name in zip(items, names, strict=True)
-        if name not in made or not image_is_readable(folder / name)
+        if name not in made or not (image_is_readable(folder / name) or has_member(tar, name))
     ]
     log.info(
         "%s-%s %s/%s: %d images in shard, %d to make on %s",
@@ -338,7 +404,7 @@ def generate_shard(
             compile=settings.compile,
         )
         make_images(pipeline, method, variant, cls, todo, folder, settings)
-        made = read_provenance(folder)
+        made = {**made, **read_provenance(folder)}
     grid = latent_grid(model, settings.resolution)
     sha = model_sha256(model, unet=unet, lora=lora)
     strength = {
@@ -351,7 +417,7 @@ def generate_shard(
         ran = made[name]
         rows.append(
             {
-                "file": str(folder / name),
+                "file": image_ref(tar, name),
                 "method": method,
                 "variant": variant,
                 "dataset": dataset,
@@ -379,6 +445,11 @@ def generate_shard(
                 "model_sha256": sha,
             }
         )
+    records = {
+        image_key(item): shard_json(row, image_key(item), tag)
+        for item, row in zip(items, rows, strict=True)
+    }
+    pack_shard(tar, folder, records, loose_png=loose_png)
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     write_csv(table, manifest)
     return table

@@ -16,6 +16,7 @@ from PIL import Image
 
 from dermsynth.data.preprocess import resized_path
 from dermsynth.errors import DataError
+from dermsynth.images import image_exists, open_rgb
 
 TRAIN = "train"
 TEST = "test"
@@ -59,19 +60,15 @@ def prompt_for(
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8, failing with the file's name."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError) as err:
-        raise DataError(path, f"cannot read image: {err}") from err
+    """An image (a file or a shard's `<tar>#<member>`) as (H, W, 3) uint8, failing with its
+    name."""
+    return np.asarray(open_rgb(path))
 
 
 def square_rgb(path: str | Path, resolution: int) -> np.ndarray:
     """A square image file at `resolution` px, resized bicubic if it has another size (the demo
     keeps 224 px copies and generates at 64 px)."""
-    path = Path(path)
-    if not path.is_file():
+    if not image_exists(path):
         raise DataError(path, "image not found (preprocess this size first)")
     array = read_rgb(path)
     if array.shape[0] != array.shape[1]:
