@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dermsynth.classify.run_files import RunFiles
 from dermsynth.data.png import write_png
 from dermsynth.data.preprocess import resized_path, short_side_path
 
@@ -185,10 +186,16 @@ def write_grid_toy(root: Path) -> GridToy:
 
 def toy_grid_frames(toy: GridToy, real_per_class: int) -> dict[str, pd.DataFrame]:
     """A strict run's real train, val and test frames on the grid toy (split seed 0)."""
-    from dermsynth.classify.paper2_grid import grid_training_set
     from dermsynth.design.runs import GridRun
 
-    run = GridRun("strict", real_per_class, "none", 0, True, 0)
+    return toy_run_frames(toy, GridRun("strict", real_per_class, "none", 0, True, 0))
+
+
+def toy_run_frames(toy: GridToy, run, synthetic: str | None = None) -> dict[str, pd.DataFrame]:
+    """A grid run's train, val and test frames on the grid toy (split seed 0), its synthetic
+    images from `synthetic` (a manifest or a released index)."""
+    from dermsynth.classify.paper2_grid import grid_training_set
+
     return grid_training_set(
         toy.split,
         toy.images,
@@ -197,4 +204,44 @@ def toy_grid_frames(toy: GridToy, real_per_class: int) -> dict[str, pd.DataFrame
         classes=GRID_CLASSES,
         val_per_class=VAL,
         split_seed=0,
+        synthetic=synthetic,
     )
+
+
+def toy_run_files(folder: Path) -> RunFiles:
+    """A paper 2 run's files under `folder`, its resume state `resume.pt`."""
+    return RunFiles(
+        metrics=folder / "metrics.json",
+        history=folder / "history.csv",
+        timing=folder / "timing.json",
+        model=folder / "model.pt",
+        checkpoint=folder / "resume.pt",
+    )
+
+
+GRID_RUN_ID = "n3_sinpaint-pretrained_x2_t1_seed1"
+
+
+def run_toy_grid(toy: GridToy, folder: Path, **overrides) -> tuple[dict, RunFiles]:
+    """`run_grid` on the grid toy, writing under `folder`: run GRID_RUN_ID of the authors'
+    protocol with TINY_GRID_SETTINGS and the toy's synthetic manifest, unless `overrides` say
+    otherwise. Returns its record and its files."""
+    from dermsynth.classify.paper2_grid_run import run_grid
+
+    arguments = {
+        "split": toy.split,
+        "images_dir": toy.images,
+        "size": GRID_SIZE,
+        "run_id": GRID_RUN_ID,
+        "protocol": "authors",
+        "classes": GRID_CLASSES,
+        "val_per_class": VAL,
+        "split_seed": 0,
+        "settings": TINY_GRID_SETTINGS,
+        "synthetic": toy.synthetic,
+        "run": "test",
+        "device": "cpu",
+        **overrides,
+    }
+    files = toy_run_files(folder)
+    return run_grid(**arguments, files=files), files

@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 import torch
 from classify_fixtures import (
-    GRID_CLASSES,
     GRID_SIZE,
     TINY_GRID_SETTINGS,
-    VAL,
     noisy_image,
+    run_toy_grid,
     write_grid_toy,
 )
 
@@ -29,9 +28,7 @@ from dermsynth.classify.image_cache import (
     synthetic_references,
     write_image_cache,
 )
-from dermsynth.classify.paper2_grid_run import run_grid
 from dermsynth.classify.paper2_loader import load_square_at
-from dermsynth.classify.run_files import RunFiles
 from dermsynth.data.png import write_png
 from dermsynth.data.preprocess import resized_path, short_side_path
 from dermsynth.errors import DataError
@@ -211,31 +208,18 @@ def test_a_grid_run_from_caches_writes_the_bytes_of_a_run_from_files(tmp_path):
         caches.append(index)
 
     def run(name, input_, caches=None):
-        folder = tmp_path / name
-        outputs = {k: folder / f"{k}.{e}" for k, e in [("metrics", "json"), ("history", "csv")]}
-        outputs |= {"timing": folder / "timing.json", "model": folder / "model.pt"}
-        run_grid(
-            split=toy.split,
-            images_dir=toy.images,
-            size=GRID_SIZE,
-            run_id="n3_sinpaint-pretrained_x2_t1_seed1",
-            protocol="authors",
-            classes=GRID_CLASSES,
-            val_per_class=VAL,
-            split_seed=0,
+        _, files = run_toy_grid(
+            toy,
+            tmp_path / name,
             settings=settings | {"input": input_},
-            synthetic=toy.synthetic,
             ddi_split=toy.ddi_external,
             ddi_images=toy.ddi_images,
             caches=caches,
-            files=RunFiles.from_outputs(outputs, checkpoint=folder / "c.pt"),
-            run="test",
-            device="cpu",
         )
-        metrics = json.loads(outputs["metrics"].read_text())
+        metrics = json.loads(files.metrics.read_text())
         assert metrics["settings"].pop("input") == input_
-        weights = torch.load(outputs["model"], weights_only=False)["state_dict"]
-        return metrics, outputs["history"].read_bytes(), weights
+        weights = torch.load(files.model, weights_only=False)["state_dict"]
+        return metrics, files.history.read_bytes(), weights
 
     def same(a, b):
         return a[:2] == b[:2] and all(torch.equal(a[2][k], b[2][k]) for k in a[2])

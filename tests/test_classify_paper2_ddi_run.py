@@ -7,10 +7,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from classify_fixtures import DDI_TONES, DDI_TRAIN, GRID_SIZE, TINY_GRID_SETTINGS, write_grid_toy
+from classify_fixtures import (
+    DDI_TONES,
+    DDI_TRAIN,
+    GRID_SIZE,
+    TINY_GRID_SETTINGS,
+    toy_run_files,
+    write_grid_toy,
+)
 
 from dermsynth.classify.paper2_ddi_run import run_ddi
-from dermsynth.classify.run_files import RunFiles
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = TINY_GRID_SETTINGS
@@ -29,13 +35,7 @@ def test_a_run_reports_accuracy_overall_and_per_skin_tone(toy, tmp_path):
         run_id="sinpaint-pretrained_x2_t1_seed0",
         settings=SETTINGS,
         synthetic=toy.ddi_synthetic,
-        files=RunFiles(
-            metrics=tmp_path / "metrics.json",
-            history=tmp_path / "h.csv",
-            timing=tmp_path / "t.json",
-            model=tmp_path / "m.pt",
-            checkpoint=tmp_path / "c.pt",
-        ),
+        files=toy_run_files(tmp_path),
         run="test",
         device="cpu",
     )

@@ -20,6 +20,7 @@ from classify_fixtures import (
     TEST,
     VAL,
     GridToy,
+    toy_run_frames,
     write_grid_toy,
 )
 from released_fixtures import MAPPING, write_authors_release
@@ -199,16 +200,7 @@ def write_released_index(toy: GridToy, folder, rows=None) -> str:
 
 def released_set(toy, index, n=2, per_real=3, first_index=0):
     run = GridRun("authors", n, RELEASED, per_real, True, 0, first_index)
-    return grid_training_set(
-        toy.split,
-        toy.images,
-        size=GRID_SIZE,
-        run=run,
-        classes=GRID_CLASSES,
-        val_per_class=VAL,
-        split_seed=0,
-        synthetic=index,
-    )
+    return toy_run_frames(toy, run, synthetic=index)
 
 
 def test_a_grid_run_reads_a_released_source_from_the_authors_tars(toy, tmp_path):

@@ -5,16 +5,25 @@ and on DDI's shared diseases, and writes what metrics.json promises; the checkpo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from classify_fixtures import GRID_CLASSES, GRID_SIZE, TEST, TINY_GRID_SETTINGS, VAL, write_grid_toy
+from classify_fixtures import (
+    GRID_CLASSES,
+    GRID_RUN_ID,
+    GRID_SIZE,
+    TEST,
+    TINY_GRID_SETTINGS,
+    VAL,
+    run_toy_grid,
+    write_grid_toy,
+)
 
 from dermsynth.classify import authors
 from dermsynth.classify.paper2_efficientnet import load_efficientnet
-from dermsynth.classify.paper2_grid_run import logits_of, run_grid
-from dermsynth.classify.run_files import RunFiles
+from dermsynth.classify.paper2_grid_run import logits_of
 from dermsynth.classify.settings import GridSettings
 from dermsynth.classify.state import trainable_parameters
 from dermsynth.classify.train import HISTORY_COLUMNS
@@ -22,37 +31,27 @@ from dermsynth.data.preprocess import resized_path
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SETTINGS = TINY_GRID_SETTINGS
-RUN_ID = "n3_sinpaint-pretrained_x2_t1_seed1"
+RUN_ID = GRID_RUN_ID
+
+
+def products(files) -> dict[str, Path]:
+    """A run's products by name (its resume state aside)."""
+    return {
+        "metrics": files.metrics,
+        "history": files.history,
+        "timing": files.timing,
+        "model": files.model,
+    }
 
 
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("grid_run")
     toy = write_grid_toy(root / "toy")
-    outputs = {
-        "metrics": root / "metrics.json",
-        "history": root / "history.csv",
-        "timing": root / "timing.json",
-        "model": root / "model.pt",
-    }
-    record = run_grid(
-        split=toy.split,
-        images_dir=toy.images,
-        size=GRID_SIZE,
-        run_id=RUN_ID,
-        protocol="authors",
-        classes=GRID_CLASSES,
-        val_per_class=VAL,
-        split_seed=0,
-        settings=SETTINGS,
-        synthetic=toy.synthetic,
-        ddi_split=toy.ddi_external,
-        ddi_images=toy.ddi_images,
-        files=RunFiles.from_outputs(outputs, checkpoint=root / "c.pt"),
-        run="test",
-        device="cpu",
+    record, files = run_toy_grid(
+        toy, root / "out", ddi_split=toy.ddi_external, ddi_images=toy.ddi_images
     )
-    return toy, root, outputs, record
+    return toy, root, products(files), record
 
 
 def test_metrics_json_names_the_run_and_its_images(grid_run):
@@ -112,7 +111,7 @@ def test_outputs_are_written_and_the_checkpoint_removed(grid_run):
     timing = json.loads(outputs["timing"].read_text())
     assert len(timing["epoch_seconds"]) == 2 and timing["train_seconds"] > 0
     assert "train_seconds" not in record
-    assert not (root / "c.pt").exists()
+    assert not (root / "out" / "resume.pt").exists()
     # the saved weights score the test images as the run did
     model, classes = load_efficientnet(outputs["model"])
     split = pd.read_csv(toy.split)
@@ -130,26 +129,13 @@ def test_outputs_are_written_and_the_checkpoint_removed(grid_run):
 
 def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
     toy, _, _, _ = grid_run
-    record = run_grid(
-        split=toy.split,
-        images_dir=toy.images,
-        size=GRID_SIZE,
+    record, _ = run_toy_grid(
+        toy,
+        tmp_path,
         run_id="n1_snone_x0_t0_seed0",
         protocol="strict",
-        classes=GRID_CLASSES,
-        val_per_class=VAL,
-        split_seed=0,
         settings={**SETTINGS, "epochs": 1},
         synthetic=None,
-        files=RunFiles(
-            metrics=tmp_path / "m.json",
-            history=tmp_path / "h.csv",
-            timing=tmp_path / "t.json",
-            model=tmp_path / "m.pt",
-            checkpoint=tmp_path / "c.pt",
-        ),
-        run="test",
-        device="cpu",
     )
     assert (record["n_train_real"], record["n_train_synthetic"]) == (4, 0)
     assert record["ddi_external"] is None and record["source"] == "none"
@@ -157,28 +143,9 @@ def test_a_run_without_synthetic_images_reads_no_manifest(grid_run, tmp_path):
 
 def test_a_run_in_the_authors_regime_records_it_and_keeps_the_last_epoch(tmp_path):
     toy = write_grid_toy(tmp_path / "toy")
-    outputs = {
-        "metrics": tmp_path / "metrics.json",
-        "history": tmp_path / "history.csv",
-        "timing": tmp_path / "timing.json",
-        "model": tmp_path / "model.pt",
-    }
     settings = {"regime": "authors", "image_size": GRID_SIZE, "epochs": 2, "lr": 1e-2}
-    record = run_grid(
-        split=toy.split,
-        images_dir=toy.images,
-        size=GRID_SIZE,
-        run_id=RUN_ID,
-        protocol="authors",
-        classes=GRID_CLASSES,
-        val_per_class=VAL,
-        split_seed=0,
-        settings=settings,
-        synthetic=toy.synthetic,
-        files=RunFiles.from_outputs(outputs, checkpoint=tmp_path / "c.pt"),
-        run="test",
-        device="cpu",
-    )
+    record, files = run_toy_grid(toy, tmp_path / "out", settings=settings)
+    outputs = products(files)
     written = json.loads(outputs["metrics"].read_text())
     assert written == json.loads(json.dumps(record))
     assert (written["regime"], written["model_name"]) == ("authors", "efficientnet_v2_m")

@@ -35,7 +35,6 @@ import logging
 import os
 import struct
 from collections.abc import Iterable, Sequence
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from dermsynth.data.preprocess import resized_path, short_side_path
 from dermsynth.errors import DataError
 from dermsynth.images import open_rgb
 from dermsynth.io import atomic_path, read_table, write_csv
+from dermsynth.workers import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def write_image_cache(
     jobs = [(r, int(size)) for r in references]
     with atomic_path(pixels) as tmp, open(tmp, "wb") as out:
         out.write(_npy_header(0))
-        with Pool(workers) if workers > 1 and len(jobs) > 1 else _Serial() as pool:
+        with worker_pool(workers if len(jobs) > 1 else 1) as pool:
             for reference, (image, error) in zip(
                 references, pool.imap(_decode_job, jobs, chunksize=8), strict=True
             ):
@@ -162,20 +162,6 @@ def write_image_cache(
         "cached %d images for %d px input: %.1f MB in %s", len(table), size, offset / 1e6, pixels
     )
     return table
-
-
-class _Serial:
-    """A stand-in for a one-worker pool."""
-
-    def __enter__(self) -> _Serial:
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        return False
-
-    @staticmethod
-    def imap(function, items, chunksize: int = 1):
-        return map(function, items)
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from dermsynth.data.png import write_png
 from dermsynth.errors import DataError, csv_line
 from dermsynth.images import image_source
 from dermsynth.io import atomic_directory, write_csv
+from dermsynth.workers import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def resize_images(
             for i, row in enumerate(pairs[["image_id", "path"]].itertuples(index=False))
         ]
         results = []
-        with Pool(workers) if workers > 1 else _Serial() as pool:
+        with worker_pool(workers) as pool:
             progress = tqdm(pool.imap(_resize_one, jobs, chunksize=16), total=len(jobs))
             for result, job in zip(progress, jobs, strict=True):
                 if result[3]:
@@ -199,17 +199,3 @@ def resize_images(
         write_csv(index, staging / "index.csv")
     log.info("resized %d images to %s px under %s", len(index), list(sizes), out)
     return index
-
-
-class _Serial:
-    """A stand-in for a one-worker pool."""
-
-    def __enter__(self) -> _Serial:
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        return False
-
-    @staticmethod
-    def imap(function, items, chunksize: int = 1):
-        return map(function, items)
