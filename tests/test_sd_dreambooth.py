@@ -20,10 +20,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from prerequisites import require_import  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
+from sd_fixtures import write_resized_images  # noqa: E402
 
 import dermsynth.sd.dreambooth as dreambooth_module  # noqa: E402
-from dermsynth.data.png import write_png  # noqa: E402
-from dermsynth.data.preprocess import resized_path  # noqa: E402
 from dermsynth.design.draws import pool_sources  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.sd.dreambooth import (  # noqa: E402
@@ -61,14 +60,7 @@ def split() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def images_dir(tmp_path_factory, split):
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for image_id in split["image_id"]:
-        colour = rng.integers(0, 256, 3, dtype=np.uint8)
-        path = resized_path(folder, 64, image_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_png(path, np.broadcast_to(colour, (64, 64, 3)).copy())
-    return folder
+    return write_resized_images(tmp_path_factory.mktemp("images"), split["image_id"], flat=True)
 
 
 def train(tiny_sd, split, images_dir, out, kind="text2img", n=None, **changes):

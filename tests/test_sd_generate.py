@@ -22,10 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before huggingface_hub reads it
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from sd_fixtures import write_resized_images  # noqa: E402
 
 import dermsynth.sd.generate as generate_module  # noqa: E402
-from dermsynth.data.png import write_png  # noqa: E402
-from dermsynth.data.preprocess import resized_path  # noqa: E402
 from dermsynth.design.draws import pool_sources  # noqa: E402
 from dermsynth.errors import DataError  # noqa: E402
 from dermsynth.images import image_exists  # noqa: E402
@@ -54,6 +53,19 @@ SETTINGS = GenerateSettings(resolution=64, steps=3, per_source=2, batch_size=3)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def images_made(monkeypatch) -> list:
+    """The items `make_images` is asked for from now on (it still makes them)."""
+    made = []
+    original = generate_module.make_images
+
+    def spy(pipeline, method, variant, cls, todo, *args):
+        made.extend(todo)
+        return original(pipeline, method, variant, cls, todo, *args)
+
+    monkeypatch.setattr(generate_module, "make_images", spy)
+    return made
+
+
 @pytest.fixture(scope="module")
 def split() -> pd.DataFrame:
     rows = [
@@ -65,13 +77,7 @@ def split() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def images_dir(tmp_path_factory, split):
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for image_id in split["image_id"]:
-        path = resized_path(folder, 64, image_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_png(path, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
-    return folder
+    return write_resized_images(tmp_path_factory.mktemp("images"), split["image_id"])
 
 
 @pytest.fixture(scope="module")
@@ -201,14 +207,7 @@ def test_a_killed_shard_makes_only_its_missing_and_truncated_images(
     os.remove(files[1])
     with open(files[3], "r+b") as stream:
         stream.truncate(40)
-    made = []
-    original = generate_module.make_images
-
-    def spy(pipeline, method, variant, cls, todo, *args):
-        made.extend(todo)
-        return original(pipeline, method, variant, cls, todo, *args)
-
-    monkeypatch.setattr(generate_module, "make_images", spy)
+    made = images_made(monkeypatch)
     resumed = run(tiny_sd, items, tmp_path)
     assert made == [items[1], items[3]]
     assert np.abs(pixels(resumed) - before).max() <= 2
@@ -376,14 +375,7 @@ def test_a_resumed_shard_records_how_each_image_was_made_and_remakes_unrecorded_
     assert list(precision) == ["bf16", "fp32", "bf16"]
     unrecorded = image_name(items[2])
     records[records["file"] != unrecorded].to_csv(work / PROVENANCE_FILE, index=False)
-    made = []
-    original = generate_module.make_images
-
-    def spy(pipeline, method, variant, cls, todo, *args):
-        made.extend(todo)
-        return original(pipeline, method, variant, cls, todo, *args)
-
-    monkeypatch.setattr(generate_module, "make_images", spy)
+    made = images_made(monkeypatch)
     third = run(tiny_sd, items, tmp_path, settings=settings)
     assert made == [items[2]]
     assert list(third["precision"]) == ["bf16", "fp32", "fp32"]
