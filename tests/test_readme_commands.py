@@ -24,7 +24,12 @@ CI_RUN = (REPO / ".ci" / "run").read_text()
 
 
 def of_kind(kind: str) -> list[Step]:
-    return [step for step in STEPS if step.kind == kind]
+    """The steps of one kind, a command the README shows twice once (its first place)."""
+    unique = {}
+    for step in STEPS:
+        if step.kind == kind:
+            unique.setdefault(" ".join(step.words), step)
+    return list(unique.values())
 
 
 def step_id(step: Step) -> str:
