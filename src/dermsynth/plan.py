@@ -506,18 +506,20 @@ def make_plan(
 
 def format_plan(plan: Plan) -> str:
     """The plan as a table, one row per rule, then the totals."""
+    width = max([24, *(len(rule.rule) for rule in plan.rules)])
     header = (
-        f"{'rule':<24} {'jobs':>6} {'gpu/job':>7} {'images':>8} {'GPU-h':>9} {'walltime-h':>10}"
+        f"{'rule':<{width}} {'jobs':>6} {'gpu/job':>7} {'images':>8} {'GPU-h':>9} "
+        f"{'walltime-h':>10}"
     )
     lines = [header, "-" * len(header)]
     for rule in plan.rules:
         lines.append(
-            f"{rule.rule:<24} {rule.jobs:>6} {rule.gpus_per_job:>7} {rule.images:>8} "
+            f"{rule.rule:<{width}} {rule.jobs:>6} {rule.gpus_per_job:>7} {rule.images:>8} "
             f"{rule.gpu_hours:>9.1f} {rule.walltime_minutes / 60:>10.1f}"
         )
     lines += [
         "-" * len(header),
-        f"{'total':<24} {plan.jobs:>6} {'':>7} {plan.images:>8} {plan.gpu_hours:>9.1f} "
+        f"{'total':<{width}} {plan.jobs:>6} {'':>7} {plan.images:>8} {plan.gpu_hours:>9.1f} "
         f"{sum(rule.walltime_minutes for rule in plan.rules) / 60:>10.1f}",
         "",
         f"jobs: {plan.jobs} ({plan.gpu_jobs} on GPUs); sampling shards: {plan.shards}; "
