@@ -21,7 +21,10 @@ from pathlib import Path
 
 from dermsynth.data.ingest import PUBLISHED_ROWS
 from dermsynth.data.layout import RAW_LAYOUT
-from dermsynth.io import file_sha256
+from dermsynth.fetch.lock import Lock
+from dermsynth.fetch.run import DEFAULT_SOURCES, lock_file_for
+from dermsynth.fetch.sources import config_value, load_sources
+from dermsynth.io import file_sha256, human_bytes
 from dermsynth.plan import (
     ExternalInput,
     Graph,
@@ -33,8 +36,7 @@ from dermsynth.plan import (
     snakemake_graph,
 )
 
-LOCK_FILE = "config/sources.lock.csv"
-SOURCES_FILE = "config/sources.yaml"
+LOCK_FILE = str(lock_file_for(DEFAULT_SOURCES))
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,6 @@ class Digest:
 # --- where the config reads each external input, and who fetches it ---------------------------
 
 
-def config_value(config: Mapping, key: str):
-    """The value of a dotted config key (`glide.base.init`); None where it is not set."""
-    value = config
-    for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def _dests(entry: object) -> Iterable[Mapping]:
     """Every mapping with a `dest` in a sources file's entry (its files, repos, itself)."""
     if isinstance(entry, Mapping):
@@ -82,14 +74,10 @@ def _dests(entry: object) -> Iterable[Mapping]:
             yield from _dests(value)
 
 
-def load_sources(workdir: Path) -> dict:
-    """config/sources.yaml's entries, or none where there is no such file."""
-    import yaml
-
-    path = workdir / SOURCES_FILE
-    if not path.is_file():
-        return {}
-    return yaml.safe_load(path.read_text()) or {}
+def sources_of(workdir: Path) -> dict:
+    """The sources file's entries (`dermsynth fetch`'s), or none where there is no such file."""
+    path = workdir / DEFAULT_SOURCES
+    return load_sources(path) if path.is_file() else {}
 
 
 def source_paths(sources: Mapping, config: Mapping) -> list[tuple[str, str, Mapping]]:
@@ -109,19 +97,13 @@ def recorded_digests(workdir: Path, config: Mapping, sources: Mapping) -> dict[s
     """The digests recorded for files, by path: the lock file's rows (sha256 and bytes), then
     the sources file's published `sha256` or `sha256_prefix`."""
     digests: dict[str, Digest] = {}
-    lock = workdir / LOCK_FILE
-    if lock.is_file():
-        with lock.open(newline="") as stream:
-            for row in csv.DictReader(stream):
-                if row.get("path") and row.get("sha256"):
-                    size = row.get("bytes") or ""
-                    digests[row["path"]] = Digest(
-                        row["sha256"].lower(), int(size) if size.isdigit() else None, LOCK_FILE
-                    )
+    lock = lock_file_for(workdir / DEFAULT_SOURCES)
+    for entry in Lock.load(lock).entries.values():
+        digests[entry.path] = Digest(entry.sha256.lower(), entry.bytes, LOCK_FILE)
     for path, _, record in source_paths(sources, config):
         published = record.get("sha256") or record.get("sha256_prefix")
         if published and path not in digests:
-            digests[path] = Digest(str(published).lower(), None, SOURCES_FILE)
+            digests[path] = Digest(str(published).lower(), None, DEFAULT_SOURCES)
     return digests
 
 
@@ -144,14 +126,6 @@ def fetch_hint(path: str, sources: Mapping, config: Mapping, configfiles: Sequen
 
 
 # --- files: present, readable, size, digest ----------------------------------------------------
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError  # unreachable
 
 
 def folder_files(folder: Path) -> list[Path]:
@@ -490,7 +464,7 @@ def check_inputs(
     digests_too: bool = True,
 ) -> list[Finding]:
     """Every external input of the graph: present, readable, size, digest, weights, rows."""
-    sources = load_sources(workdir)
+    sources = sources_of(workdir)
     digests = recorded_digests(workdir, config, sources) if digests_too else {}
     weights = weight_checks(config)
     metadata = dataset_metadata(config)

@@ -143,3 +143,15 @@ def image_is_readable(path: str | Path) -> bool:
         return True
     except (OSError, SyntaxError):
         return False
+
+
+def human_bytes(count: float | None) -> str:
+    """A byte count for people: 1.5 kB, 41.8 GB (powers of 1000); "-" where it is unknown."""
+    if count is None:
+        return "-"
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"

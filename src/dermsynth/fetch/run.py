@@ -22,6 +22,7 @@ from dermsynth.fetch.fitzpatrick import fetch_images
 from dermsynth.fetch.hub import fetch_snapshot
 from dermsynth.fetch.lock import Lock, LockEntry
 from dermsynth.fetch.sources import destination, load_sources, names_for
+from dermsynth.io import human_bytes
 
 DEFAULT_SOURCES = "config/sources.yaml"
 
@@ -319,17 +320,6 @@ FETCHERS: dict[str, Callable[[str, Mapping, Fetch], list[Row]]] = {
     "fitzpatrick17k": fetch_fitzpatrick17k,
     "manual": fetch_manual,
 }
-
-
-def human_bytes(count: int | None) -> str:
-    if count is None:
-        return "-"
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
 
 
 def format_summary(rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
