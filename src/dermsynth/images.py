@@ -43,7 +43,8 @@ def open_rgb(path: str | Path) -> Image.Image:
     try:
         with Image.open(image_source(path)) as image:
             return image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as err:
+    # Pillow raises SyntaxError for some broken files (a bad PNG chunk), OSError for the rest
+    except (OSError, UnidentifiedImageError, SyntaxError) as err:
         raise DataError(path, f"cannot decode image: {err}") from err
 
 
